@@ -1,0 +1,53 @@
+//! The one error type of the plain-Rust core.
+//!
+//! Every fallible core function returns [`Result`]. The binding layer (`src/py/errors.rs`) maps each
+//! variant to one Python exception of the `pktstream.PktstreamError` hierarchy, so a caller can tell a
+//! missing file from a corrupt one from an interrupted read without parsing message strings.
+//! Malformed *packets* are not errors at all: they become rows with a `decode_status`.
+
+use std::path::PathBuf;
+
+/// Everything the core can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The capture file does not exist.
+    #[error("{path}: no such file")]
+    NotFound { path: PathBuf },
+
+    /// Any other I/O failure while opening or reading a capture.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The bytes are not a capture, or the capture's structure is corrupt at `offset`.
+    #[error("{path}: {message} (at byte offset {offset}{})", record_suffix(*.record))]
+    Format {
+        path: PathBuf,
+        offset: u64,
+        /// 1-based packet record number the problem was met at, when known.
+        record: Option<u64>,
+        message: String,
+    },
+
+    /// A caller-supplied option is invalid (unknown column, zero batch size, ...).
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// The caller asked to stop (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
+
+    /// Building an Arrow batch failed (a bug if it ever happens: the builders are typed by the schema).
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+fn record_suffix(record: Option<u64>) -> String {
+    record.map(|r| format!(", record {r}")).unwrap_or_default()
+}
+
+/// The core's result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,31 @@
+//! The only PyO3 code: thin wrappers that convert arguments, release the GIL around work, check
+//! for Ctrl-C between batches and map core errors to the `pktstream` exception hierarchy.
+
+mod errors;
+mod reader;
+
+use pyo3::prelude::*;
+
+use crate::schema::SchemaOptions;
+
+/// The packet schema for a projection and address format, as an Arrow schema capsule object.
+#[pyfunction]
+#[pyo3(signature = (columns=None, addresses="string"))]
+fn packet_schema(columns: Option<Vec<String>>, addresses: &str) -> PyResult<pyo3_arrow::PySchema> {
+    let opts = SchemaOptions::new(columns.as_deref(), addresses.parse().map_err(errors::to_py)?)
+        .map_err(errors::to_py)?;
+    Ok(pyo3_arrow::PySchema::new(opts.schema()))
+}
+
+/// Registers the native module's contents.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<reader::NativeReader>()?;
+    m.add_function(wrap_pyfunction!(packet_schema, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    register(m)
+}

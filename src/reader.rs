@@ -1,0 +1,181 @@
+//! Capture file to Arrow record batches, streaming.
+//!
+//! [`PacketReader`] pulls records from a [`PacketSource`], decodes each frame and appends it to
+//! the batch being built; a batch is handed out every `batch_size` packets, so memory stays flat
+//! whatever the file size. Problems in the file's structure after its header (a record cut short
+//! by the end of the file, a corrupt length) end the stream: by default the packets before the
+//! problem are all delivered and the problem becomes a warning; with `strict` it is an error,
+//! raised only after those packets have been handed out.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::{ArrowError, SchemaRef};
+
+use crate::columns::{PacketColumns, RecordMeta};
+use crate::decode::{decode, Packet};
+use crate::error::{Error, Result};
+use crate::schema::SchemaOptions;
+use crate::source::{self, PacketSource, SourceInfo};
+
+/// Options of a read.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub schema: SchemaOptions,
+    /// Rows per batch (at least 1).
+    pub batch_size: usize,
+    /// Raise on a truncated or corrupt tail instead of warning.
+    pub strict: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self { schema: SchemaOptions::default(), batch_size: 65_536, strict: false }
+    }
+}
+
+/// Counters kept while reading.
+#[derive(Debug, Clone, Default)]
+pub struct ReadStats {
+    pub packets: u64,
+    /// Packets whose `decode_status` is not null.
+    pub decode_errors: u64,
+    /// Packets per link type (`None`: record of an undescribed pcapng interface).
+    pub link_types: BTreeMap<Option<u16>, u64>,
+    pub first_ts_ns: Option<i64>,
+    pub last_ts_ns: Option<i64>,
+}
+
+/// A single-use stream of packet record batches from one capture file.
+pub struct PacketReader {
+    source: Box<dyn PacketSource>,
+    columns: PacketColumns,
+    packet: Packet,
+    batch_size: usize,
+    strict: bool,
+    stats: ReadStats,
+    warnings: Vec<String>,
+    pending_error: Option<Error>,
+    finished: bool,
+}
+
+impl PacketReader {
+    /// Opens `path`; fails now if it is missing or not a capture.
+    pub fn open(path: &Path, opts: ReadOptions) -> Result<Self> {
+        if opts.batch_size == 0 {
+            return Err(Error::InvalidArgument("batch_size must be at least 1".into()));
+        }
+        let source = source::open(path)?;
+        Ok(Self::from_source(source, opts))
+    }
+
+    /// Wraps any record source (files, and later live capture or Kafka `raw` topics).
+    pub fn from_source(source: Box<dyn PacketSource>, opts: ReadOptions) -> Self {
+        let capacity = opts.batch_size.min(65_536);
+        Self {
+            source,
+            columns: PacketColumns::new(&opts.schema, capacity),
+            packet: Packet::default(),
+            batch_size: opts.batch_size,
+            strict: opts.strict,
+            stats: ReadStats::default(),
+            warnings: Vec::new(),
+            pending_error: None,
+            finished: false,
+        }
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.columns.schema()
+    }
+
+    pub fn info(&self) -> &SourceInfo {
+        self.source.info()
+    }
+
+    pub fn stats(&self) -> &ReadStats {
+        &self.stats
+    }
+
+    /// Bytes of the file read so far (compressed bytes for gzip).
+    pub fn bytes_read(&self) -> u64 {
+        self.source.bytes_read()
+    }
+
+    /// Problems that ended the stream early in lax mode (at most one today).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The next batch, `Ok(None)` once the file is exhausted.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
+        while !self.finished && self.columns.len() < self.batch_size {
+            match self.source.next_record() {
+                Ok(Some(record)) => {
+                    let frame_number = self.stats.packets + 1;
+                    let meta = RecordMeta::new(frame_number, &record);
+                    if self.columns.needs_decode() {
+                        match record.link_type {
+                            Some(lt) => decode(lt, record.data, &mut self.packet),
+                            None => {
+                                self.packet = Packet::default();
+                                self.packet.fail(format!(
+                                    "pcapng: packet names interface {} which the file never described",
+                                    record.interface_id.unwrap_or_default()
+                                ));
+                            }
+                        }
+                    }
+                    let stats = &mut self.stats;
+                    stats.packets = frame_number;
+                    stats.decode_errors += u64::from(self.packet.status.is_some());
+                    *stats.link_types.entry(record.link_type).or_default() += 1;
+                    if let Some(ts) = record.ts_ns {
+                        stats.first_ts_ns.get_or_insert(ts);
+                        stats.last_ts_ns = Some(ts);
+                    }
+                    self.columns.append(&meta, &self.packet);
+                }
+                Ok(None) => self.finished = true,
+                Err(e @ Error::Format { .. }) => {
+                    self.finished = true;
+                    // A file that yields no packet at all before its problem is not a usable capture.
+                    if self.strict || self.stats.packets == 0 {
+                        self.pending_error = Some(e);
+                    } else {
+                        self.warnings.push(e.to_string());
+                    }
+                }
+                Err(e) => {
+                    self.finished = true;
+                    self.pending_error = Some(e);
+                }
+            }
+        }
+        if self.columns.is_empty() {
+            return match self.pending_error.take() {
+                Some(e) => Err(e),
+                None => Ok(None),
+            };
+        }
+        self.columns.finish().map(Some)
+    }
+}
+
+impl Iterator for PacketReader {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().map_err(|e| ArrowError::ExternalError(Box::new(e))).transpose()
+    }
+}
+
+impl RecordBatchReader for PacketReader {
+    fn schema(&self) -> SchemaRef {
+        self.columns.schema()
+    }
+}

@@ -1,0 +1,219 @@
+//! The packet schema, defined once.
+//!
+//! Every source (files, live capture, Kafka `raw` topics) produces exactly these columns, in this
+//! order, so a table read from a file and one consumed from Kafka concatenate without casts. The
+//! README documents each column; the names and types here are the single source of truth.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::error::{Error, Result};
+
+/// How addresses are stored: readable strings (the default) or compact binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddressFormat {
+    /// `"192.0.2.1"`, `"2001:db8::1"`, `"aa:bb:cc:dd:ee:ff"`.
+    #[default]
+    String,
+    /// IP addresses as 4- or 16-byte `binary`, MACs as `fixed_size_binary(6)`.
+    Binary,
+}
+
+impl std::str::FromStr for AddressFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "string" => Ok(Self::String),
+            "binary" => Ok(Self::Binary),
+            other => Err(Error::InvalidArgument(format!(
+                "addresses must be \"string\" or \"binary\", not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// What kind of value a column holds; `Ip` and `Mac` follow [`AddressFormat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Timestamp,
+    U8,
+    U16,
+    U32,
+    U64,
+    Bool,
+    Str,
+    Ip,
+    Mac,
+}
+
+macro_rules! columns {
+    ($($variant:ident => $name:literal : $kind:ident),* $(,)?) => {
+        /// One column of the packet schema.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Column { $($variant),* }
+
+        impl Column {
+            /// Every column, in schema order.
+            pub const ALL: &'static [Column] = &[$(Column::$variant),*];
+
+            /// The column's name in the schema.
+            pub fn name(self) -> &'static str {
+                match self { $(Column::$variant => $name),* }
+            }
+
+            /// The column's value kind.
+            pub fn kind(self) -> Kind {
+                match self { $(Column::$variant => Kind::$kind),* }
+            }
+        }
+    };
+}
+
+columns! {
+    FrameNumber => "frame_number": U64,
+    Ts => "ts": Timestamp,
+    Caplen => "caplen": U32,
+    Wirelen => "wirelen": U32,
+    InterfaceId => "interface_id": U32,
+    LinkType => "link_type": U16,
+    EthSrc => "eth_src": Mac,
+    EthDst => "eth_dst": Mac,
+    Ethertype => "ethertype": U16,
+    VlanId => "vlan_id": U16,
+    InnerVlanId => "inner_vlan_id": U16,
+    IpVersion => "ip_version": U8,
+    SrcIp => "src_ip": Ip,
+    DstIp => "dst_ip": Ip,
+    IpProto => "ip_proto": U8,
+    Ttl => "ttl": U8,
+    IpLen => "ip_len": U32,
+    FragOffset => "frag_offset": U16,
+    MoreFragments => "more_fragments": Bool,
+    SrcPort => "src_port": U16,
+    DstPort => "dst_port": U16,
+    TcpFlags => "tcp_flags": U16,
+    TcpSeq => "tcp_seq": U32,
+    TcpAck => "tcp_ack": U32,
+    TcpWindow => "tcp_window": U16,
+    IcmpType => "icmp_type": U8,
+    IcmpCode => "icmp_code": U8,
+    PayloadLen => "payload_len": U32,
+    CommunityId => "community_id": Str,
+    Tunnel => "tunnel": Str,
+    OuterSrcIp => "outer_src_ip": Ip,
+    OuterDstIp => "outer_dst_ip": Ip,
+    DecodeStatus => "decode_status": Str,
+}
+
+impl Column {
+    /// Looks a column up by name.
+    pub fn from_name(name: &str) -> Result<Column> {
+        Column::ALL.iter().copied().find(|c| c.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+            Error::InvalidArgument(format!(
+                "unknown column {name:?}; the packet schema has: {}",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// The Arrow type of the column under an address format.
+    pub fn data_type(self, addresses: AddressFormat) -> DataType {
+        match (self.kind(), addresses) {
+            (Kind::Timestamp, _) => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            (Kind::U8, _) => DataType::UInt8,
+            (Kind::U16, _) => DataType::UInt16,
+            (Kind::U32, _) => DataType::UInt32,
+            (Kind::U64, _) => DataType::UInt64,
+            (Kind::Bool, _) => DataType::Boolean,
+            (Kind::Str, _) => DataType::Utf8,
+            (Kind::Ip | Kind::Mac, AddressFormat::String) => DataType::Utf8,
+            (Kind::Ip, AddressFormat::Binary) => DataType::Binary,
+            (Kind::Mac, AddressFormat::Binary) => DataType::FixedSizeBinary(6),
+        }
+    }
+
+    /// The Arrow field (every column is nullable: absent fields are null, never zero).
+    pub fn field(self, addresses: AddressFormat) -> Field {
+        Field::new(self.name(), self.data_type(addresses), true)
+    }
+}
+
+/// Which columns to produce and how: the projection and the address format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaOptions {
+    pub columns: Vec<Column>,
+    pub addresses: AddressFormat,
+}
+
+impl Default for SchemaOptions {
+    fn default() -> Self {
+        Self { columns: Column::ALL.to_vec(), addresses: AddressFormat::String }
+    }
+}
+
+impl SchemaOptions {
+    /// Options for a projection given by column names (`None`: every column), in the given order.
+    pub fn new(columns: Option<&[String]>, addresses: AddressFormat) -> Result<Self> {
+        let columns = match columns {
+            None => Column::ALL.to_vec(),
+            Some(names) => {
+                let mut out = Vec::with_capacity(names.len());
+                for name in names {
+                    let c = Column::from_name(name)?;
+                    if out.contains(&c) {
+                        return Err(Error::InvalidArgument(format!("column {name:?} is listed twice")));
+                    }
+                    out.push(c);
+                }
+                out
+            }
+        };
+        Ok(Self { columns, addresses })
+    }
+
+    /// The Arrow schema of these options.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns.iter().map(|c| c.field(self.addresses)).collect::<Vec<_>>(),
+        ))
+    }
+}
+
+/// The full packet schema with string addresses.
+pub fn packet_schema() -> SchemaRef {
+    SchemaOptions::default().schema()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        for c in Column::ALL {
+            assert_eq!(Column::from_name(c.name()).unwrap(), *c);
+        }
+        let schema = packet_schema();
+        assert_eq!(schema.fields().len(), Column::ALL.len());
+        assert_eq!(schema.field(1).name(), "ts");
+    }
+
+    #[test]
+    fn projection_keeps_order_and_rejects_unknown_or_repeated() {
+        let opts =
+            SchemaOptions::new(Some(&["dst_port".into(), "ts".into()]), AddressFormat::Binary).unwrap();
+        assert_eq!(opts.columns, vec![Column::DstPort, Column::Ts]);
+        assert!(SchemaOptions::new(Some(&["nope".into()]), AddressFormat::String).is_err());
+        assert!(SchemaOptions::new(Some(&["ts".into(), "ts".into()]), AddressFormat::String).is_err());
+    }
+
+    #[test]
+    fn binary_addresses_change_types() {
+        assert_eq!(Column::SrcIp.data_type(AddressFormat::Binary), DataType::Binary);
+        assert_eq!(Column::EthSrc.data_type(AddressFormat::Binary), DataType::FixedSizeBinary(6));
+        assert_eq!(Column::SrcIp.data_type(AddressFormat::String), DataType::Utf8);
+    }
+}

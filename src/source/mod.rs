@@ -1,0 +1,170 @@
+//! Capture sources: where packet records come from.
+//!
+//! A source yields [`Record`]s (timestamp, lengths, interface, link type, bytes) one at a time,
+//! borrowing the bytes from its own buffer; [`crate::reader::PacketReader`] turns them into Arrow
+//! batches. Files are recognised from their first bytes, never their name: gzip is unwrapped, then
+//! the magic number picks classic pcap (all four variants) or pcapng.
+
+mod bytes;
+mod pcap;
+mod pcapng;
+
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::{Error, Result};
+pub(crate) use bytes::ByteSource;
+use bytes::Counting;
+
+/// The largest captured length accepted for one record (larger values mean a corrupt file, and
+/// must not make the reader allocate gigabytes). Generous: Wireshark's own limit is 256 KiB for
+/// most link types and 128 MiB only for exotic ones.
+pub const MAX_RECORD_LEN: usize = 16 << 20;
+
+/// One captured packet, borrowed from the source until the next call.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// Nanoseconds since the Unix epoch, UTC; `None` when the format stores none (pcapng SPB).
+    pub ts_ns: Option<i64>,
+    pub caplen: u32,
+    pub wirelen: u32,
+    /// pcapng interface index; `None` for classic pcap.
+    pub interface_id: Option<u32>,
+    /// `None` when the record names an interface the file never described.
+    pub link_type: Option<u16>,
+    pub data: &'a [u8],
+}
+
+/// What was learnt about the file while opening it.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub path: PathBuf,
+    /// `"pcap"`, `"pcap-ns"`, `"pcap-modified"` or `"pcapng"`.
+    pub format: &'static str,
+    pub big_endian: bool,
+    pub gzip: bool,
+    /// On-disk size (compressed size for gzip input), when known.
+    pub file_size: Option<u64>,
+}
+
+/// A stream of packet records.
+pub trait PacketSource: Send {
+    /// The next record, `Ok(None)` at a clean end of file. Errors here are about the file's
+    /// structure after a valid header (truncation, corrupt lengths): see [`Error::Format`].
+    fn next_record(&mut self) -> Result<Option<Record<'_>>>;
+
+    /// Format details.
+    fn info(&self) -> &SourceInfo;
+
+    /// Bytes of the underlying file read so far (for progress).
+    fn bytes_read(&self) -> u64;
+}
+
+/// Opens a capture file, detecting gzip and the capture format from the bytes.
+pub fn open(path: &Path) -> Result<Box<dyn PacketSource>> {
+    let io_err = |source: io::Error| match source.kind() {
+        io::ErrorKind::NotFound => Error::NotFound { path: path.to_path_buf() },
+        _ => Error::Io { path: path.to_path_buf(), source },
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: io::Error::other("is a directory, not a capture file"),
+        });
+    }
+    let file_size = meta.is_file().then(|| meta.len());
+    let count = Arc::new(AtomicU64::new(0));
+    let mut file = Counting { inner: file, count: count.clone() };
+
+    // Sniff without seeking, so pipes and FIFOs work too.
+    let mut head = [0u8; 2];
+    let got = read_up_to(&mut file, &mut head).map_err(io_err)?;
+    let sniffed = Cursor::new(head[..got].to_vec()).chain(file);
+    let gzip = got == 2 && head == [0x1f, 0x8b];
+    let stream: Box<dyn Read + Send> =
+        if gzip { Box::new(MultiGzDecoder::new(sniffed)) } else { Box::new(sniffed) };
+    let mut src = ByteSource::new(stream);
+
+    let info = |format, big_endian| SourceInfo {
+        path: path.to_path_buf(),
+        format,
+        big_endian,
+        gzip,
+        file_size,
+    };
+    let available = src.fill(4).map_err(|e| io_to_format(path, 0, None, e))?;
+    if available < 4 {
+        return Err(format_error(
+            path,
+            0,
+            None,
+            format!("file is too short ({available} bytes) to be a pcap or pcapng capture"),
+        ));
+    }
+    let magic = [src.peek(4)[0], src.peek(4)[1], src.peek(4)[2], src.peek(4)[3]];
+    if magic == pcapng::SHB_MAGIC {
+        let reader = pcapng::PcapngReader::open(src, info("pcapng", false), count)?;
+        return Ok(Box::new(reader));
+    }
+    match pcap::Variant::from_magic(magic) {
+        Some(variant) => {
+            let reader = pcap::PcapReader::open(src, variant, info(variant.name(), variant.big_endian), count)?;
+            Ok(Box::new(reader))
+        }
+        None => Err(format_error(
+            path,
+            0,
+            None,
+            format!(
+                "not a pcap or pcapng file{}: unknown magic number 0x{}",
+                if gzip { " (inside gzip)" } else { "" },
+                magic.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
+        )),
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+pub(crate) fn format_error(path: &Path, offset: u64, record: Option<u64>, message: String) -> Error {
+    Error::Format { path: path.to_path_buf(), offset, record, message }
+}
+
+/// Read errors inside the stream: a corrupt or cut gzip stream is a format problem of the file,
+/// anything else (EIO, permissions) stays an I/O error.
+pub(crate) fn io_to_format(path: &Path, offset: u64, record: Option<u64>, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            format_error(path, offset, record, format!("corrupt compressed stream: {e}"))
+        }
+        _ => Error::Io { path: path.to_path_buf(), source: e },
+    }
+}
+
+/// The error for a record cut short by the end of the file.
+pub(crate) fn truncated(path: &Path, offset: u64, record: u64, wanted: usize, got: usize) -> Error {
+    format_error(
+        path,
+        offset,
+        Some(record),
+        format!("truncated record: the file ends {got} bytes into a {wanted}-byte record"),
+    )
+}

@@ -1,0 +1,279 @@
+//! pcapng (draft-ietf-opsawg-pcapng): sections in either byte order, any number of interfaces,
+//! each with its own link type, timestamp resolution (`if_tsresol`) and offset (`if_tsoffset`).
+//! Enhanced, simple and obsolete packet blocks become records; every other block (name
+//! resolution, statistics, decryption secrets, custom, unknown) is skipped.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::{format_error, io_to_format, truncated, ByteSource, PacketSource, Record, SourceInfo, MAX_RECORD_LEN};
+use crate::error::{Error, Result};
+
+pub(crate) const SHB_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+const SHB: u32 = 0x0a0d_0d0a;
+const IDB: u32 = 1;
+const OPB: u32 = 2;
+const SPB: u32 = 3;
+const EPB: u32 = 6;
+/// Largest block accepted: a maximal record plus generous room for options.
+const MAX_BLOCK_LEN: usize = MAX_RECORD_LEN + (1 << 16);
+
+/// Timestamp units of one interface.
+#[derive(Debug, Clone, Copy)]
+enum Resolution {
+    /// 10^-n seconds.
+    Decimal(u32),
+    /// 2^-n seconds.
+    Binary(u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link_type: u16,
+    snaplen: u32,
+    resolution: Resolution,
+    offset_ns: i64,
+}
+
+impl Interface {
+    fn ts_ns(&self, ticks: u64) -> i64 {
+        let ns: i128 = match self.resolution {
+            Resolution::Decimal(n) if n <= 9 => i128::from(ticks) * 10i128.pow(9 - n),
+            Resolution::Decimal(n) => i128::from(ticks) / 10i128.pow(n.min(38) - 9),
+            Resolution::Binary(n) => (i128::from(ticks) * 1_000_000_000) >> n.min(100),
+        };
+        (ns + i128::from(self.offset_ns)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+}
+
+pub(crate) struct PcapngReader {
+    src: ByteSource,
+    info: SourceInfo,
+    count: Arc<AtomicU64>,
+    big_endian: bool,
+    interfaces: Vec<Interface>,
+    record: u64,
+    pending: usize,
+}
+
+impl PcapngReader {
+    pub(crate) fn open(src: ByteSource, info: SourceInfo, count: Arc<AtomicU64>) -> Result<Self> {
+        let mut reader = Self { src, info, count, big_endian: false, interfaces: Vec::new(), record: 0, pending: 0 };
+        // Validate the first section header now, so a bad file fails at open with its offset.
+        reader.section_header()?;
+        Ok(reader)
+    }
+
+    fn u16(&self, b: &[u8], at: usize) -> u16 {
+        let a = [b[at], b[at + 1]];
+        if self.big_endian { u16::from_be_bytes(a) } else { u16::from_le_bytes(a) }
+    }
+
+    fn u32(&self, b: &[u8], at: usize) -> u32 {
+        let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if self.big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+    }
+
+    fn path(&self) -> &Path {
+        &self.info.path
+    }
+
+    fn err(&self, offset: u64, message: String) -> Error {
+        format_error(self.path(), offset, None, message)
+    }
+
+    /// Reads the byte-order magic of a section header at the current position and switches
+    /// endianness; interfaces are per section, so they are forgotten.
+    fn section_header(&mut self) -> Result<()> {
+        let offset = self.src.offset();
+        let got = self.src.fill(12).map_err(|e| io_to_format(&self.info.path, offset, None, e))?;
+        if got < 12 {
+            return Err(self.err(offset, format!("section header block is truncated ({got} of 12 bytes)")));
+        }
+        let bom = [self.src.peek(12)[8], self.src.peek(12)[9], self.src.peek(12)[10], self.src.peek(12)[11]];
+        self.big_endian = match u32::from_le_bytes(bom) {
+            0x1a2b_3c4d => false,
+            0x4d3c_2b1a => true,
+            _ => return Err(self.err(offset + 8, "pcapng section header has a bad byte-order magic".into())),
+        };
+        self.interfaces.clear();
+        Ok(())
+    }
+
+    /// Makes the whole block at the current position available; returns its type and length, or
+    /// `None` at a clean end of file.
+    fn block(&mut self) -> Result<Option<(u32, usize)>> {
+        let offset = self.src.offset();
+        let record = self.record + 1;
+        let got = self.src.fill(8).map_err(|e| io_to_format(&self.info.path, offset, Some(record), e))?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < 8 {
+            return Err(truncated(self.path(), offset, record, 8, got));
+        }
+        if self.src.peek(4) == SHB_MAGIC {
+            self.section_header()?;
+        }
+        let head = self.src.peek(8);
+        let (kind, len) = (self.u32(head, 0), self.u32(head, 4) as usize);
+        if len < 12 {
+            return Err(self.err(offset, format!("block of type 0x{kind:08x} has an invalid length {len}")));
+        }
+        // Lengths must be multiples of 4; some writers omit the padding from the count, and
+        // Wireshark reads such files, so round up as it does.
+        let len = len.next_multiple_of(4);
+        if len > MAX_BLOCK_LEN {
+            return Err(self.err(
+                offset,
+                format!("block of type 0x{kind:08x} claims {len} bytes, more than the {MAX_BLOCK_LEN}-byte limit: the file is corrupt"),
+            ));
+        }
+        let got = self.src.fill(len).map_err(|e| io_to_format(&self.info.path, offset, Some(record), e))?;
+        if got < len {
+            return Err(truncated(self.path(), offset, record, len, got));
+        }
+        let trailer = self.u32(self.src.peek(len), len - 4) as usize;
+        if trailer.next_multiple_of(4) != len {
+            return Err(self.err(offset, format!("block length {len} does not match its trailing copy {trailer}")));
+        }
+        Ok(Some((kind, len)))
+    }
+
+    fn interface_description(&mut self, len: usize, offset: u64) -> Result<()> {
+        let b = self.src.peek(len);
+        if len < 20 {
+            return Err(self.err(offset, "interface description block is too short".into()));
+        }
+        let mut iface = Interface {
+            link_type: self.u16(b, 8),
+            snaplen: self.u32(b, 12),
+            resolution: Resolution::Decimal(6),
+            offset_ns: 0,
+        };
+        // Options: (code u16, length u16, value padded to 4 bytes)*, ending with code 0.
+        let mut at = 16;
+        while at + 4 <= len - 4 {
+            let (code, olen) = (self.u16(b, at), usize::from(self.u16(b, at + 2)));
+            let value = at + 4;
+            if code == 0 || value + olen > len - 4 {
+                break;
+            }
+            match (code, olen) {
+                (9, 1) => {
+                    let r = b[value];
+                    iface.resolution =
+                        if r & 0x80 != 0 { Resolution::Binary(u32::from(r & 0x7f)) } else { Resolution::Decimal(u32::from(r)) };
+                }
+                (14, 8) => {
+                    let (hi, lo) = (self.u32(b, value), self.u32(b, value + 4));
+                    let secs = if self.big_endian {
+                        (u64::from(hi) << 32 | u64::from(lo)) as i64
+                    } else {
+                        (u64::from(lo) << 32 | u64::from(hi)) as i64
+                    };
+                    iface.offset_ns = secs.saturating_mul(1_000_000_000);
+                }
+                _ => {}
+            }
+            at = value + olen.div_ceil(4) * 4;
+        }
+        self.interfaces.push(iface);
+        Ok(())
+    }
+}
+
+impl PacketSource for PcapngReader {
+    fn next_record(&mut self) -> Result<Option<Record<'_>>> {
+        loop {
+            self.src.consume(std::mem::take(&mut self.pending));
+            let offset = self.src.offset();
+            let Some((kind, len)) = self.block()? else { return Ok(None) };
+            self.pending = len;
+            // (interface index, timestamp ticks, captured length, original length, data start)
+            let packet = match kind {
+                IDB => {
+                    self.interface_description(len, offset)?;
+                    continue;
+                }
+                SHB => {
+                    let b = self.src.peek(len);
+                    if len < 28 || self.u16(b, 12) != 1 {
+                        return Err(self.err(offset, format!("unsupported pcapng major version {}", self.u16(b, 12))));
+                    }
+                    continue;
+                }
+                EPB | OPB => {
+                    if len < 32 {
+                        return Err(self.err(offset, "packet block is too short".into()));
+                    }
+                    let b = self.src.peek(len);
+                    let iface = if kind == EPB { self.u32(b, 8) } else { u32::from(self.u16(b, 8)) };
+                    let ticks = u64::from(self.u32(b, 12)) << 32 | u64::from(self.u32(b, 16));
+                    (iface, Some(ticks), self.u32(b, 20), self.u32(b, 24), 28)
+                }
+                SPB => {
+                    if len < 16 {
+                        return Err(self.err(offset, "simple packet block is too short".into()));
+                    }
+                    let wirelen = self.u32(self.src.peek(len), 8);
+                    let snaplen = self.interfaces.first().map_or(u32::MAX, |i| if i.snaplen == 0 { u32::MAX } else { i.snaplen });
+                    let caplen = wirelen.min(snaplen).min((len - 16) as u32);
+                    (0, None, caplen, wirelen, 12)
+                }
+                _ => continue,
+            };
+            let (iface_id, ticks, caplen, wirelen, start) = packet;
+            let record = self.record + 1;
+            if start + caplen as usize > len - 4 {
+                return Err(format_error(
+                    self.path(),
+                    offset,
+                    Some(record),
+                    format!("packet block claims {caplen} captured bytes but holds only {}", len - 4 - start),
+                ));
+            }
+            self.record = record;
+            let iface = self.interfaces.get(iface_id as usize).copied();
+            return Ok(Some(Record {
+                ts_ns: match (ticks, iface) {
+                    (Some(t), Some(i)) => Some(i.ts_ns(t)),
+                    _ => None,
+                },
+                caplen,
+                wirelen,
+                interface_id: Some(iface_id),
+                link_type: iface.map(|i| i.link_type),
+                data: &self.src.peek(len)[start..start + caplen as usize],
+            }));
+        }
+    }
+
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_resolutions() {
+        let mut i = Interface { link_type: 1, snaplen: 0, resolution: Resolution::Decimal(6), offset_ns: 0 };
+        assert_eq!(i.ts_ns(1_500_000), 1_500_000_000);
+        i.resolution = Resolution::Decimal(9);
+        assert_eq!(i.ts_ns(7), 7);
+        i.resolution = Resolution::Decimal(12);
+        assert_eq!(i.ts_ns(7_000), 7);
+        i.resolution = Resolution::Binary(10);
+        assert_eq!(i.ts_ns(1024), 1_000_000_000);
+        i.offset_ns = 5_000_000_000;
+        assert_eq!(i.ts_ns(512), 5_500_000_000);
+    }
+}
