@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import os
 import platform
 import shutil
@@ -190,6 +191,8 @@ def run_scapy(path: Path) -> int:
     from scapy.layers.l2 import Dot1Q, Ether
     from scapy.utils import PcapReader
 
+    logging.getLogger("scapy").setLevel(logging.ERROR)  # random payloads upset its DNS parser
+
     rows = []
     with PcapReader(str(path)) as reader:
         for pkt in reader:
@@ -266,11 +269,16 @@ def run_tshark(path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- memory
+# Peak RSS is read from VmHWM, the high-water mark of this process's own address space. On Linux
+# getrusage's ru_maxrss survives exec: a child started by a big parent reports the parent's peak.
 _RSS_CODE = """
-import resource, sys, time, warnings
+import sys, time, warnings
 import pyarrow, pktstream
+def hwm():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
 warnings.simplefilter("ignore")
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 t = time.perf_counter()
 if sys.argv[2] == "stream":
     n = 0
@@ -279,12 +287,12 @@ if sys.argv[2] == "stream":
 else:
     n = pktstream.read_pcap(sys.argv[1]).num_rows
 dt = time.perf_counter() - t
-print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, n, dt)
+print(base, hwm(), n, dt)
 """
 
 
 def peak_rss(path: Path, mode: str) -> tuple[int, int, int, float]:
-    """(baseline KiB after imports, peak KiB, packets, seconds) in a fresh interpreter."""
+    """(peak KiB after imports, peak KiB at the end, packets, seconds) in a fresh interpreter."""
     out = subprocess.run(
         [sys.executable, "-c", _RSS_CODE, str(path), mode],
         capture_output=True,

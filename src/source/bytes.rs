@@ -102,6 +102,7 @@ mod tests {
         let mut s = ByteSource::new(Box::new(Dribble(std::io::Cursor::new(data))));
         assert_eq!(s.fill(10).unwrap(), 10);
         assert_eq!(s.peek(3), &[0, 1, 2]);
+        assert_eq!(s.fill(250).unwrap(), 250);
         s.consume(250);
         assert_eq!(s.offset(), 250);
         assert_eq!(s.fill(10).unwrap(), 6);
