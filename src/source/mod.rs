@@ -79,7 +79,7 @@ pub fn open(path: &Path) -> Result<Box<dyn PacketSource>> {
             source: io::Error::other("is a directory, not a capture file"),
         });
     }
-    let file_size = meta.is_file().then(|| meta.len());
+    let file_size = meta.is_file().then_some(meta.len());
     let count = Arc::new(AtomicU64::new(0));
     let mut file = Counting { inner: file, count: count.clone() };
 

@@ -1,0 +1,115 @@
+//! A direct-mapped cache of Community IDs keyed by the flow tuple.
+//!
+//! Computing an ID costs a SHA-1; packets of one flow arrive close together in real traffic, so a
+//! small cache indexed by a hash of the tuple turns most of those into a compare and a copy. A
+//! collision simply recomputes: the cache can never return a wrong ID, only miss.
+
+use crate::decode::community_id::{community_id, LEN};
+use crate::decode::{IpAddr, Packet};
+
+const SLOTS: usize = 4096;
+
+/// Everything the Community ID depends on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    src_port: Option<u16>,
+    dst_port: Option<u16>,
+    icmp: Option<(u8, Option<u8>)>,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    key: Key,
+    id: [u8; LEN],
+}
+
+pub(crate) struct CommunityIdCache {
+    slots: Vec<Option<Slot>>,
+}
+
+impl Default for CommunityIdCache {
+    fn default() -> Self {
+        Self { slots: vec![None; SLOTS] }
+    }
+}
+
+impl CommunityIdCache {
+    /// The packet's Community ID, or `None` if it has no flow.
+    #[inline]
+    pub(crate) fn get(&mut self, p: &Packet) -> Option<&str> {
+        let (Some(src), Some(dst), Some(proto)) = (p.src_ip, p.dst_ip, p.ip_proto) else {
+            return None;
+        };
+        let key = Key {
+            src,
+            dst,
+            proto,
+            src_port: p.src_port,
+            dst_port: p.dst_port,
+            icmp: p.icmp_type.map(|t| (t, p.icmp_code)),
+        };
+        let index = hash(&key) as usize % SLOTS;
+        let hit = matches!(&self.slots[index], Some(slot) if slot.key == key);
+        if !hit {
+            let mut id = [0u8; LEN];
+            if !community_id(p, &mut id) {
+                return None;
+            }
+            self.slots[index] = Some(Slot { key, id });
+        }
+        let slot = self.slots[index].as_ref()?;
+        // The ID is "1:" + base64, pure ASCII.
+        std::str::from_utf8(&slot.id).ok()
+    }
+}
+
+/// FxHash-style mixing of the tuple (fast; quality only affects the hit rate).
+fn hash(k: &Key) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = 0u64;
+    let mut mix = |v: u64| h = (h.rotate_left(5) ^ v).wrapping_mul(K);
+    for ip in [k.src, k.dst] {
+        match ip {
+            IpAddr::V4(a) => mix(u64::from(u32::from_ne_bytes(a))),
+            IpAddr::V6(a) => {
+                let (hi, lo) = a.split_at(8);
+                mix(u64::from_ne_bytes(hi.try_into().unwrap_or_default()));
+                mix(u64::from_ne_bytes(lo.try_into().unwrap_or_default()));
+            }
+        }
+    }
+    let ports = u64::from(k.src_port.unwrap_or(0)) << 16 | u64::from(k.dst_port.unwrap_or(0));
+    let icmp = k.icmp.map_or(0, |(t, c)| u64::from(t) << 8 | u64::from(c.unwrap_or(0)));
+    mix(ports << 24 | icmp << 8 | u64::from(k.proto));
+    h >> 32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_ids_equal_fresh_ones_and_collisions_recompute() {
+        let mut cache = CommunityIdCache::default();
+        let mut p = Packet {
+            src_ip: Some(IpAddr::V4([10, 0, 0, 1])),
+            dst_ip: Some(IpAddr::V4([10, 0, 0, 2])),
+            ip_proto: Some(6),
+            src_port: Some(1),
+            ..Default::default()
+        };
+        for port in 0..20_000u16 {
+            p.dst_port = Some(port);
+            let mut fresh = [0u8; LEN];
+            assert!(community_id(&p, &mut fresh));
+            let cached = cache.get(&p).unwrap().to_owned();
+            assert_eq!(cached.as_bytes(), &fresh);
+            assert_eq!(cache.get(&p).unwrap(), cached);
+        }
+        p.src_port = None;
+        assert!(cache.get(&p).is_none());
+    }
+}

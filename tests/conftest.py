@@ -1,0 +1,87 @@
+"""Shared fixtures: the capture corpus (``PKTSTREAM_PCAPS``) and cached tshark runs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import oracle`, any import mode
+
+import oracle  # noqa: E402
+
+#: The shared corpus: ``$PKTSTREAM_PCAPS``, else ``../shared/pcaps`` beside the repository.
+PCAPS = Path(
+    os.environ.get("PKTSTREAM_PCAPS")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "pcaps"
+)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One row of ``MANIFEST.tsv``; ``packets`` is None where the manifest says ``?``."""
+
+    rel: str
+    format: str
+    linktype: str
+    packets: int | None
+    size: int
+
+    @property
+    def path(self) -> Path:
+        return PCAPS / self.rel
+
+    def __str__(self) -> str:
+        return self.rel
+
+
+@cache
+def manifest() -> tuple[Capture, ...]:
+    path = PCAPS / "MANIFEST.tsv"
+    if not path.exists():
+        return ()
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return tuple(
+        Capture(
+            rel=row["path"],
+            format=row["format"],
+            linktype=row["linktype"],
+            packets=int(row["packets"]) if row["packets"].isdigit() else None,
+            size=int(row["bytes"]),
+        )
+        for row in rows
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests taking a ``capture`` argument run once per manifest row (id: its path)."""
+    if "capture" in metafunc.fixturenames:
+        captures = manifest()
+        metafunc.parametrize("capture", captures, ids=[c.rel for c in captures])
+
+
+@pytest.fixture(scope="session")
+def tshark(request: pytest.FixtureRequest) -> Callable[..., oracle.TsharkResult]:
+    """``tshark(path, persist=True)``: the oracle's tshark run for a capture, once per session
+    (with ``persist``, also cached on disk in pytest's cache directory across sessions; use
+    ``persist=False`` for temporary files). Skips when tshark is not installed."""
+    if oracle.TSHARK is None:
+        pytest.skip("tshark is not installed")
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    cache_dir = Path(cache.mkdir("tshark-oracle")) if cache is not None else None
+    memo: dict[str, oracle.TsharkResult] = {}
+
+    def run(path: os.PathLike[str], persist: bool = True) -> oracle.TsharkResult:
+        key = os.fspath(path)
+        if key not in memo:
+            memo[key] = oracle.run_tshark(path, cache_dir=cache_dir if persist else None)
+        return memo[key]
+
+    return run
