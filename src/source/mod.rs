@@ -81,8 +81,30 @@ pub fn open(path: &Path) -> Result<Box<dyn PacketSource>> {
     }
     let file_size = meta.is_file().then_some(meta.len());
     let count = Arc::new(AtomicU64::new(0));
-    let mut file = Counting { inner: file, count: count.clone() };
+    let file = Counting { inner: file, count: count.clone() };
+    open_stream(path, Box::new(file), file_size, count)
+}
 
+/// Opens a capture from any byte stream (a pipe, a socket, bytes in memory); `name` is used in
+/// error messages. Gzip and the capture format are detected as for files.
+///
+/// ```
+/// let err = pktstream::source::from_reader("mem", Box::new(std::io::Cursor::new(b"GIF89a".to_vec())));
+/// assert!(err.is_err());
+/// ```
+pub fn from_reader(name: &str, reader: Box<dyn Read + Send>) -> Result<Box<dyn PacketSource>> {
+    let count = Arc::new(AtomicU64::new(0));
+    let counting = Counting { inner: reader, count: count.clone() };
+    open_stream(Path::new(name), Box::new(counting), None, count)
+}
+
+fn open_stream(
+    path: &Path,
+    mut file: Box<dyn Read + Send>,
+    file_size: Option<u64>,
+    count: Arc<AtomicU64>,
+) -> Result<Box<dyn PacketSource>> {
+    let io_err = |source: io::Error| Error::Io { path: path.to_path_buf(), source };
     // Sniff without seeking, so pipes and FIFOs work too.
     let mut head = [0u8; 2];
     let got = read_up_to(&mut file, &mut head).map_err(io_err)?;

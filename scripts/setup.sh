@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything pktstream's build, tests and benchmarks need on a fresh Debian machine of
+# this project's kind (Rust toolchain + CPython 3.9+ present), into ./.venv. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
+[ -f /usr/include/pcap/pcap.h ] || need_apt+=(libpcap-dev)
+command -v gzip >/dev/null 2>&1 || need_apt+=(gzip)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # tshark asks whether non-root users may capture; answer "no" without a prompt.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust >= 1.85) is required and not on PATH" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+log "pip install pktstream[test,bench] (builds the Rust extension in release mode; ~5 min cold)"
+.venv/bin/python -m pip install -q -U pip
+.venv/bin/python -m pip install -q -e ".[test,bench]"
+.venv/bin/python -c 'import pktstream; print("pktstream", pktstream.__version__, "installed in .venv")'

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command (README): Rust unit/property tests, the Python suite, and a short fuzz run.
+# Run scripts/setup.sh once first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo test (core, without the Python layer)"
+cargo test --locked --lib --tests --examples
+
+echo "== pytest"
+.venv/bin/python -m pytest "$@"
+
+if [ -x scripts/fuzz.sh ] && [ "${PKTSTREAM_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz (short run: no crash allowed)"
+  bash scripts/fuzz.sh "${PKTSTREAM_FUZZ_SECONDS:-20}"
+fi
