@@ -150,6 +150,8 @@ impl PacketReader {
                         self.warnings.push(e.to_string());
                     }
                 }
+                // A signal interrupted a blocking read: nothing is lost, the caller may retry.
+                Err(Error::Interrupted) => return Err(Error::Interrupted),
                 Err(e) => {
                     self.finished = true;
                     self.pending_error = Some(e);

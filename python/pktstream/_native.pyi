@@ -3,20 +3,23 @@
 from os import PathLike
 from typing import Any, Literal, Optional, Sequence, Union
 
+from typing_extensions import Self, final
+
 __version__: str
 
+@final
 class NativeReader:
     """A capture file as a stream of Arrow record batches (see pktstream.PacketReader)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: Union[str, PathLike[str]],
         *,
         columns: Optional[Sequence[str]] = None,
         batch_size: int = 65536,
         addresses: Literal["string", "binary"] = "string",
         strict: bool = False,
-    ) -> None: ...
+    ) -> Self: ...
     def next_batch(self) -> Optional[Any]: ...
     def read_all(self) -> Any: ...
     @property

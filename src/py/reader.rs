@@ -29,15 +29,21 @@ pub(crate) struct NativeReader {
 
 impl NativeReader {
     fn next(&self, py: Python<'_>) -> PyResult<Option<RecordBatch>> {
-        let batch = py.detach(|| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            match guard.as_mut() {
-                Some(reader) => reader.next_batch(),
-                None => Ok(None),
+        loop {
+            let batch = py.detach(|| {
+                let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                match guard.as_mut() {
+                    Some(reader) => reader.next_batch(),
+                    None => Ok(None),
+                }
+            });
+            // Ctrl-C raises here, between batches or after a blocking read was interrupted.
+            py.check_signals()?;
+            match batch {
+                Err(Error::Interrupted) => continue,
+                other => return other.map_err(to_py),
             }
-        });
-        py.check_signals()?;
-        batch.map_err(to_py)
+        }
     }
 }
 

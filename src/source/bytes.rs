@@ -43,7 +43,8 @@ impl ByteSource {
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // EINTR (a signal, e.g. Ctrl-C, while blocked on a pipe) goes up so the caller
+                // can check for a pending interrupt; the buffer stays consistent for a retry.
                 Err(e) => return Err(e),
             }
         }

@@ -171,9 +171,11 @@ pub(crate) fn format_error(path: &Path, offset: u64, record: Option<u64>, messag
 }
 
 /// Read errors inside the stream: a corrupt or cut gzip stream is a format problem of the file,
-/// anything else (EIO, permissions) stays an I/O error.
+/// an interrupted read is [`Error::Interrupted`] (retry after checking for Ctrl-C), anything
+/// else (EIO, permissions) stays an I/O error.
 pub(crate) fn io_to_format(path: &Path, offset: u64, record: Option<u64>, e: io::Error) -> Error {
     match e.kind() {
+        io::ErrorKind::Interrupted => Error::Interrupted,
         io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
             format_error(path, offset, record, format!("corrupt compressed stream: {e}"))
         }

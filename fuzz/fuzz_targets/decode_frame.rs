@@ -1,0 +1,36 @@
+//! One frame through the link/IP/transport/tunnel decoders, then the Community ID hash.
+//! Input: 2 bytes choosing the link type (index into LINK_TYPES, or a raw value), then the frame.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pktstream::decode::{community_id, decode, Packet};
+
+/// The link types the decoder handles; a 12th slot means "any other value" (unsupported).
+const LINK_TYPES: [u16; 11] = [0, 1, 12, 101, 105, 108, 113, 127, 228, 229, 276];
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 2 {
+        return;
+    }
+    let sel = u16::from_be_bytes([data[0], data[1]]);
+    // Seeds store the real link type big-endian in the prefix, which is used as is when it is a
+    // supported type; any other prefix picks slot `sel % 12` of the table, slot 11 meaning the raw
+    // (almost always unsupported) value itself.
+    let link_type = if LINK_TYPES.contains(&sel) {
+        sel
+    } else {
+        LINK_TYPES.get(usize::from(sel) % (LINK_TYPES.len() + 1)).copied().unwrap_or(sel)
+    };
+    let frame = &data[2..];
+    let mut p = Packet::default();
+    decode(link_type, frame, &mut p);
+    let mut out = [0u8; community_id::LEN];
+    if community_id::community_id(&p, &mut out) {
+        assert!(out.starts_with(b"1:"), "community id without version prefix: {out:?}");
+        assert!(std::str::from_utf8(&out).is_ok(), "community id is not ASCII");
+    }
+    // Decoding twice into the same Packet must give the same result (decode resets `out`).
+    let mut q = p.clone();
+    decode(link_type, frame, &mut q);
+    assert_eq!(p, q, "decode is not deterministic / does not reset its output");
+});
