@@ -4,8 +4,6 @@
 //! The hash covers seed, both addresses, protocol, a pad byte and both ports (ICMP type/code
 //! mapped to port equivalents), ordered so that both directions of a flow give the same value.
 
-use sha1::{Digest, Sha1};
-
 use super::Packet;
 #[cfg(test)]
 use super::IpAddr;
@@ -39,16 +37,30 @@ pub fn community_id(p: &Packet, out: &mut [u8; LEN]) -> bool {
     } else {
         (dst, src, ports.map(|(s, d, _)| (d, s)))
     };
-    let mut h = Sha1::new();
-    h.update([0u8, 0u8]); // seed 0
-    h.update(a.octets());
-    h.update(b.octets());
-    h.update([proto, 0]);
+    // The hashed message is at most 40 bytes, so it always fits one padded SHA-1 block: build the
+    // block directly and run a single compression (SHA-NI where the CPU has it).
+    let mut block = [0u8; 64];
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| {
+        block[n..n + bytes.len()].copy_from_slice(bytes);
+        n += bytes.len();
+    };
+    put(&[0, 0]); // seed 0
+    put(a.octets());
+    put(b.octets());
+    put(&[proto, 0]);
     if let Some((s, d)) = ports {
-        h.update(s.to_be_bytes());
-        h.update(d.to_be_bytes());
+        put(&s.to_be_bytes());
+        put(&d.to_be_bytes());
     }
-    let digest: [u8; 20] = h.finalize().into();
+    block[n] = 0x80;
+    block[56..].copy_from_slice(&(n as u64 * 8).to_be_bytes());
+    let mut state = [0x6745_2301u32, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476, 0xc3d2_e1f0];
+    sha1::compress(&mut state, &[block.into()]);
+    let mut digest = [0u8; 20];
+    for (chunk, word) in digest.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
     out[0] = b'1';
     out[1] = b':';
     base64(&digest, &mut out[2..]);
@@ -157,6 +169,28 @@ mod tests {
         assert_eq!(id(&req), "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=");
         assert_eq!(id(&req), id(&rep));
         assert_eq!(icmp_ports(3, 1, false), (3, 1, true));
+    }
+
+    #[test]
+    fn single_block_sha1_matches_the_streaming_hasher() {
+        use sha1::{Digest, Sha1};
+        let p = Packet {
+            src_ip: Some(IpAddr::V6([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+            dst_ip: Some(IpAddr::V6([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2])),
+            ip_proto: Some(17),
+            src_port: Some(53),
+            dst_port: Some(5353),
+            ..Default::default()
+        };
+        let mut msg = vec![0u8, 0];
+        msg.extend_from_slice(p.src_ip.unwrap().octets());
+        msg.extend_from_slice(p.dst_ip.unwrap().octets());
+        msg.extend_from_slice(&[17, 0, 0, 53, 0x14, 0xe9]);
+        let digest: [u8; 20] = Sha1::digest(&msg).into();
+        let mut expected = [0u8; LEN];
+        expected[..2].copy_from_slice(b"1:");
+        base64(&digest, &mut expected[2..]);
+        assert_eq!(id(&p).as_bytes(), &expected);
     }
 
     #[test]
