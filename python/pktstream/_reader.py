@@ -54,6 +54,7 @@ class PacketReader:
     def __init__(self, native: Any) -> None:
         self._native = native
         self._warned = False
+        self._closed_stats: Optional[dict] = None
 
     @property
     def schema(self) -> pa.Schema:
@@ -63,6 +64,8 @@ class PacketReader:
     @property
     def stats(self) -> dict:
         """Counters so far: packets, decode_errors, link_types, bytes_read, file_size, format, ..."""
+        if self._closed_stats is not None:
+            return dict(self._closed_stats)
         return dict(self._native.stats())
 
     @property
@@ -71,7 +74,7 @@ class PacketReader:
         size = self._native.file_size
         if not size:
             return None
-        return min(1.0, self._native.stats().get("bytes_read", 0) / size)
+        return min(1.0, self.stats.get("bytes_read", 0) / size)
 
     def read_next_batch(self) -> Optional[pa.RecordBatch]:
         """The next batch, or None at the end of the stream."""
@@ -102,7 +105,9 @@ class PacketReader:
         return self._native.__arrow_c_stream__(requested_schema)
 
     def close(self) -> None:
-        """Releases the file."""
+        """Releases the file (the final :attr:`stats` stay available)."""
+        if self._closed_stats is None:
+            self._closed_stats = self._native.stats()
         self._native.close()
 
     def __enter__(self) -> "PacketReader":
