@@ -69,19 +69,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def tshark(request: pytest.FixtureRequest) -> Callable[..., oracle.TsharkResult]:
-    """``tshark(path, persist=True)``: the oracle's tshark run for a capture, once per session
-    (with ``persist``, also cached on disk in pytest's cache directory across sessions; use
-    ``persist=False`` for temporary files). Skips when tshark is not installed."""
+    """``tshark(path)``: the oracle's tshark run for a capture, once per session and path, and
+    cached on disk (by content) in pytest's cache directory across sessions. Skips when tshark is
+    not installed."""
     if oracle.TSHARK is None:
         pytest.skip("tshark is not installed")
     cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
     cache_dir = Path(cache.mkdir("tshark-oracle")) if cache is not None else None
     memo: dict[str, oracle.TsharkResult] = {}
 
-    def run(path: os.PathLike[str], persist: bool = True) -> oracle.TsharkResult:
+    def run(path: os.PathLike[str]) -> oracle.TsharkResult:
         key = os.fspath(path)
         if key not in memo:
-            memo[key] = oracle.run_tshark(path, cache_dir=cache_dir if persist else None)
+            memo[key] = oracle.run_tshark(path, cache_dir=cache_dir)
         return memo[key]
 
     return run

@@ -345,14 +345,14 @@ def tshark_command(path: str | os.PathLike[str]) -> list[str]:
 def run_tshark(path: str | os.PathLike[str], cache_dir: Path | None = None) -> TsharkResult:
     """Every record tshark reads from ``path`` (packets and pcapng custom blocks alike).
 
-    With ``cache_dir``, the result is kept on disk keyed by the file's path, size and mtime and by
-    the tshark version, preferences and fields, so a second test run does not run tshark again.
+    With ``cache_dir``, the result is kept on disk keyed by the file's content (SHA-256) and by the
+    tshark version, preferences and fields, so a second test run does not run tshark again.
     """
     cmd = tshark_command(path)
     cache_file = None
     if cache_dir is not None:
-        st = os.stat(path)
-        key = json.dumps([os.path.abspath(path), st.st_size, st.st_mtime_ns, tshark_version(), cmd[3:]])
+        content = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        key = json.dumps([content, tshark_version(), cmd[3:]])
         cache_file = Path(cache_dir) / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
         if cache_file.exists():
             cached = json.loads(cache_file.read_text())

@@ -107,7 +107,7 @@ def test_truncated_tail(capture: Any, tshark: Any, tmp_path: Path) -> None:
         data = gzip.decompress(data)
     cut = tmp_path / "cut"
     cut.write_bytes(data[:-3])
-    result = tshark(cut, persist=False)
+    result = tshark(cut)
     assert result.cut_short, f"tshark: {result.error}"
     expected_rows = len(oracle.packet_records(result.frames))
     with pytest.raises(pktstream.FormatError):

@@ -107,7 +107,7 @@ def test_synthetic_capture_matches_tshark(fmt: str, tshark: Any, tmp_path: Path)
     path = tmp_path / f"synth.{fmt}"
     writer = synth.write_pcap if fmt == "pcap" else synth.write_pcapng
     writer(path, 3000, seed=11)
-    check_against_tshark(path, path.name, tshark(path, persist=False))
+    check_against_tshark(path, path.name, tshark(path))
 
 
 def test_community_id_reference_vectors() -> None:

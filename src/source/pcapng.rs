@@ -219,7 +219,17 @@ impl PacketSource for PcapngReader {
                     }
                     let wirelen = self.u32(self.src.peek(len), 8);
                     let snaplen = self.interfaces.first().map_or(u32::MAX, |i| if i.snaplen == 0 { u32::MAX } else { i.snaplen });
-                    let caplen = wirelen.min(snaplen).min((len - 16) as u32);
+                    // An SPB has no captured-length field: it is min(original length, snap length),
+                    // and the block must be exactly that long (as Wireshark requires).
+                    let caplen = wirelen.min(snaplen);
+                    if 16 + (caplen as usize).next_multiple_of(4) != len {
+                        return Err(format_error(
+                            self.path(),
+                            offset,
+                            Some(self.record + 1),
+                            format!("simple packet block of {len} bytes does not fit its {caplen}-byte packet"),
+                        ));
+                    }
                     (0, None, caplen, wirelen, 12)
                 }
                 _ => continue,
