@@ -1,9 +1,10 @@
 //! The link layer: Ethernet (with 802.1Q/802.1ad tags and 802.3 LLC/SNAP), Linux cooked capture
-//! (SLL and SLL2), raw IP, BSD loopback, and 802.11 data frames (plain or behind radiotap).
+//! (SLL and SLL2), raw IP, BSD loopback, and 802.11 data frames (plain or behind radiotap); the
+//! rarer ones are in [`super::link_extra`].
 //! Unknown link types keep their row, with a status, so a mixed pcapng never loses packets.
 
 use super::wire::{array, be16};
-use super::{ip, tunnel, Packet};
+use super::{ip, link_extra, tunnel, Packet};
 
 /// LINKTYPE_ values (tcpdump.org/linktypes.html) this decoder understands.
 pub mod linktype {
@@ -35,7 +36,11 @@ pub(crate) fn decode_link(link_type: u16, frame: &[u8], p: &mut Packet) {
         LOOP => null_loopback(frame, p, true),
         IEEE802_11 => wlan(frame, p),
         IEEE802_11_RADIOTAP => radiotap(frame, p),
-        other => p.fail(format!("link: unsupported link type {other}")),
+        other => {
+            if !link_extra::decode(other, frame, p) {
+                p.fail(format!("link: unsupported link type {other}"));
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod community_id;
 mod link;
+mod link_extra;
 mod ip;
 mod packet;
 mod transport;

@@ -43,6 +43,8 @@ pub enum Tunnel {
     Geneve,
     /// GTP-U (UDP port 2152).
     Gtp,
+    /// Teredo, IPv6 over UDP (port 3544).
+    Teredo,
 }
 
 impl Tunnel {
@@ -54,6 +56,7 @@ impl Tunnel {
             Tunnel::Vxlan => "vxlan",
             Tunnel::Geneve => "geneve",
             Tunnel::Gtp => "gtp",
+            Tunnel::Teredo => "teredo",
         }
     }
 }

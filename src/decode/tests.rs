@@ -196,6 +196,10 @@ fn tunnels_keep_outer_addresses() {
     gtp.extend_from_slice(&inner);
     let p = run(1, &eth(0x0800, &ipv4(17, [7, 7, 7, 7], [8, 8, 8, 8], &udp(2152, 2152, &gtp))));
     assert_eq!((p.tunnel, p.src_ip), (Some(Tunnel::Gtp), v4([192, 168, 1, 1])));
+    // Teredo with an origin indication
+    let teredo = [&[0u8, 0, 0xab, 0xcd, 9, 9, 9, 9][..], &ipv6(17, &udp(7, 8, b""))].concat();
+    let p = run(1, &eth(0x0800, &ipv4(17, [9, 9, 9, 9], [8, 8, 8, 8], &udp(3544, 50000, &teredo))));
+    assert_eq!((p.tunnel, p.ip_version, p.src_port), (Some(Tunnel::Teredo), Some(6), Some(7)));
 }
 
 #[test]
@@ -262,7 +266,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_bytes_never_panic(link in prop::sample::select(vec![0u16, 1, 12, 101, 105, 108, 113, 127, 228, 229, 276, 999]),
+    fn arbitrary_bytes_never_panic(link in prop::sample::select(vec![0u16, 1, 6, 9, 10, 12, 50, 101, 104, 105, 107, 108, 113, 127, 228, 229, 239, 276, 999]),
                                    data in prop::collection::vec(any::<u8>(), 0..200)) {
         let mut p = Packet::default();
         decode(link, &data, &mut p);

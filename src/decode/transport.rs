@@ -71,6 +71,7 @@ fn udp(seg: &[u8], declared: u32, p: &mut Packet, depth: u8) {
             4789 => tunnel::vxlan(body, p, depth),
             6081 => tunnel::geneve(body, p, depth),
             2152 => tunnel::gtp_u(body, p, depth),
+            3544 => tunnel::teredo(body, p, depth),
             _ => false,
         };
         if found {

@@ -1,5 +1,5 @@
 //! Encapsulations decoded down to the inner packet: IP-in-IP, GRE (with PPTP's enhanced GRE and
-//! ERSPAN), VXLAN, Geneve, GTP-U; plus the label and session shims MPLS and PPPoE, which carry the
+//! ERSPAN), VXLAN, Geneve, GTP-U, Teredo; plus the label and session shims MPLS and PPPoE, which carry the
 //! packet's only IP header and so are not tunnels.
 //!
 //! Entering a tunnel keeps the outermost IP addresses in `outer_src_ip`/`outer_dst_ip` and the
@@ -170,6 +170,28 @@ pub(crate) fn gtp_u(body: &[u8], p: &mut Packet, depth: u8) -> bool {
     }
     if enter(p, Tunnel::Gtp, depth) {
         ip::ip_by_version(&body[len..], p, depth + 1, "tunnel");
+    }
+    true
+}
+
+/// Teredo (RFC 4380): optional authentication and origin-indication headers, then IPv6.
+pub(crate) fn teredo(body: &[u8], p: &mut Packet, depth: u8) -> bool {
+    let mut b = body;
+    if b.starts_with(&[0, 1]) {
+        let Some(&[id_len, auth_len]) = b.get(2..4) else { return false };
+        let skip = 4 + usize::from(id_len) + usize::from(auth_len) + 9;
+        let Some(rest) = b.get(skip..) else { return false };
+        b = rest;
+    }
+    if b.starts_with(&[0, 0]) {
+        let Some(rest) = b.get(8..) else { return false };
+        b = rest;
+    }
+    if b.len() < 40 || b[0] >> 4 != 6 {
+        return false;
+    }
+    if enter(p, Tunnel::Teredo, depth) {
+        ip::ipv6(b, p, depth + 1);
     }
     true
 }

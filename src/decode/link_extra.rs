@@ -1,0 +1,159 @@
+//! Less common link layers, each a short header in front of LLC/SNAP, PPP or IP: PPP and
+//! PPP-in-HDLC, Cisco HDLC, FDDI, Token Ring, Frame Relay (RFC 2427) and Linux NFLOG.
+
+use super::wire::be16;
+use super::{ip, link, Packet};
+
+pub(crate) const PPP: u16 = 9;
+pub(crate) const FDDI: u16 = 10;
+pub(crate) const TOKEN_RING: u16 = 6;
+pub(crate) const PPP_HDLC: u16 = 50;
+pub(crate) const C_HDLC: u16 = 104;
+pub(crate) const FRELAY: u16 = 107;
+pub(crate) const NFLOG: u16 = 239;
+
+/// Decodes one of this module's link types; false if `link_type` is not one of them.
+pub(crate) fn decode(link_type: u16, data: &[u8], p: &mut Packet) -> bool {
+    match link_type {
+        PPP | PPP_HDLC => ppp(data, p),
+        C_HDLC => {
+            if data.len() < 4 {
+                p.fail("chdlc: truncated header");
+            } else {
+                network(be16(data, 2), &data[4..], p);
+            }
+        }
+        FDDI => llc_after(13, data, p, "fddi: truncated header"),
+        TOKEN_RING => {
+            // Access control, frame control, addresses; a source-routed frame carries a routing field.
+            let routing = match data.get(8) {
+                Some(b) if b & 0x80 != 0 => data.get(14).map_or(0, |l| usize::from(l & 0x1f)),
+                _ => 0,
+            };
+            llc_after(14 + routing, data, p, "token ring: truncated header");
+        }
+        FRELAY => frame_relay(data, p),
+        NFLOG => nflog(data, p),
+        _ => return false,
+    }
+    true
+}
+
+fn network(ethertype: u16, rest: &[u8], p: &mut Packet) {
+    p.ethertype = Some(ethertype);
+    link::network(ethertype, rest, p, 0);
+}
+
+/// An 802.2 LLC header at `at`; only SNAP carries an ethertype.
+fn llc_after(at: usize, data: &[u8], p: &mut Packet, truncated: &'static str) {
+    let Some(llc) = data.get(at..) else {
+        p.fail(truncated);
+        return;
+    };
+    if llc.len() >= 8 && llc[0] == 0xaa && llc[1] == 0xaa && llc[2] == 0x03 {
+        network(be16(llc, 6), &llc[8..], p);
+    }
+}
+
+fn ppp(data: &[u8], p: &mut Packet) {
+    let data = if data.starts_with(&[0xff, 0x03]) { &data[2..] } else { data };
+    let (proto, body) = match data.first() {
+        Some(b) if b & 1 == 1 => (u16::from(*b), &data[1..]),
+        Some(_) if data.len() >= 2 => (be16(data, 0), &data[2..]),
+        _ => {
+            p.fail("ppp: truncated header");
+            return;
+        }
+    };
+    match proto {
+        0x0021 => ip::ipv4(body, p, 0),
+        0x0057 => ip::ipv6(body, p, 0),
+        _ => {}
+    }
+}
+
+/// RFC 2427 multiprotocol over Frame Relay: Q.922 address, UI control, then an NLPID.
+fn frame_relay(data: &[u8], p: &mut Packet) {
+    if data.len() < 4 {
+        p.fail("frame relay: truncated header");
+        return;
+    }
+    // The address is 2 bytes unless its EA bit says it continues.
+    let addr = if data[1] & 1 == 1 { 2 } else { 3 };
+    let Some(rest) = data.get(addr..).filter(|r| r.len() >= 2 && r[0] == 0x03) else { return };
+    match rest[1] {
+        0xcc => ip::ipv4(&rest[2..], p, 0),
+        0x8e => ip::ipv6(&rest[2..], p, 0),
+        0x80 if rest.len() >= 8 => network(be16(rest, 6), &rest[8..], p),
+        _ => {}
+    }
+}
+
+/// Linux NFLOG: a 4-byte header (address family first), then TLVs whose lengths and types are in
+/// the capturing host's byte order (little-endian on every common host); type 9 is the packet.
+fn nflog(data: &[u8], p: &mut Packet) {
+    if data.len() < 4 {
+        p.fail("nflog: truncated header");
+        return;
+    }
+    let mut at = 4;
+    while at + 4 <= data.len() {
+        let len = usize::from(u16::from_le_bytes([data[at], data[at + 1]]));
+        let kind = u16::from_le_bytes([data[at + 2], data[at + 3]]) & 0x7fff;
+        if len < 4 || at + len > data.len() {
+            p.fail("nflog: truncated attribute");
+            return;
+        }
+        if kind == 9 {
+            let payload = &data[at + 4..at + len];
+            match data[0] {
+                2 => ip::ipv4(payload, p, 0),
+                10 => ip::ipv6(payload, p, 0),
+                _ => ip::ip_by_version(payload, p, 0, "raw"),
+            }
+            return;
+        }
+        at += len.next_multiple_of(4);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IP: [u8; 28] = [
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0, 53, 0, 54, 0, 8, 0, 0,
+    ];
+
+    fn run(link: u16, frame: &[u8]) -> Packet {
+        let mut p = Packet::default();
+        assert!(decode(link, frame, &mut p));
+        p
+    }
+
+    #[test]
+    fn ppp_chdlc_fddi_and_nflog_reach_ip() {
+        let p = run(PPP, &[&[0xff, 0x03, 0x00, 0x21][..], &IP].concat());
+        assert_eq!((p.src_port, p.status), (Some(53), None));
+        let p = run(C_HDLC, &[&[0x0f, 0x00, 0x08, 0x00][..], &IP].concat());
+        assert_eq!((p.ethertype, p.dst_port), (Some(0x0800), Some(54)));
+        let fddi = [&[0x50u8; 13][..], &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00], &IP].concat();
+        assert_eq!(run(FDDI, &fddi).src_port, Some(53));
+        let fr = [&[0x18u8, 0x41, 0x03, 0xcc][..], &IP].concat();
+        assert_eq!(run(FRELAY, &fr).src_port, Some(53));
+        let mut nf = vec![2, 0, 0, 0];
+        nf.extend_from_slice(&8u16.to_le_bytes());
+        nf.extend_from_slice(&1u16.to_le_bytes());
+        nf.extend_from_slice(&[0, 0, 0, 0]);
+        nf.extend_from_slice(&((4 + IP.len()) as u16).to_le_bytes());
+        nf.extend_from_slice(&9u16.to_le_bytes());
+        nf.extend_from_slice(&IP);
+        assert_eq!(run(NFLOG, &nf).dst_port, Some(54));
+    }
+
+    #[test]
+    fn truncated_headers_are_flagged() {
+        assert_eq!(run(C_HDLC, &[0x0f]).status.as_deref(), Some("chdlc: truncated header"));
+        assert_eq!(run(NFLOG, &[2, 0, 0, 0, 200, 0, 9, 0]).status.as_deref(), Some("nflog: truncated attribute"));
+    }
+}
