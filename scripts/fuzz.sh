@@ -33,6 +33,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 2
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=never
+# Panic backtraces yes (RUST_BACKTRACE), but not cargo-fuzz's own anyhow backtrace on exit.
+export RUST_LIB_BACKTRACE=0
 # Debug assertions on: integer overflow in length arithmetic is a bug worth a crash report.
 FUZZ_FLAGS=(--sanitizer "$SANITIZER" --debug-assertions)
 LOGS="fuzz/logs"
@@ -85,6 +87,20 @@ classify() {
     fi
 }
 
+show_failure() { # the first error report of a log (panic message + top of the stack), and the input
+    local log="$1" first
+    first=$(grep -n -m1 "panicked at\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|ERROR: libFuzzer" "$log" | cut -d: -f1)
+    echo "----- $log -----"
+    if [ -n "$first" ]; then
+        sed -n "${first},$((first + 35))p" "$log"
+        echo "[...]"
+        grep "Test unit written to\|^Running: " "$log" | head -n 5
+    else
+        tail -n 40 "$log"
+    fi
+    echo "-----"
+}
+
 stat_of() { # stat_of LOG NAME -> value of libFuzzer's final "stat::NAME:" line
     grep -m1 "^stat::$2:" "$1" | awk '{print $2}'
 }
@@ -104,9 +120,7 @@ for t in "${TARGETS[@]}"; do
             echo "fuzz: $t: $nreg regression input(s) replayed: ok"
         else
             echo "fuzz: $t: regression replay FAILED: $(classify "$LOGS/$t.regressions.log")"
-            echo "----- tail of $LOGS/$t.regressions.log -----"
-            tail -n 40 "$LOGS/$t.regressions.log"
-            echo "-----"
+            show_failure "$LOGS/$t.regressions.log"
             FAILED=1
         fi
     fi
@@ -141,9 +155,7 @@ for t in "${TARGETS[@]}"; do
         "$t" "$took" "${execs:-?}" "${eps:-?}" "${cov:-?}" "${ft:-?}" "$corp" "${rss:-?}" "$result"
     if [ "$rc" -ne 0 ]; then
         FAILED=1
-        echo "----- tail of $log -----"
-        tail -n 60 "$log"
-        echo "-----"
+        show_failure "$log"
         art=$(ls -t fuzz/artifacts/"$t"/ 2>/dev/null | head -n 1)
         if [ -n "$art" ]; then
             echo "fuzz: crashing input: fuzz/artifacts/$t/$art (copy it to fuzz/regressions/$t/ once triaged)"

@@ -9,7 +9,10 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Steady-state buffer size: large reads keep the file path near the speed of `cat`.
 const CAPACITY: usize = 1 << 20;
+/// First buffer size: small captures (and fuzzing) never pay for zeroing a whole MiB.
+const INITIAL: usize = 64 << 10;
 
 pub(crate) struct ByteSource {
     inner: Box<dyn Read + Send>,
@@ -23,7 +26,7 @@ pub(crate) struct ByteSource {
 
 impl ByteSource {
     pub(crate) fn new(inner: Box<dyn Read + Send>) -> Self {
-        Self { inner, buf: vec![0; CAPACITY], pos: 0, end: 0, offset: 0, eof: false }
+        Self { inner, buf: vec![0; INITIAL], pos: 0, end: 0, offset: 0, eof: false }
     }
 
     /// Makes up to `n` bytes available and returns how many are (fewer only at end of stream).
@@ -36,8 +39,10 @@ impl ByteSource {
             self.end -= self.pos;
             self.pos = 0;
         }
-        if n > self.buf.len() {
-            self.buf.resize(n.next_power_of_two(), 0);
+        if n > self.buf.len() || (self.offset > 0 && self.buf.len() < CAPACITY) {
+            // Grow for an oversized record, or to the steady-state size once the stream outlives
+            // the first buffer.
+            self.buf.resize(n.next_power_of_two().max(CAPACITY.min(self.buf.len() * 16)), 0);
         }
         while self.end < n && !self.eof {
             match self.inner.read(&mut self.buf[self.end..]) {
