@@ -14,12 +14,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import oracle`, any import mode
 
-import oracle  # noqa: E402
+import oracle
 
 #: The shared corpus: ``$PKTSTREAM_PCAPS``, else ``../shared/pcaps`` beside the repository.
 PCAPS = Path(
-    os.environ.get("PKTSTREAM_PCAPS")
-    or Path(__file__).resolve().parents[1].parent / "shared" / "pcaps"
+    os.environ.get("PKTSTREAM_PCAPS") or Path(__file__).resolve().parents[1].parent / "shared" / "pcaps"
 )
 
 
@@ -65,15 +64,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "capture" in metafunc.fixturenames:
         captures = manifest()
         metafunc.parametrize("capture", captures, ids=[c.rel for c in captures])
+    if "good_capture" in metafunc.fixturenames:
+        # The manifest gives no packet count ("?") for exactly the deliberately broken files.
+        good = [c for c in manifest() if c.packets is not None]
+        metafunc.parametrize("good_capture", good, ids=[c.rel for c in good])
 
 
 @pytest.fixture(scope="session")
-def tshark(request: pytest.FixtureRequest) -> Callable[..., oracle.TsharkResult]:
+def tshark_if_installed(request: pytest.FixtureRequest) -> Callable[..., oracle.TsharkResult] | None:
     """``tshark(path)``: the oracle's tshark run for a capture, once per session and path, and
-    cached on disk (by content) in pytest's cache directory across sessions. Skips when tshark is
-    not installed."""
+    cached on disk (by content) in pytest's cache directory across sessions; None without tshark."""
     if oracle.TSHARK is None:
-        pytest.skip("tshark is not installed")
+        return None
     cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
     cache_dir = Path(cache.mkdir("tshark-oracle")) if cache is not None else None
     memo: dict[str, oracle.TsharkResult] = {}
@@ -85,3 +87,14 @@ def tshark(request: pytest.FixtureRequest) -> Callable[..., oracle.TsharkResult]
         return memo[key]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tshark(
+    tshark_if_installed: Callable[..., oracle.TsharkResult] | None,
+) -> Callable[..., oracle.TsharkResult]:
+    """Like ``tshark_if_installed``, but fails when tshark is not installed (scripts/setup.sh
+    installs it: a missing oracle must not pass silently)."""
+    if tshark_if_installed is None:
+        pytest.fail("tshark is not installed: run scripts/setup.sh")
+    return tshark_if_installed

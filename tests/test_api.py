@@ -41,7 +41,7 @@ def test_schema_has_every_documented_core_column():
 
 
 def test_interop_pandas_polars_and_c_stream():
-    pl = pytest.importorskip("polars")
+    import polars as pl
     table = pktstream.read_pcap(SAMPLE)
     df = table.to_pandas()
     assert len(df) == 200 and df["caplen"].sum() == pa.compute.sum(table["caplen"]).as_py()

@@ -14,17 +14,31 @@ pub const LEN: usize = 30;
 /// The Community ID of a decoded packet with seed 0, written into `out`; `false` if the packet
 /// has no flow (no IP layer, or a TCP/UDP/SCTP packet whose ports were not captured).
 pub fn community_id(p: &Packet, out: &mut [u8; LEN]) -> bool {
-    let (Some(src), Some(dst), Some(proto)) = (p.src_ip, p.dst_ip, p.ip_proto) else {
+    let Some(words) = community_id_words(p) else {
         return false;
+    };
+    for (chunk, word) in out.chunks_mut(8).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]);
+    }
+    true
+}
+
+/// The Community ID as four little-endian words: their bytes are the [`LEN`] characters, then
+/// two zero bytes. Words rather than bytes because the ID is built in registers and usually
+/// stored into a column next: byte arrays written piecemeal and read back whole stall the CPU
+/// (failed store-to-load forwarding).
+pub fn community_id_words(p: &Packet) -> Option<[u64; 4]> {
+    let (Some(src), Some(dst), Some(proto)) = (p.src_ip, p.dst_ip, p.ip_proto) else {
+        return None;
     };
     let ports = match proto {
         6 | 17 | 132 => match (p.src_port, p.dst_port) {
             (Some(s), Some(d)) => Some((s, d, false)),
-            _ => return false,
+            _ => return None,
         },
         1 | 58 => match (p.icmp_type, p.icmp_code) {
             (Some(t), Some(c)) => Some(icmp_ports(t, c, proto == 58)),
-            _ => return false,
+            _ => return None,
         },
         _ => None,
     };
@@ -57,15 +71,41 @@ pub fn community_id(p: &Packet, out: &mut [u8; LEN]) -> bool {
     block[56..].copy_from_slice(&(n as u64 * 8).to_be_bytes());
     let mut state = [0x6745_2301u32, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476, 0xc3d2_e1f0];
     sha1::compress(&mut state, &[block.into()]);
-    let mut digest = [0u8; 20];
-    for (chunk, word) in digest.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    out[0] = b'1';
-    out[1] = b':';
-    base64(&digest, &mut out[2..]);
-    true
+    Some(encode(state))
 }
+
+/// `1:` + the base64 of the digest (the state words, big-endian), as words (see
+/// [`community_id_words`]). 12 bits (two characters) per table lookup: the 160 bits are 13 groups
+/// of 12 bits, then 4 bits padded to a character, then `=`.
+fn encode(state: [u32; 5]) -> [u64; 4] {
+    let head = u128::from(state[0]) << 96 | u128::from(state[1]) << 64 | u128::from(state[2]) << 32 | u128::from(state[3]);
+    // Ten groups from the first 120 of head's 128 bits, three from its last 8 and state[4].
+    let rest = (head as u64 & 0xff) << 32 | u64::from(state[4]);
+    let pair = |k: usize| {
+        let bits = if k < 10 { (head >> (116 - 12 * k)) as u64 } else { rest >> (28 - 12 * (k - 10)) };
+        u64::from(B64_PAIRS[bits as usize & 0xfff])
+    };
+    let last = u64::from(B64[(rest as usize & 0xf) << 2]);
+    [
+        u64::from(u16::from_le_bytes(*b"1:")) | pair(0) << 16 | pair(1) << 32 | pair(2) << 48,
+        pair(3) | pair(4) << 16 | pair(5) << 32 | pair(6) << 48,
+        pair(7) | pair(8) << 16 | pair(9) << 32 | pair(10) << 48,
+        pair(11) | pair(12) << 16 | last << 32 | u64::from(b'=') << 40,
+    ]
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The two base64 characters of every 12-bit value, first character in the low byte.
+static B64_PAIRS: [u16; 4096] = {
+    let mut t = [0; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        t[i] = u16::from_le_bytes([B64[i >> 6], B64[i & 63]]);
+        i += 1;
+    }
+    t
+};
 
 /// ICMP type/code as ports: request/response types map to their counterpart (two-way flows);
 /// others are one-way, with the code as the destination port.
@@ -104,20 +144,6 @@ fn icmp_ports(icmp_type: u8, code: u8, v6: bool) -> (u16, u16, bool) {
     match counterpart {
         Some(c) => (u16::from(icmp_type), c, false),
         None => (u16::from(icmp_type), u16::from(code), true),
-    }
-}
-
-fn base64(input: &[u8; 20], out: &mut [u8]) {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut o = 0;
-    for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out[o] = TABLE[(n >> 18) as usize & 63];
-        out[o + 1] = TABLE[(n >> 12) as usize & 63];
-        out[o + 2] = if chunk.len() > 1 { TABLE[(n >> 6) as usize & 63] } else { b'=' };
-        out[o + 3] = if chunk.len() > 2 { TABLE[n as usize & 63] } else { b'=' };
-        o += 4;
     }
 }
 
@@ -187,10 +213,31 @@ mod tests {
         msg.extend_from_slice(p.dst_ip.unwrap().octets());
         msg.extend_from_slice(&[17, 0, 0, 53, 0x14, 0xe9]);
         let digest: [u8; 20] = Sha1::digest(&msg).into();
-        let mut expected = [0u8; LEN];
-        expected[..2].copy_from_slice(b"1:");
-        base64(&digest, &mut expected[2..]);
-        assert_eq!(id(&p).as_bytes(), &expected);
+        assert_eq!(id(&p), format!("1:{}", base64(&digest)));
+    }
+
+    /// Textbook base64, the reference for `encode`.
+    fn base64(input: &[u8]) -> String {
+        let mut out = String::new();
+        for chunk in input.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for k in 0..4 {
+                let c = if k <= chunk.len() { B64[(n >> (18 - 6 * k)) as usize & 63] } else { b'=' };
+                out.push(char::from(c));
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn encode_is_base64_of_the_big_endian_state(state in proptest::prelude::any::<[u32; 5]>()) {
+            let digest: Vec<u8> = state.iter().flat_map(|w| w.to_be_bytes()).collect();
+            let bytes: Vec<u8> = encode(state).iter().flat_map(|w| w.to_le_bytes()).collect();
+            proptest::prop_assert_eq!(&bytes[LEN..], &[0, 0]);
+            proptest::prop_assert_eq!(std::str::from_utf8(&bytes[..LEN]).unwrap(), format!("1:{}", base64(&digest)));
+        }
     }
 
     #[test]

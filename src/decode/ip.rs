@@ -26,7 +26,7 @@ pub(crate) fn ipv4(data: &[u8], p: &mut Packet, depth: u8) {
         return;
     }
     if data.len() < 20 {
-        p.ip_version = Some(4);
+        ipv4_partial(data, p);
         p.fail("ipv4: truncated header");
         return;
     }
@@ -72,7 +72,7 @@ pub(crate) fn ipv6(data: &[u8], p: &mut Packet, depth: u8) {
         return;
     }
     if data.len() < 40 {
-        p.ip_version = Some(6);
+        ipv6_partial(data, p);
         p.fail("ipv6: truncated header");
         return;
     }
@@ -118,4 +118,35 @@ pub(crate) fn ipv6(data: &[u8], p: &mut Packet, depth: u8) {
     }
     p.ip_proto = Some(next);
     transport::transport(next, payload, declared as u32, p, depth);
+}
+
+/// The fields of an IPv4 header that a short capture still holds (lax decoding).
+fn ipv4_partial(data: &[u8], p: &mut Packet) {
+    p.ip_version = Some(4);
+    if data.len() >= 4 {
+        p.ip_len = Some(u32::from(be16(data, 2)));
+    }
+    if data.len() >= 8 {
+        let frag = be16(data, 6);
+        p.frag_offset = Some((frag & 0x1fff) * 8);
+        p.more_fragments = Some(frag & 0x2000 != 0);
+    }
+    p.ttl = data.get(8).copied();
+    p.ip_proto = data.get(9).copied();
+    if data.len() >= 16 {
+        p.src_ip = Some(IpAddr::V4(array(data, 12)));
+    }
+}
+
+/// The fields of an IPv6 header that a short capture still holds (lax decoding).
+fn ipv6_partial(data: &[u8], p: &mut Packet) {
+    p.ip_version = Some(6);
+    if data.len() >= 6 {
+        p.ip_len = Some(40 + u32::from(be16(data, 4)));
+    }
+    p.ip_proto = data.get(6).copied();
+    p.ttl = data.get(7).copied();
+    if data.len() >= 24 {
+        p.src_ip = Some(IpAddr::V6(array(data, 8)));
+    }
 }

@@ -81,11 +81,12 @@ fn ethertype_payload(mut ethertype: u16, mut rest: &[u8], p: &mut Packet, depth:
     }
     if ethertype <= 1500 {
         // 802.3 length field: only an LLC/SNAP header carries an ethertype.
-        if rest.len() >= 8 && rest[0] == 0xaa && rest[1] == 0xaa && rest[2] == 0x03 {
-            ethertype = be16(rest, 6);
-            rest = &rest[8..];
-        } else {
-            return;
+        match snap_ethertype(rest) {
+            Some(t) => {
+                ethertype = t;
+                rest = &rest[8..];
+            }
+            None => return,
         }
     }
     if record {
@@ -207,9 +208,18 @@ fn wlan(data: &[u8], p: &mut Packet) {
         return;
     }
     let body = &data[hdr..];
-    if body.len() >= 8 && body[0] == 0xaa && body[1] == 0xaa && body[2] == 0x03 {
-        let ethertype = be16(body, 6);
+    if let Some(ethertype) = snap_ethertype(body) {
         p.ethertype = Some(ethertype);
         network(ethertype, &body[8..], p, 0);
+    }
+}
+
+/// The ethertype behind an LLC/SNAP header, if the header is one whose protocol id *is* an
+/// ethertype: OUI 00-00-00 (RFC 1042) or 00-00-F8 (802.1H). Other OUIs (Cisco's CDP, ...) carry
+/// their own protocol numbers, which are not ethertypes.
+pub(crate) fn snap_ethertype(llc: &[u8]) -> Option<u16> {
+    match llc {
+        [0xaa, 0xaa, 0x03, 0x00, 0x00, 0x00 | 0xf8, hi, lo, ..] => Some(u16::from_be_bytes([*hi, *lo])),
+        _ => None,
     }
 }

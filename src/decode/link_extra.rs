@@ -50,8 +50,8 @@ fn llc_after(at: usize, data: &[u8], p: &mut Packet, truncated: &'static str) {
         p.fail(truncated);
         return;
     };
-    if llc.len() >= 8 && llc[0] == 0xaa && llc[1] == 0xaa && llc[2] == 0x03 {
-        network(be16(llc, 6), &llc[8..], p);
+    if let Some(ethertype) = link::snap_ethertype(llc) {
+        network(ethertype, &llc[8..], p);
     }
 }
 
@@ -72,7 +72,8 @@ fn ppp(data: &[u8], p: &mut Packet) {
     }
 }
 
-/// RFC 2427 multiprotocol over Frame Relay: Q.922 address, UI control, then an NLPID.
+/// RFC 2427 multiprotocol over Frame Relay: Q.922 address, UI control, an optional pad byte,
+/// then an NLPID (IPv4, IPv6, or SNAP followed by an OUI and an ethertype).
 fn frame_relay(data: &[u8], p: &mut Packet) {
     if data.len() < 4 {
         p.fail("frame relay: truncated header");
@@ -81,10 +82,11 @@ fn frame_relay(data: &[u8], p: &mut Packet) {
     // The address is 2 bytes unless its EA bit says it continues.
     let addr = if data[1] & 1 == 1 { 2 } else { 3 };
     let Some(rest) = data.get(addr..).filter(|r| r.len() >= 2 && r[0] == 0x03) else { return };
-    match rest[1] {
-        0xcc => ip::ipv4(&rest[2..], p, 0),
-        0x8e => ip::ipv6(&rest[2..], p, 0),
-        0x80 if rest.len() >= 8 => network(be16(rest, 6), &rest[8..], p),
+    let rest = if rest[1] == 0x00 { &rest[2..] } else { &rest[1..] };
+    match rest {
+        [0xcc, ip @ ..] => ip::ipv4(ip, p, 0),
+        [0x8e, ip @ ..] => ip::ipv6(ip, p, 0),
+        [0x80, 0x00, 0x00, 0x00, hi, lo, payload @ ..] => network(u16::from_be_bytes([*hi, *lo]), payload, p),
         _ => {}
     }
 }
@@ -141,6 +143,9 @@ mod tests {
         assert_eq!(run(FDDI, &fddi).src_port, Some(53));
         let fr = [&[0x18u8, 0x41, 0x03, 0xcc][..], &IP].concat();
         assert_eq!(run(FRELAY, &fr).src_port, Some(53));
+        let fr_snap = [&[0x18u8, 0x41, 0x03, 0x00, 0x80, 0, 0, 0, 0x08, 0x00][..], &IP].concat();
+        let p = run(FRELAY, &fr_snap);
+        assert_eq!((p.ethertype, p.src_port), (Some(0x0800), Some(53)));
         let mut nf = vec![2, 0, 0, 0];
         nf.extend_from_slice(&8u16.to_le_bytes());
         nf.extend_from_slice(&1u16.to_le_bytes());
