@@ -4,8 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== lint (clippy, ruff)"
+cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --features python -- -D warnings
+.venv/bin/python -m ruff check python tests benches fuzz/seeds
+
 echo "== cargo test (core, without the Python layer)"
-cargo test --locked --lib --tests --examples
+cargo test --locked
 
 echo "== pytest"
 .venv/bin/python -m pytest "$@"

@@ -10,10 +10,9 @@ import threading
 import warnings
 from pathlib import Path
 
+import pktstream
 import pyarrow as pa
 import pytest
-
-import pktstream
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample.pcap"

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 import pktstream
+import pyarrow.parquet as pq
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample.pcap"

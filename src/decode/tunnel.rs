@@ -64,16 +64,11 @@ pub(crate) fn gre(seg: &[u8], declared: u32, p: &mut Packet, depth: u8) {
         return; // keepalive or PPTP acknowledgement without payload
     }
     match protocol {
-        0x0800 | 0x86dd | 0x8847 | 0x8848 => {
-            if enter(p, Tunnel::Gre, depth) {
-                link::network(protocol, inner, p, depth + 1);
-            }
+        // (`enter` is false when nesting is too deep; it has then recorded the status.)
+        0x0800 | 0x86dd | 0x8847 | 0x8848 if enter(p, Tunnel::Gre, depth) => {
+            link::network(protocol, inner, p, depth + 1);
         }
-        0x6558 => {
-            if enter(p, Tunnel::Gre, depth) {
-                link::ethernet(inner, p, depth + 1);
-            }
-        }
+        0x6558 if enter(p, Tunnel::Gre, depth) => link::ethernet(inner, p, depth + 1),
         // ERSPAN type II (8-byte header; type I, without the sequence bit, has none).
         0x88be => {
             let skip = if flags & 0x1000 != 0 { 8 } else { 0 };
