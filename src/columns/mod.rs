@@ -1,28 +1,32 @@
-//! Arrow builders for the packet schema: one append per packet, one `RecordBatch` per batch.
+//! Packet columns: one append per packet, one `RecordBatch` per batch.
 //!
-//! Each projected column gets a typed builder held in its own field, so appending a packet is
+//! Each projected column gets an accumulator held in its own field, so appending a packet is
 //! straight-line code with no per-column dispatch; unprojected columns cost one branch. The
 //! decoder is skipped entirely when no projected column needs it (e.g. `columns=["ts", "caplen"]`).
-//! Addresses are formatted straight into the builders' buffers ([`address`]), and Community IDs
-//! come from a small per-reader flow cache ([`flow_cache`]), since packets of a flow arrive together.
+//! The accumulators (`chunk`) write plain vectors 64 rows at a time instead of going through
+//! arrow's builders, whose per-value calls dominated the cost of a packet, and reuse the memory
+//! of batches the caller has dropped (`pool`). Addresses are formatted straight into the column
+//! bytes (`address`, `format`), and Community IDs come from a small per-reader flow cache
+//! (`flow_cache`), since packets of a flow arrive together.
 
 mod address;
+mod chunk;
 mod flow_cache;
+mod format;
+mod pool;
 
-use arrow_array::builder::{
-    ArrayBuilder, BooleanBuilder, PrimitiveBuilder, StringBuilder, TimestampNanosecondBuilder, UInt16Builder,
-    UInt32Builder, UInt64Builder, UInt8Builder,
-};
-use arrow_array::types::ArrowPrimitiveType;
+use arrow_array::types::{TimestampNanosecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type};
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow_schema::SchemaRef;
+use arrow_schema::{ArrowError, SchemaRef};
+use std::sync::Arc;
 
 use crate::decode::community_id;
 use crate::decode::Packet;
 use crate::error::Result;
 use crate::schema::{Column, SchemaOptions};
 use crate::source::Record;
-use address::{IpBuilder, MacBuilder};
+use address::{IpColumn, MacColumn};
+use chunk::{Accumulate, Bools, Prim, Put, Text, CHUNK};
 use flow_cache::CommunityIdCache;
 
 /// Per-record values that come from the capture file rather than from the frame.
@@ -49,112 +53,109 @@ impl RecordMeta {
     }
 }
 
-/// Appends an optional value to a builder.
-trait Put<T> {
-    fn put(&mut self, value: T);
-}
+/// `Timestamp(ns, "UTC")`.
+struct Timestamps(Prim<TimestampNanosecondType>);
 
-impl<T: ArrowPrimitiveType> Put<Option<T::Native>> for PrimitiveBuilder<T> {
+impl Put<Option<i64>> for Timestamps {
     #[inline]
-    fn put(&mut self, value: Option<T::Native>) {
-        self.append_option(value)
+    fn put(&mut self, i: usize, value: Option<i64>) {
+        self.0.put(i, value)
     }
 }
 
-impl Put<Option<bool>> for BooleanBuilder {
+impl Accumulate for Timestamps {
     #[inline]
-    fn put(&mut self, value: Option<bool>) {
-        self.append_option(value)
+    fn flush(&mut self) {
+        self.0.flush()
+    }
+
+    fn finish(&mut self, partial: usize) -> Result<ArrayRef, ArrowError> {
+        Ok(Arc::new(self.0.finish_array(partial).with_timezone("UTC")))
     }
 }
 
-impl<'a> Put<Option<&'a str>> for StringBuilder {
-    #[inline]
-    fn put(&mut self, value: Option<&'a str>) {
-        self.append_option(value)
-    }
-}
-
-/// Declares one typed builder field per column, with how to build it and what value to append.
-macro_rules! builders {
+/// Declares one accumulator field per column, with how to create it and what value to append.
+macro_rules! columns {
     ($opts:ident, $n:ident, $m:ident, $p:ident, $cid:ident;
      $( $field:ident: $column:ident => $ty:ty = $new:expr, $value:expr; )*) => {
         #[derive(Default)]
-        struct Builders { $( $field: Option<$ty>, )* }
+        struct Accumulators { $( $field: Option<$ty>, )* }
 
-        impl Builders {
+        impl Accumulators {
             fn new($opts: &SchemaOptions, $n: usize) -> Self {
-                let mut b = Builders::default();
+                let mut a = Accumulators::default();
                 for c in &$opts.columns {
-                    match c { $( Column::$column => b.$field = Some($new), )* }
+                    match c { $( Column::$column => a.$field = Some($new), )* }
                 }
-                b
+                a
             }
 
+            /// Writes one packet into slot `i` of every projected column's chunk.
             #[inline]
-            fn append(&mut self, $m: &RecordMeta, $p: &Packet, $cid: &mut CommunityIdCache) {
-                $( if let Some(b) = &mut self.$field { b.put($value); } )*
+            fn put(&mut self, i: usize, $m: &RecordMeta, $p: &Packet, $cid: &mut CommunityIdCache) {
+                $( if let Some(a) = &mut self.$field { a.put(i, $value); } )*
             }
 
-            fn finish(&mut self, c: Column) -> ArrayRef {
-                match c { $( Column::$column => finish(&mut self.$field), )* }
+            /// Called after slot `CHUNK - 1` was written.
+            #[inline(never)]
+            fn flush(&mut self) {
+                $( if let Some(a) = &mut self.$field { a.flush(); } )*
+            }
+
+            fn finish(&mut self, c: Column, partial: usize) -> Result<ArrayRef, ArrowError> {
+                match c { $( Column::$column => finish(&mut self.$field, partial), )* }
             }
         }
     };
 }
 
-builders! { opts, n, m, p, cid;
-    frame_number: FrameNumber => UInt64Builder = UInt64Builder::with_capacity(n), Some(m.frame_number);
-    ts: Ts => TimestampNanosecondBuilder = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC"), m.ts_ns;
-    caplen: Caplen => UInt32Builder = UInt32Builder::with_capacity(n), Some(m.caplen);
-    wirelen: Wirelen => UInt32Builder = UInt32Builder::with_capacity(n), Some(m.wirelen);
-    interface_id: InterfaceId => UInt32Builder = UInt32Builder::with_capacity(n), m.interface_id;
-    link_type: LinkType => UInt16Builder = UInt16Builder::with_capacity(n), m.link_type;
-    eth_src: EthSrc => MacBuilder = MacBuilder::new(opts.addresses, n), p.eth_src;
-    eth_dst: EthDst => MacBuilder = MacBuilder::new(opts.addresses, n), p.eth_dst;
-    ethertype: Ethertype => UInt16Builder = UInt16Builder::with_capacity(n), p.ethertype;
-    vlan_id: VlanId => UInt16Builder = UInt16Builder::with_capacity(n), p.vlan_id;
-    inner_vlan_id: InnerVlanId => UInt16Builder = UInt16Builder::with_capacity(n), p.inner_vlan_id;
-    ip_version: IpVersion => UInt8Builder = UInt8Builder::with_capacity(n), p.ip_version;
-    src_ip: SrcIp => IpBuilder = IpBuilder::new(opts.addresses, n), p.src_ip;
-    dst_ip: DstIp => IpBuilder = IpBuilder::new(opts.addresses, n), p.dst_ip;
-    ip_proto: IpProto => UInt8Builder = UInt8Builder::with_capacity(n), p.ip_proto;
-    ttl: Ttl => UInt8Builder = UInt8Builder::with_capacity(n), p.ttl;
-    ip_len: IpLen => UInt32Builder = UInt32Builder::with_capacity(n), p.ip_len;
-    frag_offset: FragOffset => UInt16Builder = UInt16Builder::with_capacity(n), p.frag_offset;
-    more_fragments: MoreFragments => BooleanBuilder = BooleanBuilder::with_capacity(n), p.more_fragments;
-    src_port: SrcPort => UInt16Builder = UInt16Builder::with_capacity(n), p.src_port;
-    dst_port: DstPort => UInt16Builder = UInt16Builder::with_capacity(n), p.dst_port;
-    tcp_flags: TcpFlags => UInt16Builder = UInt16Builder::with_capacity(n), p.tcp_flags;
-    tcp_seq: TcpSeq => UInt32Builder = UInt32Builder::with_capacity(n), p.tcp_seq;
-    tcp_ack: TcpAck => UInt32Builder = UInt32Builder::with_capacity(n), p.tcp_ack;
-    tcp_window: TcpWindow => UInt16Builder = UInt16Builder::with_capacity(n), p.tcp_window;
-    icmp_type: IcmpType => UInt8Builder = UInt8Builder::with_capacity(n), p.icmp_type;
-    icmp_code: IcmpCode => UInt8Builder = UInt8Builder::with_capacity(n), p.icmp_code;
-    payload_len: PayloadLen => UInt32Builder = UInt32Builder::with_capacity(n), p.payload_len;
-    community_id: CommunityId => StringBuilder = StringBuilder::with_capacity(n, n * community_id::LEN), cid.get(p);
-    tunnel: Tunnel => StringBuilder = StringBuilder::with_capacity(n, n), p.tunnel.map(|t| t.as_str());
-    outer_src_ip: OuterSrcIp => IpBuilder = IpBuilder::new(opts.addresses, n), p.outer_src_ip;
-    outer_dst_ip: OuterDstIp => IpBuilder = IpBuilder::new(opts.addresses, n), p.outer_dst_ip;
-    decode_status: DecodeStatus => StringBuilder = StringBuilder::with_capacity(n, n), p.status.as_deref();
+columns! { opts, n, m, p, cid;
+    frame_number: FrameNumber => Prim<UInt64Type> = Prim::new(n), Some(m.frame_number);
+    ts: Ts => Timestamps = Timestamps(Prim::new(n)), m.ts_ns;
+    caplen: Caplen => Prim<UInt32Type> = Prim::new(n), Some(m.caplen);
+    wirelen: Wirelen => Prim<UInt32Type> = Prim::new(n), Some(m.wirelen);
+    interface_id: InterfaceId => Prim<UInt32Type> = Prim::new(n), m.interface_id;
+    link_type: LinkType => Prim<UInt16Type> = Prim::new(n), m.link_type;
+    eth_src: EthSrc => MacColumn = MacColumn::new(opts.addresses, n), p.eth_src;
+    eth_dst: EthDst => MacColumn = MacColumn::new(opts.addresses, n), p.eth_dst;
+    ethertype: Ethertype => Prim<UInt16Type> = Prim::new(n), p.ethertype;
+    vlan_id: VlanId => Prim<UInt16Type> = Prim::new(n), p.vlan_id;
+    inner_vlan_id: InnerVlanId => Prim<UInt16Type> = Prim::new(n), p.inner_vlan_id;
+    ip_version: IpVersion => Prim<UInt8Type> = Prim::new(n), p.ip_version;
+    src_ip: SrcIp => IpColumn = IpColumn::new(opts.addresses, n), p.src_ip;
+    dst_ip: DstIp => IpColumn = IpColumn::new(opts.addresses, n), p.dst_ip;
+    ip_proto: IpProto => Prim<UInt8Type> = Prim::new(n), p.ip_proto;
+    ttl: Ttl => Prim<UInt8Type> = Prim::new(n), p.ttl;
+    ip_len: IpLen => Prim<UInt32Type> = Prim::new(n), p.ip_len;
+    frag_offset: FragOffset => Prim<UInt16Type> = Prim::new(n), p.frag_offset;
+    more_fragments: MoreFragments => Bools = Bools::new(n), p.more_fragments;
+    src_port: SrcPort => Prim<UInt16Type> = Prim::new(n), p.src_port;
+    dst_port: DstPort => Prim<UInt16Type> = Prim::new(n), p.dst_port;
+    tcp_flags: TcpFlags => Prim<UInt16Type> = Prim::new(n), p.tcp_flags;
+    tcp_seq: TcpSeq => Prim<UInt32Type> = Prim::new(n), p.tcp_seq;
+    tcp_ack: TcpAck => Prim<UInt32Type> = Prim::new(n), p.tcp_ack;
+    tcp_window: TcpWindow => Prim<UInt16Type> = Prim::new(n), p.tcp_window;
+    icmp_type: IcmpType => Prim<UInt8Type> = Prim::new(n), p.icmp_type;
+    icmp_code: IcmpCode => Prim<UInt8Type> = Prim::new(n), p.icmp_code;
+    payload_len: PayloadLen => Prim<UInt32Type> = Prim::new(n), p.payload_len;
+    community_id: CommunityId => Text = Text::new(n, community_id::LEN), cid.get(p).map(id_text);
+    tunnel: Tunnel => Text = Text::new(n, 1), p.tunnel.map(|t| t.as_str());
+    outer_src_ip: OuterSrcIp => IpColumn = IpColumn::new(opts.addresses, n), p.outer_src_ip;
+    outer_dst_ip: OuterDstIp => IpColumn = IpColumn::new(opts.addresses, n), p.outer_dst_ip;
+    decode_status: DecodeStatus => Text = Text::new(n, 1), p.status.as_deref();
 }
 
-/// Finishes a builder into an array (the address builders are enums over two builder types).
-trait FinishArray {
-    fn finish_array(&mut self) -> ArrayRef;
+/// The Community ID words as text.
+#[inline]
+fn id_text(id: [u64; 4]) -> ([u64; 4], usize) {
+    (id, community_id::LEN)
 }
 
-impl<B: ArrayBuilder> FinishArray for B {
-    fn finish_array(&mut self) -> ArrayRef {
-        self.finish()
-    }
-}
-
-fn finish<B: FinishArray>(b: &mut Option<B>) -> ArrayRef {
-    match b {
-        Some(b) => b.finish_array(),
-        // Builders::new creates a builder for every projected column, and only those are finished.
-        None => unreachable!("finish called for a column without a builder"),
+fn finish<A: Accumulate>(a: &mut Option<A>, partial: usize) -> Result<ArrayRef, ArrowError> {
+    match a {
+        Some(a) => a.finish(partial),
+        // Accumulators::new creates one for every projected column, and only those are finished.
+        None => unreachable!("finish called for a column that is not projected"),
     }
 }
 
@@ -162,7 +163,7 @@ fn finish<B: FinishArray>(b: &mut Option<B>) -> ArrayRef {
 pub struct PacketColumns {
     schema: SchemaRef,
     order: Vec<Column>,
-    builders: Builders,
+    columns: Accumulators,
     cid_cache: CommunityIdCache,
     needs_decode: bool,
     rows: usize,
@@ -173,13 +174,18 @@ impl PacketColumns {
         let needs_decode = opts.columns.iter().any(|c| {
             !matches!(
                 c,
-                Column::FrameNumber | Column::Ts | Column::Caplen | Column::Wirelen | Column::InterfaceId | Column::LinkType
+                Column::FrameNumber
+                    | Column::Ts
+                    | Column::Caplen
+                    | Column::Wirelen
+                    | Column::InterfaceId
+                    | Column::LinkType
             )
         });
         Self {
             schema: opts.schema(),
             order: opts.columns.clone(),
-            builders: Builders::new(opts, capacity),
+            columns: Accumulators::new(opts, capacity),
             cid_cache: CommunityIdCache::default(),
             needs_decode,
             rows: 0,
@@ -206,29 +212,21 @@ impl PacketColumns {
     /// Appends one packet.
     #[inline]
     pub fn append(&mut self, m: &RecordMeta, p: &Packet) {
+        let i = self.rows % CHUNK;
+        self.columns.put(i, m, p, &mut self.cid_cache);
         self.rows += 1;
-        self.builders.append(m, p, &mut self.cid_cache);
+        if i == CHUNK - 1 {
+            self.columns.flush();
+        }
     }
 
     /// Finishes the accumulated rows into a batch and starts a new, empty one.
     pub fn finish(&mut self) -> Result<RecordBatch> {
-        let arrays: Vec<ArrayRef> = self.order.iter().map(|&c| self.builders.finish(c)).collect();
         let rows = std::mem::take(&mut self.rows);
+        // Finish every column even if one fails, so the next batch starts from a clean state.
+        let arrays: Vec<_> = self.order.iter().map(|&c| self.columns.finish(c, rows % CHUNK)).collect();
+        let arrays = arrays.into_iter().collect::<Result<Vec<ArrayRef>, ArrowError>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)?)
-    }
-}
-
-impl Put<Option<[u8; 6]>> for MacBuilder {
-    #[inline]
-    fn put(&mut self, value: Option<[u8; 6]>) {
-        self.append(value)
-    }
-}
-
-impl Put<Option<crate::decode::IpAddr>> for IpBuilder {
-    #[inline]
-    fn put(&mut self, value: Option<crate::decode::IpAddr>) {
-        self.append(value)
     }
 }

@@ -4,9 +4,9 @@
 //! The hash covers seed, both addresses, protocol, a pad byte and both ports (ICMP type/code
 //! mapped to port equivalents), ordered so that both directions of a flow give the same value.
 
-use super::Packet;
 #[cfg(test)]
 use super::IpAddr;
+use super::Packet;
 
 /// Length of the `1:` + base64(20 bytes) string.
 pub const LEN: usize = 30;
@@ -78,7 +78,10 @@ pub fn community_id_words(p: &Packet) -> Option<[u64; 4]> {
 /// [`community_id_words`]). 12 bits (two characters) per table lookup: the 160 bits are 13 groups
 /// of 12 bits, then 4 bits padded to a character, then `=`.
 fn encode(state: [u32; 5]) -> [u64; 4] {
-    let head = u128::from(state[0]) << 96 | u128::from(state[1]) << 64 | u128::from(state[2]) << 32 | u128::from(state[3]);
+    let head = u128::from(state[0]) << 96
+        | u128::from(state[1]) << 64
+        | u128::from(state[2]) << 32
+        | u128::from(state[3]);
     // Ten groups from the first 120 of head's 128 bits, three from its last 8 and state[4].
     let rest = (head as u64 & 0xff) << 32 | u64::from(state[4]);
     let pair = |k: usize| {
@@ -236,7 +239,8 @@ mod tests {
             let digest: Vec<u8> = state.iter().flat_map(|w| w.to_be_bytes()).collect();
             let bytes: Vec<u8> = encode(state).iter().flat_map(|w| w.to_le_bytes()).collect();
             proptest::prop_assert_eq!(&bytes[LEN..], &[0, 0]);
-            proptest::prop_assert_eq!(std::str::from_utf8(&bytes[..LEN]).unwrap(), format!("1:{}", base64(&digest)));
+            let expected = format!("1:{}", base64(&digest));
+            proptest::prop_assert_eq!(std::str::from_utf8(&bytes[..LEN]).unwrap(), expected);
         }
     }
 
