@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== lint (clippy, ruff)"
+cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo clippy --locked --features python -- -D warnings
 .venv/bin/python -m ruff check python tests benches fuzz/seeds

@@ -26,9 +26,7 @@ impl std::str::FromStr for AddressFormat {
         match s {
             "string" => Ok(Self::String),
             "binary" => Ok(Self::Binary),
-            other => Err(Error::InvalidArgument(format!(
-                "addresses must be \"string\" or \"binary\", not {other:?}"
-            ))),
+            other => Err(Error::InvalidArgument(format!("addresses must be \"string\" or \"binary\", not {other:?}"))),
         }
     }
 }
@@ -112,10 +110,7 @@ impl Column {
     pub fn from_name(name: &str) -> Result<Column> {
         Column::ALL.iter().copied().find(|c| c.name() == name).ok_or_else(|| {
             let known: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
-            Error::InvalidArgument(format!(
-                "unknown column {name:?}; the packet schema has: {}",
-                known.join(", ")
-            ))
+            Error::InvalidArgument(format!("unknown column {name:?}; the packet schema has: {}", known.join(", ")))
         })
     }
 
@@ -176,9 +171,7 @@ impl SchemaOptions {
 
     /// The Arrow schema of these options.
     pub fn schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.columns.iter().map(|c| c.field(self.addresses)).collect::<Vec<_>>(),
-        ))
+        Arc::new(Schema::new(self.columns.iter().map(|c| c.field(self.addresses)).collect::<Vec<_>>()))
     }
 }
 
@@ -203,8 +196,7 @@ mod tests {
 
     #[test]
     fn projection_keeps_order_and_rejects_unknown_or_repeated() {
-        let opts =
-            SchemaOptions::new(Some(&["dst_port".into(), "ts".into()]), AddressFormat::Binary).unwrap();
+        let opts = SchemaOptions::new(Some(&["dst_port".into(), "ts".into()]), AddressFormat::Binary).unwrap();
         assert_eq!(opts.columns, vec![Column::DstPort, Column::Ts]);
         assert!(SchemaOptions::new(Some(&["nope".into()]), AddressFormat::String).is_err());
         assert!(SchemaOptions::new(Some(&["ts".into(), "ts".into()]), AddressFormat::String).is_err());

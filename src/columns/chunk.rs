@@ -213,10 +213,7 @@ impl Bytes {
     }
 
     /// The batch's offsets (monotonic, from 0 to the data length), data and validity.
-    fn take(
-        &mut self,
-        partial: usize,
-    ) -> Result<(OffsetBuffer<i32>, Buffer, Option<NullBuffer>), ArrowError> {
+    fn take(&mut self, partial: usize) -> Result<(OffsetBuffer<i32>, Buffer, Option<NullBuffer>), ArrowError> {
         self.offsets.extend_from_slice(&self.ends[..partial]);
         let nulls = self.valid.finish_nulls(partial);
         let error = if i32::try_from(self.data.len()).is_err() {
@@ -386,12 +383,7 @@ pub(crate) struct Fixed<const N: usize> {
 
 impl<const N: usize> Fixed<N> {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            data: Vec::new(),
-            chunk: [[0; N]; CHUNK],
-            valid: Bits::new(capacity),
-            pool: Pool::new(capacity * N),
-        }
+        Self { data: Vec::new(), chunk: [[0; N]; CHUNK], valid: Bits::new(capacity), pool: Pool::new(capacity * N) }
     }
 }
 

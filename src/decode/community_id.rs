@@ -46,11 +46,8 @@ pub fn community_id_words(p: &Packet) -> Option<[u64; 4]> {
         Some((sp, dp, one_way)) => one_way || src < dst || (src == dst && sp <= dp),
         None => src <= dst,
     };
-    let (a, b, ports) = if ordered {
-        (src, dst, ports.map(|(s, d, _)| (s, d)))
-    } else {
-        (dst, src, ports.map(|(s, d, _)| (d, s)))
-    };
+    let (a, b, ports) =
+        if ordered { (src, dst, ports.map(|(s, d, _)| (s, d))) } else { (dst, src, ports.map(|(s, d, _)| (d, s))) };
     // The hashed message is at most 40 bytes, so it always fits one padded SHA-1 block: build the
     // block directly and run a single compression (SHA-NI where the CPU has it).
     let mut block = [0u8; 64];
@@ -78,10 +75,8 @@ pub fn community_id_words(p: &Packet) -> Option<[u64; 4]> {
 /// [`community_id_words`]). 12 bits (two characters) per table lookup: the 160 bits are 13 groups
 /// of 12 bits, then 4 bits padded to a character, then `=`.
 fn encode(state: [u32; 5]) -> [u64; 4] {
-    let head = u128::from(state[0]) << 96
-        | u128::from(state[1]) << 64
-        | u128::from(state[2]) << 32
-        | u128::from(state[3]);
+    let head =
+        u128::from(state[0]) << 96 | u128::from(state[1]) << 64 | u128::from(state[2]) << 32 | u128::from(state[3]);
     // Ten groups from the first 120 of head's 128 bits, three from its last 8 and state[4].
     let rest = (head as u64 & 0xff) << 32 | u64::from(state[4]);
     let pair = |k: usize| {

@@ -154,7 +154,11 @@ fn null_loopback(data: &[u8], p: &mut Packet, network_order: bool) {
     } else {
         // Host order of an unknown host: a family is small, so the order that gives a small value wins.
         let le = u32::from_le_bytes(raw);
-        if le & 0xffff_0000 != 0 { u32::from_be_bytes(raw) } else { le }
+        if le & 0xffff_0000 != 0 {
+            u32::from_be_bytes(raw)
+        } else {
+            le
+        }
     };
     let rest = &data[4..];
     match family {

@@ -123,9 +123,7 @@ fn nflog(data: &[u8], p: &mut Packet) {
 mod tests {
     use super::*;
 
-    const IP: [u8; 28] = [
-        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0, 53, 0, 54, 0, 8, 0, 0,
-    ];
+    const IP: [u8; 28] = [0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0, 53, 0, 54, 0, 8, 0, 0];
 
     fn run(link: u16, frame: &[u8]) -> Packet {
         let mut p = Packet::default();

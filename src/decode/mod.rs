@@ -7,9 +7,9 @@
 //! The Community ID flow hash is computed from the decoded fields ([`community_id`]).
 
 pub mod community_id;
+mod ip;
 mod link;
 mod link_extra;
-mod ip;
 mod packet;
 mod transport;
 mod tunnel;

@@ -29,7 +29,11 @@ pub(crate) fn ip_in_ip(proto: u8, seg: &[u8], declared: u32, p: &mut Packet, dep
         return;
     }
     if enter(p, Tunnel::IpIp, depth) {
-        if proto == 4 { ip::ipv4(seg, p, depth + 1) } else { ip::ipv6(seg, p, depth + 1) }
+        if proto == 4 {
+            ip::ipv4(seg, p, depth + 1)
+        } else {
+            ip::ipv6(seg, p, depth + 1)
+        }
     }
 }
 

@@ -12,8 +12,8 @@ use crate::schema::SchemaOptions;
 #[pyfunction]
 #[pyo3(signature = (columns=None, addresses="string"))]
 fn packet_schema(columns: Option<Vec<String>>, addresses: &str) -> PyResult<pyo3_arrow::PySchema> {
-    let opts = SchemaOptions::new(columns.as_deref(), addresses.parse().map_err(errors::to_py)?)
-        .map_err(errors::to_py)?;
+    let opts =
+        SchemaOptions::new(columns.as_deref(), addresses.parse().map_err(errors::to_py)?).map_err(errors::to_py)?;
     Ok(pyo3_arrow::PySchema::new(opts.schema()))
 }
 

@@ -65,12 +65,7 @@ impl NativeReader {
         }
         let opts = ReadOptions { schema, batch_size, strict };
         let reader = py.detach(|| PacketReader::open(&path, opts)).map_err(to_py)?;
-        Ok(Self {
-            schema: reader.schema(),
-            file_size: reader.info().file_size,
-            inner: Mutex::new(Some(reader)),
-            path,
-        })
+        Ok(Self { schema: reader.schema(), file_size: reader.info().file_size, inner: Mutex::new(Some(reader)), path })
     }
 
     /// The next record batch, or None at the end of the file.

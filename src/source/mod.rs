@@ -110,17 +110,10 @@ fn open_stream(
     let got = read_up_to(&mut file, &mut head).map_err(io_err)?;
     let sniffed = Cursor::new(head[..got].to_vec()).chain(file);
     let gzip = got == 2 && head == [0x1f, 0x8b];
-    let stream: Box<dyn Read + Send> =
-        if gzip { Box::new(MultiGzDecoder::new(sniffed)) } else { Box::new(sniffed) };
+    let stream: Box<dyn Read + Send> = if gzip { Box::new(MultiGzDecoder::new(sniffed)) } else { Box::new(sniffed) };
     let mut src = ByteSource::new(stream);
 
-    let info = |format, big_endian| SourceInfo {
-        path: path.to_path_buf(),
-        format,
-        big_endian,
-        gzip,
-        file_size,
-    };
+    let info = |format, big_endian| SourceInfo { path: path.to_path_buf(), format, big_endian, gzip, file_size };
     let available = src.fill(4).map_err(|e| io_to_format(path, 0, None, e))?;
     if available < 4 {
         return Err(format_error(

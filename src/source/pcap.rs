@@ -40,7 +40,11 @@ impl Variant {
 
     fn u32(&self, b: &[u8], at: usize) -> u32 {
         let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-        if self.big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+        if self.big_endian {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        }
     }
 }
 
@@ -58,7 +62,12 @@ impl PcapReader {
     pub(crate) fn open(mut src: ByteSource, variant: Variant, info: SourceInfo, count: Arc<AtomicU64>) -> Result<Self> {
         let got = src.fill(24).map_err(|e| io_to_format(&info.path, 0, None, e))?;
         if got < 24 {
-            return Err(format_error(&info.path, 0, None, format!("pcap file header is truncated ({got} of 24 bytes)")));
+            return Err(format_error(
+                &info.path,
+                0,
+                None,
+                format!("pcap file header is truncated ({got} of 24 bytes)"),
+            ));
         }
         let header = src.peek(24);
         // The link type is the low 16 bits; the upper bits hold FCS information (pcap-savefile(5)).

@@ -67,12 +67,20 @@ impl PcapngReader {
 
     fn u16(&self, b: &[u8], at: usize) -> u16 {
         let a = [b[at], b[at + 1]];
-        if self.big_endian { u16::from_be_bytes(a) } else { u16::from_le_bytes(a) }
+        if self.big_endian {
+            u16::from_be_bytes(a)
+        } else {
+            u16::from_le_bytes(a)
+        }
     }
 
     fn u32(&self, b: &[u8], at: usize) -> u32 {
         let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-        if self.big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+        if self.big_endian {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        }
     }
 
     fn path(&self) -> &Path {
@@ -163,8 +171,11 @@ impl PcapngReader {
             match (code, olen) {
                 (9, 1) => {
                     let r = b[value];
-                    iface.resolution =
-                        if r & 0x80 != 0 { Resolution::Binary(u32::from(r & 0x7f)) } else { Resolution::Decimal(u32::from(r)) };
+                    iface.resolution = if r & 0x80 != 0 {
+                        Resolution::Binary(u32::from(r & 0x7f))
+                    } else {
+                        Resolution::Decimal(u32::from(r))
+                    };
                 }
                 (14, 8) => {
                     let (hi, lo) = (self.u32(b, value), self.u32(b, value + 4));
@@ -218,7 +229,8 @@ impl PacketSource for PcapngReader {
                         return Err(self.err(offset, "simple packet block is too short".into()));
                     }
                     let wirelen = self.u32(self.src.peek(len), 8);
-                    let snaplen = self.interfaces.first().map_or(u32::MAX, |i| if i.snaplen == 0 { u32::MAX } else { i.snaplen });
+                    let snaplen =
+                        self.interfaces.first().map_or(u32::MAX, |i| if i.snaplen == 0 { u32::MAX } else { i.snaplen });
                     // An SPB has no captured-length field: it is min(original length, snap length),
                     // and the block must be exactly that long (as Wireshark requires).
                     let caplen = wirelen.min(snaplen);
