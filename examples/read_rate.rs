@@ -8,8 +8,10 @@ use pktstream::schema::{AddressFormat, SchemaOptions};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let path = args.next().ok_or("usage: read_rate FILE [COLUMNS|all] [binary]")?;
-    let columns: Option<Vec<String>> = args.next().filter(|c| c != "all").map(|c| c.split(',').map(String::from).collect());
-    let addresses = if args.next().as_deref() == Some("binary") { AddressFormat::Binary } else { AddressFormat::String };
+    let columns: Option<Vec<String>> =
+        args.next().filter(|c| c != "all").map(|c| c.split(',').map(String::from).collect());
+    let addresses =
+        if args.next().as_deref() == Some("binary") { AddressFormat::Binary } else { AddressFormat::String };
     let schema = SchemaOptions::new(columns.as_deref(), addresses)?;
     let mut best = f64::MAX;
     let mut rows = 0;
