@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README): Rust unit/property tests, the Python suite, and a short fuzz run.
+# The test command (README): lint, Rust unit/property tests, a short fuzz run, then the Python suite
+# (last, so its summary line closes the output).
 # Run scripts/setup.sh once first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +14,10 @@ cargo clippy --locked --features python -- -D warnings
 echo "== cargo test (core, without the Python layer)"
 cargo test --locked
 
-echo "== pytest"
-.venv/bin/python -m pytest "$@"
-
 if [ -x scripts/fuzz.sh ] && [ "${PKTSTREAM_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== fuzz (short run: no crash allowed)"
   bash scripts/fuzz.sh "${PKTSTREAM_FUZZ_SECONDS:-20}"
 fi
+
+echo "== pytest"
+.venv/bin/python -m pytest "$@"
