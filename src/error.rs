@@ -36,7 +36,8 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
-    /// The caller asked to stop (Ctrl-C).
+    /// A read was interrupted by a signal (Ctrl-C) or is still waiting on a slow source. Nothing
+    /// was lost: check for a pending interrupt, then call again.
     #[error("interrupted")]
     Interrupted,
 

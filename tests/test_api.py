@@ -282,3 +282,18 @@ def test_warnings_are_not_repeated(tmp_path):
         list(reader)
         reader.read_next_batch()
     assert len(caught) == 1
+
+
+def test_read_ahead_path_equals_direct_path(tmp_path):
+    """Large files are read ahead on a thread (chunk boundaries cut records); small ones are not."""
+    big = tmp_path / "big.pcap"
+    size = _repeat_capture(SAMPLE, big, 60)  # ~6 MB: read ahead
+    small_gz = tmp_path / "big.pcap.gz"
+    small_gz.write_bytes(gzip.compress(big.read_bytes()))  # compresses far below the threshold: direct
+    assert size > 4 * 2**20 > small_gz.stat().st_size
+    ahead, direct = pktstream.read_pcap(big), pktstream.read_pcap(small_gz)
+    assert ahead.num_rows == 12_000
+    assert ahead.equals(direct)
+    assert ahead.slice(0, 200).drop_columns(["frame_number"]).equals(
+        pktstream.read_pcap(SAMPLE).drop_columns(["frame_number"])
+    )

@@ -8,6 +8,7 @@
 mod bytes;
 mod pcap;
 mod pcapng;
+mod prefetch;
 
 use std::fs::File;
 use std::io::{self, Cursor, Read};
@@ -25,6 +26,9 @@ use bytes::Counting;
 /// must not make the reader allocate gigabytes). Generous: Wireshark's own limit is 256 KiB for
 /// most link types and 128 MiB only for exotic ones.
 pub const MAX_RECORD_LEN: usize = 16 << 20;
+
+/// Files at least this large are read ahead on a reader thread.
+const PREFETCH_MIN_BYTES: u64 = 4 << 20;
 
 /// One captured packet, borrowed from the source until the next call.
 #[derive(Debug, Clone, Copy)]
@@ -111,10 +115,14 @@ fn open_stream(
     let sniffed = Cursor::new(head[..got].to_vec()).chain(file);
     let gzip = got == 2 && head == [0x1f, 0x8b];
     let stream: Box<dyn Read + Send> = if gzip { Box::new(MultiGzDecoder::new(sniffed)) } else { Box::new(sniffed) };
-    let mut src = ByteSource::new(stream);
+    // Large files are read (and inflated) ahead on a second thread; small ones are not worth one.
+    let mut src = match file_size {
+        Some(size) if size >= PREFETCH_MIN_BYTES => ByteSource::prefetched(stream).map_err(io_err)?,
+        _ => ByteSource::new(stream),
+    };
 
     let info = |format, big_endian| SourceInfo { path: path.to_path_buf(), format, big_endian, gzip, file_size };
-    let available = src.fill(4).map_err(|e| io_to_format(path, 0, None, e))?;
+    let available = src.fill_wait(4).map_err(|e| io_to_format(path, 0, None, e))?;
     if available < 4 {
         return Err(format_error(
             path,
@@ -164,11 +172,12 @@ pub(crate) fn format_error(path: &Path, offset: u64, record: Option<u64>, messag
 }
 
 /// Read errors inside the stream: a corrupt or cut gzip stream is a format problem of the file,
-/// an interrupted read is [`Error::Interrupted`] (retry after checking for Ctrl-C), anything
+/// an interrupted read or a read-ahead still waiting on a slow source is [`Error::Interrupted`]
+/// (retry after checking for Ctrl-C), anything
 /// else (EIO, permissions) stays an I/O error.
 pub(crate) fn io_to_format(path: &Path, offset: u64, record: Option<u64>, e: io::Error) -> Error {
     match e.kind() {
-        io::ErrorKind::Interrupted => Error::Interrupted,
+        io::ErrorKind::Interrupted | io::ErrorKind::TimedOut => Error::Interrupted,
         io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
             format_error(path, offset, record, format!("corrupt compressed stream: {e}"))
         }

@@ -60,7 +60,7 @@ pub(crate) struct PcapReader {
 
 impl PcapReader {
     pub(crate) fn open(mut src: ByteSource, variant: Variant, info: SourceInfo, count: Arc<AtomicU64>) -> Result<Self> {
-        let got = src.fill(24).map_err(|e| io_to_format(&info.path, 0, None, e))?;
+        let got = src.fill_wait(24).map_err(|e| io_to_format(&info.path, 0, None, e))?;
         if got < 24 {
             return Err(format_error(
                 &info.path,

@@ -95,7 +95,7 @@ impl PcapngReader {
     /// endianness; interfaces are per section, so they are forgotten.
     fn section_header(&mut self) -> Result<()> {
         let offset = self.src.offset();
-        let got = self.src.fill(12).map_err(|e| io_to_format(&self.info.path, offset, None, e))?;
+        let got = self.src.fill_wait(12).map_err(|e| io_to_format(&self.info.path, offset, None, e))?;
         if got < 12 {
             return Err(self.err(offset, format!("section header block is truncated ({got} of 12 bytes)")));
         }
