@@ -430,6 +430,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{mbs:,.0f} | {ref / r['rate']:.1f} | {r['note']} |"
         )
 
+    like = next(r for r in results if "14 fields" in r["tool"])
+    others = [r for r in results if not r["tool"].startswith("pktstream")]
+    print(
+        "\nLike for like (pktstream's 14-field projection vs the same fields from the others): "
+        + ", ".join(f"{r['tool'].split()[0]} {like['rate'] / r['rate']:,.0f}x" for r in others)
+    )
+
     rss_file = cached_capture(big_n) if big_n else main_file
     rss_size = rss_file.stat().st_size
     mem = {}
