@@ -1,5 +1,7 @@
 //! Less common link layers, each a short header in front of LLC/SNAP, PPP or IP: PPP and
-//! PPP-in-HDLC, Cisco HDLC, FDDI, Token Ring, Frame Relay (RFC 2427) and Linux NFLOG.
+//! PPP-in-HDLC, Cisco HDLC, FDDI, Token Ring, Frame Relay (RFC 2427) and Linux NFLOG; and the
+//! capture metadata headers that wrap another link type: Apple's PKTAP (what macOS `tcpdump -i
+//! any` writes) and PPI.
 
 use super::wire::be16;
 use super::{ip, link, Packet};
@@ -11,6 +13,8 @@ pub(crate) const PPP_HDLC: u16 = 50;
 pub(crate) const C_HDLC: u16 = 104;
 pub(crate) const FRELAY: u16 = 107;
 pub(crate) const NFLOG: u16 = 239;
+pub(crate) const PPI: u16 = 192;
+pub(crate) const PKTAP: u16 = 258;
 
 /// Decodes one of this module's link types; false if `link_type` is not one of them.
 pub(crate) fn decode(link_type: u16, data: &[u8], p: &mut Packet) -> bool {
@@ -34,6 +38,7 @@ pub(crate) fn decode(link_type: u16, data: &[u8], p: &mut Packet) -> bool {
         }
         FRELAY => frame_relay(data, p),
         NFLOG => nflog(data, p),
+        PKTAP | PPI => wrapped(link_type, data, p),
         _ => return false,
     }
     true
@@ -88,6 +93,29 @@ fn frame_relay(data: &[u8], p: &mut Packet) {
         [0x8e, ip @ ..] => ip::ipv6(ip, p, 0),
         [0x80, 0x00, 0x00, 0x00, hi, lo, payload @ ..] => network(u16::from_be_bytes([*hi, *lo]), payload, p),
         _ => {}
+    }
+}
+
+/// PKTAP (little-endian header length at 0, inner DLT at 4, record type at 8) and PPI (little-endian header length
+/// at 2, inner DLT at 4) wrap a frame of another link type, which is decoded as if captured alone.
+fn wrapped(link_type: u16, data: &[u8], p: &mut Packet) {
+    let (name, len) = match (link_type, data.get(..8)) {
+        (PKTAP, Some(h)) => ("pktap", u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize),
+        (_, Some(h)) => ("ppi", usize::from(u16::from_le_bytes([h[2], h[3]]))),
+        (_, None) => {
+            p.fail(if link_type == PKTAP { "pktap: truncated header" } else { "ppi: truncated header" });
+            return;
+        }
+    };
+    let inner = u32::from_le_bytes([data[4], data[5], data[6], data[7]]);
+    // A PKTAP record carries a packet only when its record type (at 8) is PKT_REC_PACKET (1).
+    if link_type == PKTAP && data.get(8..12) != Some(&1u32.to_le_bytes()[..]) {
+        return;
+    }
+    match (data.get(len..), u16::try_from(inner)) {
+        // A wrapper around a wrapper is not something capture tools write: refuse to recurse.
+        (Some(frame), Ok(inner)) if len >= 8 && inner != PKTAP && inner != PPI => link::decode_link(inner, frame, p),
+        _ => p.fail(format!("{name}: bad header")),
     }
 }
 
@@ -152,6 +180,26 @@ mod tests {
         nf.extend_from_slice(&9u16.to_le_bytes());
         nf.extend_from_slice(&IP);
         assert_eq!(run(NFLOG, &nf).dst_port, Some(54));
+    }
+
+    #[test]
+    fn pktap_and_ppi_unwrap_the_inner_frame() {
+        let raw = [&[0x45u8][..], &IP[1..]].concat();
+        let mut pktap = vec![0u8; 108];
+        pktap[..4].copy_from_slice(&108u32.to_le_bytes());
+        pktap[4..8].copy_from_slice(&12u32.to_le_bytes()); // DLT_RAW
+        pktap.extend_from_slice(&raw);
+        assert_eq!(run(PKTAP, &pktap).dst_port, None, "record type 0 is not a packet");
+        pktap[8..12].copy_from_slice(&1u32.to_le_bytes()); // PKT_REC_PACKET
+        assert_eq!(run(PKTAP, &pktap).dst_port, Some(54));
+        let mut ppi = vec![0u8, 0, 8, 0];
+        ppi.extend_from_slice(&101u32.to_le_bytes());
+        ppi.extend_from_slice(&raw);
+        assert_eq!(run(PPI, &ppi).src_port, Some(53));
+        let mut nested = vec![0u8, 0, 8, 0];
+        nested.extend_from_slice(&192u32.to_le_bytes());
+        nested.extend_from_slice(&ppi);
+        assert_eq!(run(PPI, &nested).status.as_deref(), Some("ppi: bad header"));
     }
 
     #[test]

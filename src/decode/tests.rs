@@ -266,7 +266,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_bytes_never_panic(link in prop::sample::select(vec![0u16, 1, 6, 9, 10, 12, 50, 101, 104, 105, 107, 108, 113, 127, 228, 229, 239, 276, 999]),
+    fn arbitrary_bytes_never_panic(link in prop::sample::select(vec![0u16, 1, 6, 9, 10, 12, 50, 101, 104, 105, 107, 108, 113, 127, 192, 228, 229, 239, 258, 276, 999]),
                                    data in prop::collection::vec(any::<u8>(), 0..200)) {
         let mut p = Packet::default();
         decode(link, &data, &mut p);
