@@ -62,7 +62,9 @@ for t in "${TARGETS[@]}"; do
         echo "fuzz: no such target: $t" >&2
         exit 2
     fi
-    if ! cargo fuzz build "${FUZZ_FLAGS[@]}" "$t" >>"$LOGS/build.log" 2>&1; then
+    # One retry: a first cold build was once seen to fail without a reason and pass when rerun.
+    if ! cargo fuzz build "${FUZZ_FLAGS[@]}" "$t" >>"$LOGS/build.log" 2>&1 &&
+        ! { echo "fuzz: build of $t failed once; retrying" >&2; cargo fuzz build "${FUZZ_FLAGS[@]}" "$t" >>"$LOGS/build.log" 2>&1; }; then
         echo "fuzz: FAILED to build fuzz target $t (sanitizer: $SANITIZER):" >&2
         tail -n 40 "$LOGS/build.log" >&2
         exit 1
