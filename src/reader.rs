@@ -58,6 +58,8 @@ pub struct PacketReader {
     warnings: Vec<String>,
     pending_error: Option<Error>,
     finished: bool,
+    /// The current run of packets with one link type, not yet in `stats.link_types`.
+    link_run: Option<(Option<u16>, u64)>,
 }
 
 impl PacketReader {
@@ -83,6 +85,7 @@ impl PacketReader {
             warnings: Vec::new(),
             pending_error: None,
             finished: false,
+            link_run: None,
         }
     }
 
@@ -133,7 +136,15 @@ impl PacketReader {
                     let stats = &mut self.stats;
                     stats.packets = frame_number;
                     stats.decode_errors += u64::from(self.packet.status.is_some());
-                    *stats.link_types.entry(record.link_type).or_default() += 1;
+                    // Link types change rarely: count runs, fold them into the map per batch.
+                    match &mut self.link_run {
+                        Some((lt, n)) if *lt == record.link_type => *n += 1,
+                        run => {
+                            if let Some((lt, n)) = run.replace((record.link_type, 1)) {
+                                *stats.link_types.entry(lt).or_default() += n;
+                            }
+                        }
+                    }
                     if let Some(ts) = record.ts_ns {
                         stats.first_ts_ns.get_or_insert(ts);
                         stats.last_ts_ns = Some(ts);
@@ -157,6 +168,9 @@ impl PacketReader {
                     self.pending_error = Some(e);
                 }
             }
+        }
+        if let Some((lt, n)) = self.link_run.take() {
+            *self.stats.link_types.entry(lt).or_default() += n;
         }
         if self.columns.is_empty() {
             return match self.pending_error.take() {
