@@ -71,11 +71,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def tshark_if_installed(request: pytest.FixtureRequest) -> Callable[..., oracle.TsharkResult] | None:
+def tshark(request: pytest.FixtureRequest) -> Callable[..., oracle.TsharkResult]:
     """``tshark(path)``: the oracle's tshark run for a capture, once per session and path, and
-    cached on disk (by content) in pytest's cache directory across sessions; None without tshark."""
+    cached on disk (by content) in pytest's cache directory across sessions. Fails when tshark is
+    not installed (scripts/setup.sh installs it: a missing oracle must not pass silently)."""
     if oracle.TSHARK is None:
-        return None
+        pytest.fail("tshark is not installed: run scripts/setup.sh")
     cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
     cache_dir = Path(cache.mkdir("tshark-oracle")) if cache is not None else None
     memo: dict[str, oracle.TsharkResult] = {}
@@ -87,14 +88,3 @@ def tshark_if_installed(request: pytest.FixtureRequest) -> Callable[..., oracle.
         return memo[key]
 
     return run
-
-
-@pytest.fixture(scope="session")
-def tshark(
-    tshark_if_installed: Callable[..., oracle.TsharkResult] | None,
-) -> Callable[..., oracle.TsharkResult]:
-    """Like ``tshark_if_installed``, but fails when tshark is not installed (scripts/setup.sh
-    installs it: a missing oracle must not pass silently)."""
-    if tshark_if_installed is None:
-        pytest.fail("tshark is not installed: run scripts/setup.sh")
-    return tshark_if_installed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import struct
 import threading
 import warnings
@@ -81,7 +80,7 @@ def test_binary_addresses():
     for raw, text in zip(table["src_ip"].to_pylist(), strings["src_ip"].to_pylist()):
         assert (raw is None) == (text is None)
         if raw is not None:
-            assert str(ipaddress.ip_address(raw)) == text or ipaddress.ip_address(raw) == ipaddress.ip_address(text)
+            assert ipaddress.ip_address(raw) == ipaddress.ip_address(text)
 
 
 @pytest.mark.parametrize(
@@ -265,8 +264,6 @@ def test_native_stub_matches_module():
     import subprocess
     import sys
 
-    if shutil.which("mypy") is None and not any(Path(p, "mypy").exists() for p in sys.path):
-        pytest.fail("mypy is part of the test extra and must be installed")
     out = subprocess.run([sys.executable, "-m", "mypy.stubtest", "pktstream._native", "--ignore-missing-stub"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

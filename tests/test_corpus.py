@@ -30,24 +30,16 @@ def read_recording_warnings(path: Path, **options: Any) -> tuple[pa.Table, list[
     return table, [w for w in caught if issubclass(w.category, pktstream.TruncatedCaptureWarning)]
 
 
-def is_broken(capture: Any, tshark: Any) -> bool:
-    return capture.packets is None or (tshark is not None and tshark(capture.path).rejected)
-
-
-def test_reads_capture(capture: Any, tshark_if_installed: Any) -> None:
+def test_reads_capture(capture: Any, tshark: Any) -> None:
     """A good capture reads whole, with the manifest's and tshark's packet count; a broken one
     raises FormatError."""
-    tshark = tshark_if_installed
-    result = tshark(capture.path) if tshark is not None else None
-    if is_broken(capture, tshark):
+    result = tshark(capture.path)
+    if capture.packets is None or result.rejected:
         check_broken(capture, result)
         return
     table, truncated = read_recording_warnings(capture.path)
     assert table.schema == pktstream.schema()
     assert table.num_rows == capture.packets, "manifest packet count"
-    if result is None:
-        assert not truncated, f"unexpected warning: {truncated[0].message}"
-        return
     assert table.num_rows == len(oracle.packet_records(result.frames)), "tshark packet count"
     if result.cut_short:  # tshark reads what precedes a truncated tail
         assert truncated, "tshark says the file is cut short: expected TruncatedCaptureWarning"
@@ -55,8 +47,8 @@ def test_reads_capture(capture: Any, tshark_if_installed: Any) -> None:
         assert not truncated, f"unexpected warning: {truncated[0].message}"
 
 
-def check_broken(capture: Any, result: oracle.TsharkResult | None) -> None:
-    delivered = len(oracle.packet_records(result.frames)) if result is not None else None
+def check_broken(capture: Any, result: oracle.TsharkResult) -> None:
+    delivered = len(oracle.packet_records(result.frames))
     with pytest.raises(pktstream.FormatError) as info:
         pktstream.read_pcap(capture.path, strict=True)
     assert info.value.path is not None and isinstance(info.value.offset, int)
@@ -70,13 +62,13 @@ def check_broken(capture: Any, result: oracle.TsharkResult | None) -> None:
         return
     message = (
         f"{table.num_rows} rows (tshark reads {delivered} before its error: "
-        f"{result.error if result else '?'}), warnings: {[str(w.message) for w in truncated]}"
+        f"{result.error}), warnings: {[str(w.message) for w in truncated]}"
     )
     assert truncated and table.num_rows > 0, message
-    assert delivered is None or table.num_rows == delivered, message
+    assert table.num_rows == delivered, message
 
 
-def test_gzip_is_transparent(good_capture: Any, tshark_if_installed: Any, tmp_path: Path) -> None:
+def test_gzip_is_transparent(good_capture: Any, tmp_path: Path) -> None:
     """A gzipped copy (or, for a .gz capture, the decompressed copy) reads to the same table."""
     capture = good_capture
     original = pktstream.read_pcap(capture.path)
@@ -90,7 +82,7 @@ def test_gzip_is_transparent(good_capture: Any, tshark_if_installed: Any, tmp_pa
     assert pktstream.read_pcap(copy).equals(original)
 
 
-def test_iter_batches_of_seven(good_capture: Any, tshark_if_installed: Any) -> None:
+def test_iter_batches_of_seven(good_capture: Any) -> None:
     capture = good_capture
     with pktstream.iter_batches(capture.path, batch_size=7) as reader:
         batches = list(reader)

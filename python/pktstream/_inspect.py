@@ -58,23 +58,26 @@ class Summary:
         }
 
 
-def _protocol_names(batch: pa.RecordBatch) -> List[str]:
-    names = []
-    for proto, etype in zip(batch.column("ip_proto").to_pylist(), batch.column("ethertype").to_pylist()):
+def _protocol_counts(batch: pa.RecordBatch) -> collections.Counter:
+    """Packets per protocol name: counted in Arrow per (ip_proto, ethertype) pair, then named."""
+    pairs = pa.table({"p": batch.column("ip_proto"), "e": batch.column("ethertype")})
+    agg = pairs.group_by(["p", "e"], use_threads=False).aggregate([([], "count_all")])
+    counts: collections.Counter = collections.Counter()
+    for proto, etype, n in zip(*(agg.column(c).to_pylist() for c in ("p", "e", "count_all"))):
         if proto is not None:
-            names.append(IP_PROTOCOLS.get(proto, f"ip-proto-{proto}"))
+            counts[IP_PROTOCOLS.get(proto, f"ip-proto-{proto}")] += n
         elif etype is not None:
-            names.append(ETHERTYPES.get(etype, f"ethertype-0x{etype:04x}"))
+            counts[ETHERTYPES.get(etype, f"ethertype-0x{etype:04x}")] += n
         else:
-            names.append("other")
-    return names
+            counts["other"] += n
+    return counts
 
 
 def summarize(path: str, *, head: int = 10, progress: Optional[bool] = None) -> Summary:
     """Streams the file once and returns its :class:`Summary` (memory stays flat)."""
     s = Summary(path=str(path))
     reader = iter_batches(path, columns=SUMMARY_COLUMNS)
-    with reader, Progress(reader._native.file_size, "inspecting", progress) as bar:
+    with reader, Progress(reader.file_size, "inspecting", progress) as bar:
         for batch in reader:
             if s.head is None or s.head.num_rows < head:
                 part = pa.Table.from_batches([batch]).slice(0, head)
@@ -87,7 +90,7 @@ def summarize(path: str, *, head: int = 10, progress: Optional[bool] = None) -> 
             if lo is not None:
                 s.first_ts = lo if s.first_ts is None else min(s.first_ts, lo)
                 s.last_ts = hi if s.last_ts is None else max(s.last_ts, hi)
-            s.protocols.update(_protocol_names(batch))
+            s.protocols.update(_protocol_counts(batch))
             for src, n in zip(*_value_counts(batch.column("src_ip"))):
                 s.talkers[src] += n
             statuses = batch.column("decode_status").drop_null()
@@ -145,14 +148,13 @@ def render(s: Summary, *, top: int = 10) -> str:
 
 
 def _table(t: pa.Table) -> List[str]:
-    names = IP_PROTOCOLS
     rows = [["#", "time (UTC)", "len", "source", "destination", "proto", "info"]]
     for r in t.to_pylist():
         src = r["src_ip"] or "-"
         dst = r["dst_ip"] or "-"
         if r["src_port"] is not None:
             src, dst = f"{src}:{r['src_port']}", f"{dst}:{r['dst_port']}"
-        proto = names.get(r["ip_proto"], str(r["ip_proto"])) if r["ip_proto"] is not None else (
+        proto = IP_PROTOCOLS.get(r["ip_proto"], str(r["ip_proto"])) if r["ip_proto"] is not None else (
             ETHERTYPES.get(r["ethertype"], f"0x{r['ethertype']:04x}") if r["ethertype"] is not None else "-")
         info = r["decode_status"] or (f"flags=0x{r['tcp_flags']:03x}" if r["tcp_flags"] is not None else "")
         ts = r["ts"].strftime("%H:%M:%S.%f") if r["ts"] is not None else "-"

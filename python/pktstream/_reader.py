@@ -69,9 +69,14 @@ class PacketReader:
         return dict(self._native.stats())
 
     @property
+    def file_size(self) -> Optional[int]:
+        """Size of the file on disk (compressed size for gzip), or None for a pipe."""
+        return self._native.file_size
+
+    @property
     def progress(self) -> Optional[float]:
         """Fraction of the file read so far (0.0-1.0), or None when the size is unknown."""
-        size = self._native.file_size
+        size = self.file_size
         if not size:
             return None
         return min(1.0, self.stats.get("bytes_read", 0) / size)

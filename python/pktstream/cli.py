@@ -38,7 +38,7 @@ def _convert(args: argparse.Namespace) -> int:
     reader = iter_batches(args.file, columns=columns, batch_size=args.batch_size,
                           addresses=args.addresses, strict=args.strict)
     rows = 0
-    with reader, Progress(reader._native.file_size, "converting",
+    with reader, Progress(reader.file_size, "converting",
                           False if args.no_progress else None) as bar:
         with pq.ParquetWriter(args.output, reader.schema, compression=args.compression) as writer:
             for batch in reader:

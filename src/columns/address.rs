@@ -9,17 +9,52 @@ use super::format::{format_ipv4, format_ipv6, format_mac, MAC_LEN};
 use crate::decode::IpAddr;
 use crate::schema::AddressFormat;
 
-/// `eth_src`/`eth_dst`: `Utf8` (`aa:bb:cc:dd:ee:ff`) or `FixedSizeBinary(6)`.
-pub(crate) enum MacColumn {
+/// An address column: readable text, or the compact binary builder `B`.
+// Clippy cannot size the generic `B` (which is as large as `Text` in practice); boxing either
+// variant would add an indirection to every append.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum AddressColumn<B> {
     Text(Text),
-    Binary(Fixed<6>),
+    Binary(B),
 }
+
+/// `eth_src`/`eth_dst`: `Utf8` (`aa:bb:cc:dd:ee:ff`) or `FixedSizeBinary(6)`.
+pub(crate) type MacColumn = AddressColumn<Fixed<6>>;
+
+/// IP address columns: `Utf8` (dotted quad / RFC 5952) or 4- or 16-byte `Binary`.
+pub(crate) type IpColumn = AddressColumn<Bytes>;
 
 impl MacColumn {
     pub(crate) fn new(addresses: AddressFormat, capacity: usize) -> Self {
         match addresses {
-            AddressFormat::String => MacColumn::Text(Text::new(capacity, MAC_LEN)),
-            AddressFormat::Binary => MacColumn::Binary(Fixed::new(capacity)),
+            AddressFormat::String => AddressColumn::Text(Text::new(capacity, MAC_LEN)),
+            AddressFormat::Binary => AddressColumn::Binary(Fixed::new(capacity)),
+        }
+    }
+}
+
+impl IpColumn {
+    pub(crate) fn new(addresses: AddressFormat, capacity: usize) -> Self {
+        match addresses {
+            AddressFormat::String => AddressColumn::Text(Text::new(capacity, 15)),
+            AddressFormat::Binary => AddressColumn::Binary(Bytes::new(capacity, 4)),
+        }
+    }
+}
+
+impl<B: Accumulate> Accumulate for AddressColumn<B> {
+    #[inline]
+    fn flush(&mut self) {
+        match self {
+            AddressColumn::Text(b) => b.flush(),
+            AddressColumn::Binary(b) => b.flush(),
+        }
+    }
+
+    fn finish(&mut self, partial: usize) -> Result<ArrayRef, ArrowError> {
+        match self {
+            AddressColumn::Text(b) => b.finish(partial),
+            AddressColumn::Binary(b) => b.finish(partial),
         }
     }
 }
@@ -28,9 +63,9 @@ impl Put<Option<[u8; 6]>> for MacColumn {
     #[inline]
     fn put(&mut self, i: usize, mac: Option<[u8; 6]>) {
         match (self, mac) {
-            (MacColumn::Text(b), Some(m)) => put_mac(b, i, m),
-            (MacColumn::Text(b), None) => b.null(i),
-            (MacColumn::Binary(b), mac) => b.put(i, mac),
+            (AddressColumn::Text(b), Some(m)) => put_mac(b, i, m),
+            (AddressColumn::Text(b), None) => b.null(i),
+            (AddressColumn::Binary(b), mac) => b.put(i, mac),
         }
     }
 }
@@ -40,49 +75,17 @@ fn put_mac(b: &mut Text, i: usize, m: [u8; 6]) {
     b.push_fixed(i, format_mac(m), MAC_LEN);
 }
 
-impl Accumulate for MacColumn {
-    #[inline]
-    fn flush(&mut self) {
-        match self {
-            MacColumn::Text(b) => b.flush(),
-            MacColumn::Binary(b) => b.flush(),
-        }
-    }
-
-    fn finish(&mut self, partial: usize) -> Result<ArrayRef, ArrowError> {
-        match self {
-            MacColumn::Text(b) => b.finish(partial),
-            MacColumn::Binary(b) => b.finish(partial),
-        }
-    }
-}
-
-/// IP address columns: `Utf8` (dotted quad / RFC 5952) or 4- or 16-byte `Binary`.
-pub(crate) enum IpColumn {
-    Text(Text),
-    Binary(Bytes),
-}
-
-impl IpColumn {
-    pub(crate) fn new(addresses: AddressFormat, capacity: usize) -> Self {
-        match addresses {
-            AddressFormat::String => IpColumn::Text(Text::new(capacity, 15)),
-            AddressFormat::Binary => IpColumn::Binary(Bytes::new(capacity, 4)),
-        }
-    }
-}
-
 impl Put<Option<IpAddr>> for IpColumn {
     /// Nulls (most outer addresses, say) stay inline; formatting is out of line, the two
     /// versions apart, so neither pays for the other's registers.
     #[inline]
     fn put(&mut self, i: usize, ip: Option<IpAddr>) {
         match (self, ip) {
-            (IpColumn::Text(b), None) => b.null(i),
-            (IpColumn::Binary(b), None) => b.null(i),
-            (IpColumn::Binary(b), Some(a)) => b.push(i, a.octets()),
-            (IpColumn::Text(b), Some(IpAddr::V4(a))) => put_ipv4(b, i, a),
-            (IpColumn::Text(b), Some(IpAddr::V6(a))) => put_ipv6(b, i, &a),
+            (AddressColumn::Text(b), None) => b.null(i),
+            (AddressColumn::Binary(b), None) => b.null(i),
+            (AddressColumn::Binary(b), Some(a)) => b.push(i, a.octets()),
+            (AddressColumn::Text(b), Some(IpAddr::V4(a))) => put_ipv4(b, i, a),
+            (AddressColumn::Text(b), Some(IpAddr::V6(a))) => put_ipv6(b, i, &a),
         }
     }
 }
@@ -99,22 +102,5 @@ fn put_ipv6(b: &mut Text, i: usize, a: &[u8; 16]) {
         Some((words, trim)) => b.push_words(i, words, trim),
         // Rare special forms (IPv4-mapped): std's RFC 5952 Display.
         None => b.push_str(i, &std::net::Ipv6Addr::from(*a).to_string()),
-    }
-}
-
-impl Accumulate for IpColumn {
-    #[inline]
-    fn flush(&mut self) {
-        match self {
-            IpColumn::Text(b) => b.flush(),
-            IpColumn::Binary(b) => b.flush(),
-        }
-    }
-
-    fn finish(&mut self, partial: usize) -> Result<ArrayRef, ArrowError> {
-        match self {
-            IpColumn::Text(b) => b.finish(partial),
-            IpColumn::Binary(b) => b.finish(partial),
-        }
     }
 }
