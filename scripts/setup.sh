@@ -25,6 +25,9 @@ fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust >= 1.85) is required and not on PATH" >&2; exit 1; }
 
+# The durable Kafka-compatible broker (Tansu, sqlite storage) the Kafka tests run against; cached.
+bash scripts/install_tansu.sh
+
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3 -m venv .venv
