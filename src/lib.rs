@@ -16,6 +16,7 @@
 pub mod columns;
 pub mod decode;
 pub mod error;
+pub mod kafka;
 pub mod reader;
 pub mod schema;
 pub mod source;

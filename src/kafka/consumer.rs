@@ -1,0 +1,211 @@
+//! A consumer that hands out Arrow record batches and commits only what it handed out.
+//!
+//! Offsets are committed explicitly, never automatically: [`Consumer::commit`] commits the
+//! offsets of messages already returned by [`Consumer::read_batch`], so a crash between reading
+//! and processing re-delivers rather than loses (at-least-once). librdkafka's automatic offset
+//! store is off for the same reason.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::message::{Headers, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::util::Timeout;
+
+use super::config::Config;
+use super::encode::Format;
+use super::error::{KafkaError, Result};
+use super::key::TsUnit;
+use super::messages::{MessageBatch, MessageRef};
+use super::producer::partition_count;
+use crate::schema::SchemaOptions;
+
+/// The consumer defaults pktstream layers under the user's configuration.
+pub fn consumer_config(bootstrap_servers: &str, group_id: Option<&str>, user: &[(String, String)]) -> Config {
+    let mut c = Config::layered(
+        &[
+            ("bootstrap.servers", bootstrap_servers),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            // Kafka's minimum; a new group gets its partitions sooner (Tansu waits half of it).
+            ("session.timeout.ms", "6000"),
+        ],
+        user,
+    );
+    if let Some(g) = group_id {
+        c.set_default("group.id", g);
+    }
+    c
+}
+
+/// pktstream's own consumer options.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    pub format: Format,
+    /// The value schema for `json` (packet schema when `None`); expected schema for `arrow`.
+    pub schema: Option<arrow_schema::SchemaRef>,
+    /// Packet columns for `raw`.
+    pub packet: SchemaOptions,
+    /// The unit of `raw` timestamp keys.
+    pub timestamp_unit: TsUnit,
+}
+
+/// A Kafka consumer returning Arrow record batches.
+pub struct Consumer {
+    inner: BaseConsumer,
+    batch: MessageBatch,
+    config: Config,
+    /// Next offset to commit per (topic, partition): one past the last message handed out.
+    handed_out: BTreeMap<(String, i32), i64>,
+    pending_error: Option<KafkaError>,
+}
+
+impl Consumer {
+    pub fn new(config: Config, opts: ConsumerOptions) -> Result<Self> {
+        config.validate()?;
+        let batch = MessageBatch::new(opts.format, opts.schema, &opts.packet, opts.timestamp_unit)?;
+        let inner: BaseConsumer = config.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
+        Ok(Self { inner, batch, config, handed_out: BTreeMap::new(), pending_error: None })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Joins the consumer group on `topics` (needs `group.id`). Checks that each topic exists.
+    pub fn subscribe(&mut self, topics: &[String], timeout: Duration) -> Result<()> {
+        if self.config.get("group.id").is_none() {
+            return Err(KafkaError::invalid("subscribing needs a group_id"));
+        }
+        for t in topics {
+            partition_count(self.inner.client(), t, self.config.servers(), timeout)?;
+        }
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.inner.subscribe(&names).map_err(|e| KafkaError::from_rdkafka("subscribe", &e))
+    }
+
+    /// Reads every partition of `topics` from the beginning, without a group. Returns each
+    /// partition's end offset (high watermark) at this moment.
+    pub fn assign_all(&mut self, topics: &[String], timeout: Duration) -> Result<Vec<(String, i32, i64)>> {
+        let mut tpl = TopicPartitionList::new();
+        let mut ends = Vec::new();
+        for t in topics {
+            let n = partition_count(self.inner.client(), t, self.config.servers(), timeout)?;
+            for p in 0..n {
+                let (_, high) = self
+                    .inner
+                    .fetch_watermarks(t, p, Timeout::After(timeout))
+                    .map_err(|e| KafkaError::from_rdkafka(&format!("end offset of {t} [{p}]"), &e))?;
+                tpl.add_partition_offset(t, p, Offset::Beginning)
+                    .map_err(|e| KafkaError::from_rdkafka("assign", &e))?;
+                ends.push((t.clone(), p, high));
+            }
+        }
+        self.inner.assign(&tpl).map_err(|e| KafkaError::from_rdkafka("assign", &e))?;
+        Ok(ends)
+    }
+
+    /// Up to `max_rows` rows, waiting at most `timeout` for the first message and returning as
+    /// soon as no more are immediately available. An empty batch means nothing arrived.
+    /// `interrupted` is polled about ten times a second while waiting.
+    pub fn read_batch(
+        &mut self,
+        max_rows: usize,
+        timeout: Duration,
+        interrupted: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<RecordBatch> {
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
+        let deadline = Instant::now() + timeout;
+        while self.batch.rows() < max_rows.max(1) {
+            let now = Instant::now();
+            let wait = if self.batch.rows() > 0 {
+                Duration::ZERO
+            } else {
+                deadline.saturating_duration_since(now).min(Duration::from_millis(100))
+            };
+            match self.inner.poll(Timeout::After(wait)) {
+                Some(Ok(m)) => {
+                    let (mut link_type, mut wirelen) = (None, None);
+                    if let Some(headers) = m.headers() {
+                        for h in headers.iter() {
+                            let text = h.value.and_then(|v| std::str::from_utf8(v).ok());
+                            match h.key {
+                                "link_type" => link_type = text.and_then(|t| t.parse().ok()),
+                                "wirelen" => wirelen = text.and_then(|t| t.parse().ok()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    self.batch.push(&MessageRef {
+                        topic: m.topic(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        timestamp_ms: m.timestamp().to_millis(),
+                        key: m.key(),
+                        payload: m.payload(),
+                        link_type,
+                        wirelen,
+                    });
+                    self.handed_out.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
+                }
+                Some(Err(e)) => {
+                    let err = KafkaError::from_rdkafka("consume", &e);
+                    if self.batch.rows() == 0 {
+                        return Err(err);
+                    }
+                    // Hand out what was read first; the error comes with the next call.
+                    self.pending_error = Some(err);
+                    break;
+                }
+                None if self.batch.rows() > 0 || Instant::now() >= deadline => break,
+                None => interrupted()?,
+            }
+        }
+        self.batch.finish()
+    }
+
+    /// Commits the offsets of every message handed out so far (synchronously).
+    pub fn commit(&mut self) -> Result<()> {
+        if self.handed_out.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), next) in &self.handed_out {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*next)).map_err(|e| KafkaError::from_rdkafka("commit", &e))?;
+        }
+        self.inner.commit(&tpl, CommitMode::Sync).map_err(|e| KafkaError::from_rdkafka("commit", &e))
+    }
+
+    /// Moves a partition's read position (the partition must be assigned).
+    pub fn seek(&mut self, topic: &str, partition: i32, offset: i64, timeout: Duration) -> Result<()> {
+        let o = match offset {
+            -2 => Offset::Beginning,
+            -1 => Offset::End,
+            o => Offset::Offset(o),
+        };
+        self.inner
+            .seek(topic, partition, o, Timeout::After(timeout))
+            .map_err(|e| KafkaError::from_rdkafka(&format!("seek {topic} [{partition}]"), &e))
+    }
+
+    /// The partitions currently assigned.
+    pub fn assignment(&self) -> Result<Vec<(String, i32)>> {
+        let tpl = self.inner.assignment().map_err(|e| KafkaError::from_rdkafka("assignment", &e))?;
+        Ok(tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect())
+    }
+
+    /// Next offset per (topic, partition) after what was handed out.
+    pub fn positions(&self) -> &BTreeMap<(String, i32), i64> {
+        &self.handed_out
+    }
+
+    /// Leaves the group (if any) and closes the client.
+    pub fn close(&mut self) {
+        self.inner.unsubscribe();
+    }
+}

@@ -1,0 +1,395 @@
+//! Producing record batches and capture files to a topic.
+//!
+//! [`BatchProducer`] turns any stream of record batches into messages (`json`, `csv`, `arrow`);
+//! [`produce_raw`] sends a capture's frames as they are (`raw`). Both check in with the caller's
+//! `control` callback once per batch and while waiting on a full queue: that is where progress is
+//! reported and where Ctrl-C stops the work. Stopping early still waits for what was queued, so
+//! the report says exactly what reached the broker.
+
+use std::time::{Duration, Instant};
+
+use arrow_array::{RecordBatch, UInt32Array};
+use arrow_select::take::take_record_batch;
+use rdkafka::message::{Header, OwnedHeaders};
+
+use super::batch_keys::BatchKeys;
+use super::config::Config;
+use super::encode::{check_encodable, csv_options, ipc_message, projection, utc_as_offset, CsvRows, Format, JsonInput};
+use super::error::{KafkaError, Result};
+use super::key::{partition_for, KeySpec, TsUnit};
+use super::producer::{Outgoing, Producer};
+use crate::decode::community_id::{community_id, LEN};
+use crate::decode::{decode, Packet};
+use crate::source::PacketSource;
+
+/// pktstream's own producer options (librdkafka's are in the [`Config`]).
+#[derive(Debug, Clone)]
+pub struct ProduceOptions {
+    pub topic: String,
+    pub format: Format,
+    pub key: KeySpec,
+    /// Columns to encode (all when `None`); key columns need not be among them.
+    pub columns: Option<Vec<String>>,
+    pub timestamp_unit: TsUnit,
+    /// Rows per message for the `arrow` format.
+    pub rows_per_message: usize,
+    pub csv_delimiter: u8,
+    /// How long to wait for the broker's first answer.
+    pub connect_timeout: Duration,
+}
+
+impl ProduceOptions {
+    pub fn new(topic: &str, format: Format) -> Self {
+        Self {
+            topic: topic.to_string(),
+            format,
+            key: KeySpec::None,
+            columns: None,
+            timestamp_unit: TsUnit::Micros,
+            rows_per_message: 10_000,
+            csv_delimiter: b',',
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The producer defaults pktstream layers under the user's configuration.
+pub fn producer_config(bootstrap_servers: &str, format: Format, user: &[(String, String)]) -> Config {
+    let compression = if format == Format::Arrow { "lz4" } else { "none" };
+    let mut c = Config::layered(
+        &[
+            ("bootstrap.servers", bootstrap_servers),
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("partitioner", "murmur2_random"),
+            ("compression.type", compression),
+            ("linger.ms", "20"),
+            ("queue.buffering.max.messages", "1000000"),
+            ("batch.num.messages", "100000"),
+        ],
+        user,
+    );
+    if format == Format::Arrow {
+        // One message holds many rows: allow messages up to the broker's usual 8 MiB.
+        c.set_default("message.max.bytes", "8388608");
+    }
+    c
+}
+
+/// Progress so far, handed to the control callback.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub rows: u64,
+    pub messages: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    /// Bytes of the input file read (capture files only).
+    pub source_bytes: u64,
+}
+
+/// The outcome of a produce call.
+#[derive(Debug, Clone, Default)]
+pub struct ProduceReport {
+    pub rows: u64,
+    pub messages: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    /// The first delivery errors, verbatim.
+    pub errors: Vec<String>,
+    /// Stopped early by the control callback (Ctrl-C).
+    pub interrupted: bool,
+    /// Problems with the input that ended it early (a cut capture file).
+    pub warnings: Vec<String>,
+}
+
+/// The control callback: called with progress; an error stops the work.
+pub type Control<'a> = dyn FnMut(&Progress) -> Result<()> + 'a;
+
+/// The columns a capture reader must produce to encode `columns` and compute `key`.
+pub fn reader_columns(columns: Option<&[String]>, key: &KeySpec) -> Option<Vec<String>> {
+    let mut cols = columns?.to_vec();
+    let extra = match key {
+        KeySpec::Flow => Some("community_id"),
+        KeySpec::Timestamp => Some("ts"),
+        KeySpec::Column(c) => Some(c.as_str()),
+        KeySpec::None => None,
+    };
+    if let Some(e) = extra {
+        if !cols.iter().any(|c| c == e) {
+            cols.push(e.to_string());
+        }
+    }
+    Some(cols)
+}
+
+/// Sends record batches as `json`, `csv` or `arrow` messages.
+pub struct BatchProducer {
+    producer: Producer,
+    opts: ProduceOptions,
+    partitions: i32,
+    keys: BatchKeys,
+    buf: Vec<u8>,
+    rows: u64,
+    started: Instant,
+    checked: bool,
+}
+
+impl BatchProducer {
+    /// Connects: checks the configuration, the broker and the topic before anything is read.
+    pub fn new(config: Config, opts: ProduceOptions) -> Result<Self> {
+        if opts.format == Format::Raw {
+            return Err(KafkaError::invalid(
+                "format=\"raw\" sends captured frames and needs a capture file: use produce_pcap (or produce_live)",
+            ));
+        }
+        if opts.rows_per_message == 0 {
+            return Err(KafkaError::invalid("rows_per_message must be at least 1"));
+        }
+        let producer = Producer::new(config, &opts.topic)?;
+        let partitions = producer.partitions(opts.connect_timeout)?;
+        Ok(Self {
+            producer,
+            opts,
+            partitions,
+            keys: BatchKeys::default(),
+            buf: Vec::with_capacity(1 << 16),
+            rows: 0,
+            started: Instant::now(),
+            checked: false,
+        })
+    }
+
+    pub fn partitions(&self) -> i32 {
+        self.partitions
+    }
+
+    pub fn progress(&self) -> Progress {
+        let d = self.producer.deliveries();
+        Progress {
+            rows: self.rows,
+            messages: self.producer.sent,
+            delivered: d.delivered.load(std::sync::atomic::Ordering::Relaxed),
+            failed: d.failed.load(std::sync::atomic::Ordering::Relaxed),
+            source_bytes: 0,
+        }
+    }
+
+    /// Encodes and queues every row of `batch`.
+    pub fn send(&mut self, batch: &RecordBatch, control: &mut Control<'_>) -> Result<()> {
+        let cols = projection(batch.schema_ref(), self.opts.columns.as_deref())?;
+        let values = batch.project(&cols).map_err(crate::error::Error::from)?;
+        if !self.checked {
+            check_encodable(&values, self.opts.format)?;
+            self.checked = true;
+        }
+        self.keys.compute(&self.opts.key, batch, self.opts.timestamp_unit)?;
+        let progress = self.progress();
+        let mut interrupted = || control(&progress);
+        let Self { producer, keys, buf, opts, partitions, .. } = &mut *self;
+        match opts.format {
+            Format::Json => {
+                let input = JsonInput::new(&values);
+                let mut rows = input.rows()?;
+                for i in 0..values.num_rows() {
+                    buf.clear();
+                    rows.encode(i, buf);
+                    let m = Outgoing { payload: buf, key: keys.get(i), partition: None, headers: None };
+                    producer.send(m, &mut interrupted)?;
+                }
+            }
+            Format::Csv => {
+                let options = csv_options();
+                let values = utc_as_offset(&values);
+                let mut rows = CsvRows::new(&values, &options, opts.csv_delimiter)?;
+                for i in 0..values.num_rows() {
+                    buf.clear();
+                    rows.encode(i, buf);
+                    let m = Outgoing { payload: buf, key: keys.get(i), partition: None, headers: None };
+                    producer.send(m, &mut interrupted)?;
+                }
+            }
+            Format::Arrow => {
+                let per_message = opts.rows_per_message;
+                for (partition, part) in split_by_partition(&values, keys, *partitions, &opts.key)? {
+                    let mut offset = 0;
+                    while offset < part.num_rows() {
+                        let len = per_message.min(part.num_rows() - offset);
+                        buf.clear();
+                        ipc_message(&part.slice(offset, len), buf)?;
+                        producer.send(Outgoing { payload: buf, key: None, partition, headers: None }, &mut interrupted)?;
+                        offset += len;
+                    }
+                }
+            }
+            Format::Raw => unreachable!("rejected in new()"),
+        }
+        self.rows += batch.num_rows() as u64;
+        control(&self.progress())
+    }
+
+    /// Waits for every delivery report and returns the report. With `interrupted`, the wait is
+    /// still complete: the report then says what was delivered before the stop.
+    pub fn finish(self, control: &mut Control<'_>, interrupted: bool) -> Result<ProduceReport> {
+        let progress = self.progress();
+        finish(&self.producer, self.rows, self.started, control, progress, interrupted)
+    }
+}
+
+fn finish(
+    producer: &Producer,
+    rows: u64,
+    started: Instant,
+    control: &mut Control<'_>,
+    mut progress: Progress,
+    interrupted: bool,
+) -> Result<ProduceReport> {
+    let mut stop_waiting = false;
+    let flushed = producer.flush(&mut || {
+        let d = producer.deliveries();
+        progress.delivered = d.delivered.load(std::sync::atomic::Ordering::Relaxed);
+        progress.failed = d.failed.load(std::sync::atomic::Ordering::Relaxed);
+        // A second Ctrl-C during the final wait stops waiting too.
+        if control(&progress).is_err() {
+            stop_waiting = true;
+            return Err(KafkaError::Core(crate::error::Error::Interrupted));
+        }
+        Ok(())
+    });
+    match flushed {
+        Ok(()) => {}
+        Err(_) if stop_waiting => {}
+        Err(e) => return Err(e),
+    }
+    let d = producer.deliveries();
+    Ok(ProduceReport {
+        rows,
+        messages: producer.sent,
+        delivered: d.delivered.load(std::sync::atomic::Ordering::Relaxed),
+        failed: d.failed.load(std::sync::atomic::Ordering::Relaxed),
+        bytes: producer.bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        errors: d.errors(),
+        interrupted: interrupted || stop_waiting,
+        warnings: Vec::new(),
+    })
+}
+
+/// Rows grouped by target partition (in row order within each group); `None` when unkeyed.
+fn split_by_partition(
+    batch: &RecordBatch,
+    keys: &BatchKeys,
+    partitions: i32,
+    spec: &KeySpec,
+) -> Result<Vec<(Option<i32>, RecordBatch)>> {
+    if *spec == KeySpec::None || partitions <= 1 {
+        let p = if *spec == KeySpec::None { None } else { Some(0) };
+        return Ok(vec![(p, batch.clone())]);
+    }
+    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); partitions as usize];
+    let mut unkeyed: Vec<u32> = Vec::new();
+    for i in 0..batch.num_rows() {
+        match keys.get(i) {
+            Some(k) => groups[partition_for(k, partitions) as usize].push(i as u32),
+            None => unkeyed.push(i as u32),
+        }
+    }
+    let mut out = Vec::new();
+    let take = |idx: Vec<u32>| take_record_batch(batch, &UInt32Array::from(idx)).map_err(crate::error::Error::from);
+    for (p, idx) in groups.into_iter().enumerate() {
+        if !idx.is_empty() {
+            out.push((Some(p as i32), take(idx)?));
+        }
+    }
+    if !unkeyed.is_empty() {
+        out.push((None, take(unkeyed)?));
+    }
+    Ok(out)
+}
+
+/// Sends a capture's frames: value = the frame, key = the timestamp as 8 big-endian bytes in
+/// `opts.timestamp_unit` (Apache Metron's layout), headers `link_type` and `wirelen` as decimal
+/// text. `opts.key` picks the partition: `Flow` pins each flow (Community ID) to one partition,
+/// anything else leaves the partitioner to hash the timestamp key.
+pub fn produce_raw(
+    config: Config,
+    mut source: Box<dyn PacketSource>,
+    opts: &ProduceOptions,
+    control: &mut Control<'_>,
+) -> Result<ProduceReport> {
+    if matches!(opts.key, KeySpec::Column(_)) {
+        return Err(KafkaError::invalid(
+            "format=\"raw\" keys every message by its timestamp; key= may only be \"timestamp\", \"flow\" or None",
+        ));
+    }
+    let mut producer = Producer::new(config, &opts.topic)?;
+    let partitions = producer.partitions(opts.connect_timeout)?;
+    let started = Instant::now();
+    let mut packet = Packet::default();
+    let mut cid = [0u8; LEN];
+    let mut rows = 0u64;
+    let mut progress = Progress::default();
+    let mut interrupted = false;
+    let mut warnings = Vec::new();
+    loop {
+        let record = match source.next_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(crate::error::Error::Interrupted) => {
+                if control(&progress).is_err() {
+                    interrupted = true;
+                    break;
+                }
+                continue;
+            }
+            Err(e @ crate::error::Error::Format { .. }) if rows > 0 => {
+                // A cut tail: everything before it is sent; the report carries the problem.
+                warnings.push(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let key = record.ts_ns.map(|t| opts.timestamp_unit.key(t));
+        let partition = match (&opts.key, record.link_type) {
+            (KeySpec::Flow, Some(lt)) => {
+                decode(lt, record.data, &mut packet);
+                community_id(&packet, &mut cid).then(|| partition_for(&cid, partitions))
+            }
+            _ => None,
+        };
+        let headers = OwnedHeaders::new_with_capacity(2)
+            .insert(Header { key: "link_type", value: record.link_type.map(|l| l.to_string()).as_deref() })
+            .insert(Header { key: "wirelen", value: Some(&record.wirelen.to_string()) });
+        let m = Outgoing { payload: record.data, key: key.as_ref().map(|k| &k[..]), partition, headers: Some(headers) };
+        let snapshot = progress;
+        let sent = producer.send(m, &mut || control(&snapshot));
+        match sent {
+            Ok(()) => rows += 1,
+            Err(KafkaError::Core(crate::error::Error::Interrupted)) => {
+                interrupted = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+        if rows % 8192 == 0 {
+            let d = producer.deliveries();
+            progress = Progress {
+                rows,
+                messages: producer.sent,
+                delivered: d.delivered.load(std::sync::atomic::Ordering::Relaxed),
+                failed: d.failed.load(std::sync::atomic::Ordering::Relaxed),
+                source_bytes: source.bytes_read(),
+            };
+            if control(&progress).is_err() {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    progress.rows = rows;
+    progress.source_bytes = source.bytes_read();
+    let mut report = finish(&producer, rows, started, control, progress, interrupted)?;
+    report.warnings = warnings;
+    Ok(report)
+}
