@@ -8,8 +8,19 @@ Example:
 """
 
 from ._native import __version__
+from ._kafka import Consumer, ProduceReport, consume, create_topic, produce, produce_pcap
 from ._reader import PacketReader, iter_batches, read_pcap, schema
-from .exceptions import CaptureWarning, FormatError, PktstreamError, TruncatedCaptureWarning
+from .exceptions import (
+    CaptureWarning,
+    DeliveryError,
+    FormatError,
+    KafkaConfigError,
+    KafkaError,
+    KafkaTimeoutError,
+    PktstreamError,
+    TruncatedCaptureWarning,
+    UnknownTopicError,
+)
 
 __all__ = [
     "__version__",
@@ -17,8 +28,19 @@ __all__ = [
     "iter_batches",
     "schema",
     "PacketReader",
+    "produce_pcap",
+    "produce",
+    "create_topic",
+    "Consumer",
+    "consume",
+    "ProduceReport",
     "PktstreamError",
     "FormatError",
     "CaptureWarning",
     "TruncatedCaptureWarning",
+    "KafkaError",
+    "KafkaConfigError",
+    "KafkaTimeoutError",
+    "UnknownTopicError",
+    "DeliveryError",
 ]

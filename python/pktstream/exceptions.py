@@ -16,9 +16,19 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
-__all__ = ["PktstreamError", "FormatError", "CaptureWarning", "TruncatedCaptureWarning"]
+__all__ = [
+    "PktstreamError",
+    "FormatError",
+    "CaptureWarning",
+    "TruncatedCaptureWarning",
+    "KafkaError",
+    "KafkaConfigError",
+    "KafkaTimeoutError",
+    "UnknownTopicError",
+    "DeliveryError",
+]
 
 
 class PktstreamError(Exception):
@@ -57,3 +67,43 @@ class TruncatedCaptureWarning(CaptureWarning):
     Every packet before the problem was delivered; pass ``strict=True`` to raise
     :class:`FormatError` instead.
     """
+
+
+class KafkaError(PktstreamError):
+    """An error from Kafka (librdkafka or the broker).
+
+    Attributes:
+        code: librdkafka's error name, e.g. ``"MSG_SIZE_TOO_LARGE"`` or ``"UNKNOWN_TOPIC_OR_PART"``
+            (the names confluent-kafka's ``KafkaError`` constants use).
+        retriable: Whether trying again later may succeed (the broker was briefly unavailable).
+        fatal: Whether the client is unusable (e.g. the idempotent producer lost its guarantees).
+        report: For produce calls, the :class:`pktstream.ProduceReport` of what was delivered.
+
+    Example:
+        >>> e = KafkaError("delivery failed", "MSG_SIZE_TOO_LARGE", False, False)
+        >>> (e.code, e.retriable, e.fatal)
+        ('MSG_SIZE_TOO_LARGE', False, False)
+    """
+
+    def __init__(self, message: str, code: str = "FAIL", retriable: bool = False, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retriable = retriable
+        self.fatal = fatal
+        self.report: Any = None
+
+
+class KafkaConfigError(KafkaError, ValueError):
+    """A configuration key or value librdkafka rejects (the value is never shown: it may be a secret)."""
+
+
+class KafkaTimeoutError(KafkaError, TimeoutError):
+    """No broker answered in time: it is unreachable or down."""
+
+
+class UnknownTopicError(KafkaError, LookupError):
+    """The topic does not exist (create it with :func:`pktstream.create_topic`)."""
+
+
+class DeliveryError(KafkaError):
+    """Some messages could not be delivered; ``report`` says how many and ``code`` why (first error)."""

@@ -90,6 +90,11 @@ impl Consumer {
     /// Reads every partition of `topics` from the beginning, without a group. Returns each
     /// partition's end offset (high watermark) at this moment.
     pub fn assign_all(&mut self, topics: &[String], timeout: Duration) -> Result<Vec<(String, i32, i64)>> {
+        if self.config.get("group.id").is_none() {
+            // librdkafka wants a group.id even for plain assignment; this one never joins or commits.
+            self.config.set("group.id", &format!("pktstream-reader-{}", std::process::id()));
+            self.inner = self.config.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
+        }
         let mut tpl = TopicPartitionList::new();
         let mut ends = Vec::new();
         for t in topics {

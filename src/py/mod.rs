@@ -2,6 +2,7 @@
 //! for Ctrl-C between batches and map core errors to the `pktstream` exception hierarchy.
 
 mod errors;
+mod kafka;
 mod reader;
 
 use pyo3::prelude::*;
@@ -21,6 +22,7 @@ fn packet_schema(columns: Option<Vec<String>>, addresses: &str) -> PyResult<pyo3
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::NativeReader>()?;
     m.add_function(wrap_pyfunction!(packet_schema, m)?)?;
+    kafka::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

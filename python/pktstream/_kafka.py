@@ -1,0 +1,519 @@
+"""Kafka producer and consumer: capture files and Arrow data in, Arrow record batches out."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import pyarrow as pa
+
+from . import _native
+from .exceptions import DeliveryError
+
+__all__ = ["ProduceReport", "produce_pcap", "produce", "create_topic", "Consumer", "consume"]
+
+DEFAULT_BOOTSTRAP = "localhost:9092"
+
+Config = Optional[Mapping[str, Any]]
+ProgressArg = Union[None, bool, Callable[["ProduceReport"], Any]]
+
+
+@dataclass
+class ProduceReport:
+    """What a produce call did.
+
+    Attributes:
+        rows: Rows (packets) read from the input.
+        messages: Messages handed to librdkafka.
+        delivered: Messages the broker acknowledged.
+        failed: Messages that could not be delivered (``errors`` holds the first ones).
+        bytes: Key and value bytes sent.
+        seconds: Wall time, including waiting for the last acknowledgement.
+        partitions: Partitions of the topic.
+        interrupted: Stopped early (Ctrl-C); everything queued before the stop was still awaited.
+        warnings: Problems with the input that ended it early (a cut capture file).
+
+    Example:
+        >>> r = ProduceReport(rows=10, messages=10, delivered=10, seconds=0.5)
+        >>> r.rows_per_second
+        20.0
+    """
+
+    rows: int = 0
+    messages: int = 0
+    delivered: int = 0
+    failed: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    errors: List[str] = field(default_factory=list)
+    interrupted: bool = False
+    warnings: List[str] = field(default_factory=list)
+    partitions: Optional[int] = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        s = (
+            f"{self.rows:,} rows -> {self.messages:,} messages, {self.delivered:,} delivered, "
+            f"{self.failed:,} failed, {self.bytes / 1e6:,.1f} MB in {self.seconds:.2f} s "
+            f"({self.rows_per_second:,.0f} rows/s)"
+        )
+        if self.interrupted:
+            s += " [interrupted]"
+        return s
+
+
+def _report(d: Mapping[str, Any]) -> ProduceReport:
+    return ProduceReport(**{k: d[k] for k in ProduceReport.__dataclass_fields__ if k in d})
+
+
+class _Tracker:
+    """Feeds native progress ticks to a tqdm bar and/or a user callback."""
+
+    def __init__(self, progress: ProgressArg, total: Optional[int], unit: str, desc: str) -> None:
+        self.callback = progress if callable(progress) else None
+        enabled = progress if isinstance(progress, bool) else (progress is None and sys.stderr.isatty())
+        self.bar: Any = None
+        self.unit = unit
+        self.started = time.monotonic()
+        if enabled:
+            try:
+                from tqdm import tqdm
+
+                scale = dict(unit="B", unit_scale=True, unit_divisor=1024) if unit == "bytes" else dict(unit=" rows")
+                self.bar = tqdm(total=total, desc=desc, leave=False, **scale)
+            except ImportError:  # pragma: no cover
+                pass
+        self.done = 0
+
+    def __call__(self, rows: int, messages: int, delivered: int, failed: int, source_bytes: int) -> None:
+        if self.bar is not None:
+            now = source_bytes if self.unit == "bytes" else rows
+            if now > self.done:
+                self.bar.update(now - self.done)
+                self.done = now
+            self.bar.set_postfix(delivered=delivered, failed=failed, refresh=False)
+        if self.callback is not None:
+            self.callback(
+                ProduceReport(
+                    rows=rows,
+                    messages=messages,
+                    delivered=delivered,
+                    failed=failed,
+                    seconds=time.monotonic() - self.started,
+                )
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run(call: Callable[[], Mapping[str, Any]], tracker: _Tracker, raise_on_failure: bool) -> ProduceReport:
+    try:
+        report = _report(call())
+    except BaseException as e:
+        raw = getattr(e, "report", None)
+        if isinstance(raw, dict):
+            e.report = _report(raw)  # type: ignore[attr-defined]
+        raise
+    finally:
+        tracker.close()
+    if report.failed and raise_on_failure:
+        first = report.errors[0] if report.errors else "unknown error"
+        err = DeliveryError(
+            f"{report.failed:,} of {report.messages:,} messages were not delivered; first error: {first}",
+            _error_code(first),
+        )
+        err.report = report
+        raise err
+    return report
+
+
+def _error_code(message: str) -> str:
+    # librdkafka renders codes as "... (Broker: ...)" / "KafkaError (...)" -- keep it simple and stable.
+    for token in ("MSG_SIZE_TOO_LARGE", "MSG_TIMED_OUT", "UNKNOWN_TOPIC_OR_PART", "TOPIC_AUTHORIZATION_FAILED"):
+        if token.lower().replace("_", "") in message.lower().replace(" ", "").replace("_", ""):
+            return token
+    return "DELIVERY_FAILED"
+
+
+def produce_pcap(
+    path: Union[str, "os.PathLike[str]"],
+    topic: str,
+    *,
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP,
+    format: str = "json",
+    key: Optional[str] = "flow",
+    columns: Optional[Sequence[str]] = None,
+    config: Config = None,
+    progress: ProgressArg = None,
+    timestamp_unit: str = "us",
+    rows_per_message: int = 10_000,
+    csv_delimiter: str = ",",
+    batch_size: int = 65_536,
+    addresses: str = "string",
+    connect_timeout: float = 10.0,
+    raise_on_failure: bool = True,
+) -> ProduceReport:
+    """Streams a pcap/pcapng file (optionally gzipped) into a Kafka topic, without loading it.
+
+    Args:
+        path: The capture file.
+        topic: The topic; it must exist (see :func:`create_topic`).
+        bootstrap_servers: ``host:port[,host:port]`` of the brokers.
+        format: ``"json"`` (one object per packet), ``"csv"`` (one line per packet, no header),
+            ``"raw"`` (value = the frame, key = the timestamp as 8 big-endian bytes, Apache
+            Metron's layout; headers ``link_type`` and ``wirelen``) or ``"arrow"`` (an Arrow IPC
+            stream of up to ``rows_per_message`` packets per message).
+        key: ``"flow"`` (the Community ID: both directions of a conversation share a key, hence a
+            partition, in order), ``"timestamp"``, a column name, or ``None``. With ``raw``, the
+            key is always the timestamp and ``key="flow"`` only pins flows to partitions.
+        columns: Packet columns to send (all when ``None``); ignored by ``raw``.
+        config: librdkafka configuration (dotted keys, e.g. ``{"acks": "1", "sasl.username": ...}``),
+            layered over pktstream's defaults: idempotent producer, ``acks=all``, Java-compatible
+            ``murmur2_random`` partitioner, lz4 compression for ``arrow``.
+        progress: ``None`` shows a progress bar on a terminal; ``True``/``False`` force it on/off;
+            a callable is called with a partial :class:`ProduceReport` about every batch.
+        timestamp_unit: Unit of timestamp keys: ``"s"``, ``"ms"``, ``"us"`` (default) or ``"ns"``.
+        rows_per_message: Rows per ``arrow`` message.
+        raise_on_failure: Raise :class:`pktstream.DeliveryError` (with ``.report``) when any message
+            failed; otherwise just return the report.
+
+    Returns:
+        A :class:`ProduceReport`, after every message was acknowledged or failed.
+
+    Raises:
+        FileNotFoundError, pktstream.FormatError: the capture cannot be read.
+        pktstream.UnknownTopicError: the topic does not exist.
+        pktstream.KafkaTimeoutError: no broker answered within ``connect_timeout`` seconds.
+        pktstream.KafkaConfigError: librdkafka rejected a configuration key or value.
+        KeyboardInterrupt: Ctrl-C; ``e.report`` says what was delivered before the stop.
+
+    Example:
+        >>> report = pktstream.produce_pcap("capture.pcap", "packets",
+        ...                                 bootstrap_servers="127.0.0.1:9092")  # doctest: +SKIP
+        >>> print(report)  # doctest: +SKIP
+        14,261 rows -> 14,261 messages, 14,261 delivered, 0 failed, 6.2 MB in 0.21 s (67,910 rows/s)
+    """
+    size = _file_size(path)
+    tracker = _Tracker(progress, size, "bytes", f"produce {os.path.basename(str(path))}")
+    return _run(
+        lambda: _native.produce_pcap(
+            os.fspath(path),
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            format=format,
+            key=key,
+            columns=None if columns is None else list(columns),
+            config=_config(config),
+            timestamp_unit=timestamp_unit,
+            rows_per_message=rows_per_message,
+            csv_delimiter=csv_delimiter,
+            batch_size=batch_size,
+            addresses=addresses,
+            connect_timeout=connect_timeout,
+            progress=tracker,
+        ),
+        tracker,
+        raise_on_failure,
+    )
+
+
+def produce(
+    data: Any,
+    topic: str,
+    *,
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP,
+    format: str = "json",
+    key: Optional[str] = None,
+    columns: Optional[Sequence[str]] = None,
+    config: Config = None,
+    progress: ProgressArg = None,
+    timestamp_unit: str = "us",
+    rows_per_message: int = 10_000,
+    csv_delimiter: str = ",",
+    connect_timeout: float = 10.0,
+    raise_on_failure: bool = True,
+) -> ProduceReport:
+    """Sends any tabular data to a Kafka topic, one message per row (``json``, ``csv``) or per
+    ``rows_per_message`` rows (``arrow``).
+
+    ``data`` may be a pyarrow Table, RecordBatch or RecordBatchReader, a polars DataFrame, a pandas
+    DataFrame, pktstream's own readers, or anything with ``__arrow_c_stream__``. Streams are sent
+    batch by batch, so a reader larger than memory is fine. Options are as for
+    :func:`produce_pcap`; ``key`` defaults to ``None`` here and may be ``"flow"`` when the data has
+    packet columns (``community_id``, or ``src_ip``/``dst_ip``/``ip_proto``/ports).
+
+    Example:
+        >>> import pyarrow as pa
+        >>> events = pa.table({"branch": ["north", "south"], "amount": [12.5, 3.0]})
+        >>> pktstream.produce(events, "transactions", key="branch",
+        ...                   bootstrap_servers="127.0.0.1:9092")  # doctest: +SKIP
+        ProduceReport(rows=2, messages=2, delivered=2, ...)
+    """
+    stream = _as_stream(data)
+    tracker = _Tracker(progress, None, "rows", f"produce {topic}")
+    return _run(
+        lambda: _native.produce(
+            stream,
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            format=format,
+            key=key,
+            columns=None if columns is None else list(columns),
+            config=_config(config),
+            timestamp_unit=timestamp_unit,
+            rows_per_message=rows_per_message,
+            csv_delimiter=csv_delimiter,
+            connect_timeout=connect_timeout,
+            progress=tracker,
+        ),
+        tracker,
+        raise_on_failure,
+    )
+
+
+def create_topic(
+    topic: str,
+    *,
+    partitions: int = 1,
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP,
+    replication_factor: int = 1,
+    config: Config = None,
+    timeout: float = 10.0,
+) -> bool:
+    """Creates a topic; returns ``False`` if it already existed (not an error).
+
+    Example:
+        >>> pktstream.create_topic("packets", partitions=6,
+        ...                        bootstrap_servers="127.0.0.1:9092")  # doctest: +SKIP
+        True
+    """
+    return bool(
+        _native.create_topic(
+            topic,
+            partitions=partitions,
+            bootstrap_servers=bootstrap_servers,
+            replication_factor=replication_factor,
+            config=_config(config),
+            timeout=timeout,
+        )
+    )
+
+
+class Consumer:
+    """Reads Kafka topics as Arrow record batches.
+
+    Each batch has the decoded value columns, then ``_topic``, ``_partition``, ``_offset``,
+    ``_timestamp`` (the message's Kafka timestamp), ``_key`` and ``_error`` (null, or why the
+    message could not be decoded: its value columns are then null; nothing is skipped).
+
+    Values decode by ``format``: ``"json"`` into ``schema`` (default: the packet schema; fields
+    missing from a message are null, extra fields ignored), ``"raw"`` frames into the packet schema
+    (``columns`` projects it; timestamps come from the 8-byte key in ``timestamp_unit``), ``"arrow"``
+    into the batches as they were sent.
+
+    With a ``group_id``, the consumer joins the group and :meth:`commit` stores the offsets of
+    everything already returned (at-least-once: commit after processing, and a crash re-delivers
+    rather than loses). Without one, it reads every partition from the beginning.
+
+    ``config`` holds librdkafka keys over pktstream's defaults: ``enable.auto.commit=false``,
+    ``auto.offset.reset=earliest``, ``session.timeout.ms=6000``.
+
+    Example:
+        >>> with pktstream.Consumer("packets", group_id="analytics",
+        ...                         bootstrap_servers="127.0.0.1:9092") as consumer:  # doctest: +SKIP
+        ...     for batch in consumer:
+        ...         process(batch.to_pandas())
+        ...         consumer.commit()
+    """
+
+    def __init__(
+        self,
+        topics: Union[str, Sequence[str]],
+        *,
+        group_id: Optional[str] = None,
+        bootstrap_servers: str = DEFAULT_BOOTSTRAP,
+        format: str = "json",
+        schema: Optional[pa.Schema] = None,
+        columns: Optional[Sequence[str]] = None,
+        addresses: str = "string",
+        timestamp_unit: str = "us",
+        config: Config = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
+        self.group_id = group_id
+        self.bootstrap_servers = bootstrap_servers
+        self.format = format
+        self._native: Any = _native.NativeConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            format=format,
+            schema=schema,
+            columns=None if columns is None else list(columns),
+            addresses=addresses,
+            timestamp_unit=timestamp_unit,
+            config=_config(config),
+        )
+        self.ends: Optional[List[Tuple[str, int, int]]] = None
+        if group_id is None:
+            self.ends = self._native.assign_all(self.topics, timeout)
+        else:
+            self._native.subscribe(self.topics, timeout)
+        self._closed = False
+
+    def read_batch(self, max_rows: int = 65_536, timeout: float = 1.0) -> pa.RecordBatch:
+        """Up to ``max_rows`` rows: waits up to ``timeout`` seconds for the first message, then
+        returns what is immediately available. An empty batch means nothing arrived."""
+        return pa.record_batch(self._native.read_batch(max_rows, timeout))
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        """Yields non-empty batches until :meth:`close` (Ctrl-C interrupts)."""
+        while not self._closed:
+            batch = self.read_batch()
+            if batch.num_rows:
+                yield batch
+
+    def commit(self) -> None:
+        """Commits the offsets of every message returned so far (needs a ``group_id``)."""
+        if self.group_id is None:
+            raise ValueError("commit() needs a consumer with a group_id")
+        self._native.commit()
+
+    def seek(self, topic: str, partition: int, offset: int, timeout: float = 10.0) -> None:
+        """Moves the read position of an assigned partition (``-2``: beginning, ``-1``: end)."""
+        self._native.seek(topic, partition, offset, timeout)
+
+    def assignment(self) -> List[Tuple[str, int]]:
+        """The (topic, partition) pairs assigned to this consumer."""
+        return list(self._native.assignment())
+
+    def positions(self) -> dict:
+        """``{(topic, partition): next offset}`` after what was returned so far."""
+        return {(t, p): o for t, p, o in self._native.positions()}
+
+    @property
+    def config(self) -> dict:
+        """The effective librdkafka configuration, secrets shown as ``***``."""
+        return dict(self._native.config())
+
+    def close(self) -> None:
+        """Leaves the group and releases the client (uncommitted offsets are not committed)."""
+        if not self._closed:
+            self._closed = True
+            self._native.close()
+
+    def __enter__(self) -> "Consumer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<pktstream.Consumer topics={self.topics} group_id={self.group_id!r} "
+            f"bootstrap_servers={self.bootstrap_servers!r} format={self.format!r} {state}>"
+        )
+
+
+def consume(
+    topics: Union[str, Sequence[str]],
+    *,
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP,
+    format: str = "json",
+    schema: Optional[pa.Schema] = None,
+    max_rows: Optional[int] = None,
+    timeout: float = 10.0,
+    group_id: Optional[str] = None,
+    columns: Optional[Sequence[str]] = None,
+    addresses: str = "string",
+    timestamp_unit: str = "us",
+    config: Config = None,
+) -> pa.Table:
+    """Reads a topic into one Arrow table: up to ``max_rows`` rows, or everything up to the end of
+    the topic as it was when the call started.
+
+    Without a ``group_id`` every partition is read from the beginning and nothing is committed.
+    With one, the group's committed offsets are the start, reading stops once no message came for
+    ``timeout`` seconds (or at ``max_rows``), and the offsets read are committed.
+
+    Example:
+        >>> table = pktstream.consume("packets", bootstrap_servers="127.0.0.1:9092")  # doctest: +SKIP
+        >>> table.group_by("ip_proto").aggregate([("ip_proto", "count")])  # doctest: +SKIP
+    """
+    batches: List[pa.RecordBatch] = []
+    rows = 0
+    with Consumer(
+        topics,
+        group_id=group_id,
+        bootstrap_servers=bootstrap_servers,
+        format=format,
+        schema=schema,
+        columns=columns,
+        addresses=addresses,
+        timestamp_unit=timestamp_unit,
+        config=config,
+        timeout=timeout,
+    ) as consumer:
+        ends = {(t, p): end for t, p, end in consumer.ends or []}
+        idle_since = time.monotonic()
+        last = None
+        while max_rows is None or rows < max_rows:
+            if consumer.ends is not None:
+                pos = consumer.positions()
+                if all(pos.get(tp, 0) >= end for tp, end in ends.items()):
+                    break
+            want = 65_536 if max_rows is None else min(65_536, max_rows - rows)
+            batch = consumer.read_batch(want, min(1.0, timeout))
+            last = batch
+            if batch.num_rows:
+                batches.append(batch)
+                rows += batch.num_rows
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= timeout:
+                break
+        if group_id is not None and rows:
+            consumer.commit()
+    if batches:
+        return pa.Table.from_batches(batches)
+    schema_ = last.schema if last is not None else pa.schema([])
+    return schema_.empty_table()
+
+
+def _config(config: Config) -> Optional[dict]:
+    if config is None:
+        return None
+    return {str(k): v for k, v in dict(config).items()}
+
+
+def _file_size(path: Any) -> Optional[int]:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _as_stream(data: Any) -> Any:
+    """Anything tabular as an object with ``__arrow_c_stream__``."""
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if hasattr(data, "__arrow_c_stream__"):
+        return data
+    if type(data).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if hasattr(data, "to_arrow"):  # older polars
+        return data.to_arrow()
+    if isinstance(data, (list, tuple)) and data and all(isinstance(b, pa.RecordBatch) for b in data):
+        return pa.Table.from_batches(list(data))
+    raise TypeError(
+        f"cannot produce a {type(data).__name__}: pass a pyarrow Table/RecordBatch/RecordBatchReader, "
+        "a polars or pandas DataFrame, or an object with __arrow_c_stream__"
+    )

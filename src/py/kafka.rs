@@ -1,0 +1,435 @@
+//! Kafka for Python: produce capture files and Arrow streams, consume into record batches.
+//!
+//! All Kafka work runs with the GIL released. The core calls back into a `control` closure once
+//! per batch and about ten times a second while waiting; only there is the GIL taken, to check
+//! for Ctrl-C and to call the user's progress callback. A raised exception (Ctrl-C or from the
+//! callback) stops the work, the queued messages are still awaited, and the exception is raised
+//! with the final report attached as its `report` attribute.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use arrow_schema::SchemaRef;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3::PyErr;
+use pyo3_arrow::{PyRecordBatch, PyRecordBatchReader, PySchema};
+
+use super::errors::to_py;
+use crate::error::Error;
+use crate::kafka::admin::create_topic as core_create_topic;
+use crate::kafka::{
+    consumer_config, produce_raw, producer_config, BatchProducer, Consumer, ConsumerOptions, Format, KafkaError,
+    KeySpec, ProduceOptions, ProduceReport, Progress, TsUnit,
+};
+use crate::reader::{PacketReader, ReadOptions};
+use crate::schema::SchemaOptions;
+
+/// The Python exception classes (defined in `pktstream/exceptions.py`).
+mod exc {
+    use pyo3::import_exception;
+    import_exception!(pktstream.exceptions, KafkaError);
+    import_exception!(pktstream.exceptions, KafkaConfigError);
+    import_exception!(pktstream.exceptions, KafkaTimeoutError);
+    import_exception!(pktstream.exceptions, UnknownTopicError);
+}
+
+/// Kafka errors to the `pktstream.KafkaError` family.
+pub(crate) fn kafka_to_py(e: KafkaError) -> PyErr {
+    let message = e.to_string();
+    match e {
+        KafkaError::Kafka { code, retriable, fatal, .. } => exc::KafkaError::new_err((message, code, retriable, fatal)),
+        KafkaError::Config(_) => exc::KafkaConfigError::new_err((message, "INVALID_ARG", false, false)),
+        KafkaError::Timeout(_) => exc::KafkaTimeoutError::new_err((message, "TIMED_OUT", true, false)),
+        KafkaError::UnknownTopic { .. } => exc::UnknownTopicError::new_err((message, "UNKNOWN_TOPIC_OR_PART", false, false)),
+        KafkaError::Core(core) => to_py(core),
+    }
+}
+
+fn config_pairs(config: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    if let Some(d) = config {
+        for (k, v) in d.iter() {
+            let key: String = k.extract()?;
+            // librdkafka takes text values: True -> "true", 5 -> "5".
+            let value = if let Ok(b) = v.extract::<bool>() { b.to_string() } else { v.str()?.to_string() };
+            out.push((key, value));
+        }
+    }
+    Ok(out)
+}
+
+fn seconds(s: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number")))
+}
+
+/// Runs the control protocol: Ctrl-C and the progress callback, with the GIL taken briefly.
+struct Control {
+    progress: Option<Py<PyAny>>,
+    raised: Option<PyErr>,
+}
+
+impl Control {
+    fn check(&mut self, p: &Progress) -> crate::kafka::Result<()> {
+        if self.raised.is_some() {
+            return Err(KafkaError::Core(Error::Interrupted));
+        }
+        let outcome = Python::attach(|py| -> PyResult<()> {
+            py.check_signals()?;
+            if let Some(cb) = &self.progress {
+                cb.call1(py, (p.rows, p.messages, p.delivered, p.failed, p.source_bytes))?;
+            }
+            Ok(())
+        });
+        outcome.map_err(|e| {
+            self.raised = Some(e);
+            KafkaError::Core(Error::Interrupted)
+        })
+    }
+}
+
+fn report_dict<'py>(py: Python<'py>, r: &ProduceReport, partitions: Option<i32>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("rows", r.rows)?;
+    d.set_item("messages", r.messages)?;
+    d.set_item("delivered", r.delivered)?;
+    d.set_item("failed", r.failed)?;
+    d.set_item("bytes", r.bytes)?;
+    d.set_item("seconds", r.seconds)?;
+    d.set_item("errors", r.errors.clone())?;
+    d.set_item("interrupted", r.interrupted)?;
+    d.set_item("warnings", r.warnings.clone())?;
+    d.set_item("partitions", partitions)?;
+    Ok(d)
+}
+
+/// Turns the outcome into the report dict, or raises what stopped the work with the report on it.
+fn finish_report(
+    py: Python<'_>,
+    outcome: crate::kafka::Result<(ProduceReport, Option<i32>)>,
+    control: Control,
+) -> PyResult<Py<PyDict>> {
+    let (report, partitions) = match outcome {
+        Ok(r) => r,
+        Err(KafkaError::Core(Error::Interrupted)) if control.raised.is_some() => {
+            return Err(control.raised.unwrap_or_else(|| PyValueError::new_err("interrupted")));
+        }
+        Err(e) => return Err(kafka_to_py(e)),
+    };
+    let dict = report_dict(py, &report, partitions)?;
+    if let Some(err) = control.raised {
+        let _ = err.value(py).setattr("report", &dict);
+        return Err(err);
+    }
+    Ok(dict.unbind())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn options(
+    topic: &str,
+    format: Format,
+    key: Option<&str>,
+    columns: Option<Vec<String>>,
+    timestamp_unit: &str,
+    rows_per_message: usize,
+    csv_delimiter: &str,
+    connect_timeout: f64,
+) -> PyResult<ProduceOptions> {
+    let mut o = ProduceOptions::new(topic, format);
+    o.key = KeySpec::parse(key);
+    o.columns = columns;
+    o.timestamp_unit = timestamp_unit.parse::<TsUnit>().map_err(kafka_to_py)?;
+    o.rows_per_message = rows_per_message;
+    o.csv_delimiter = match csv_delimiter.as_bytes() {
+        [b] => *b,
+        _ => return Err(PyValueError::new_err("csv_delimiter must be a single ASCII character")),
+    };
+    o.connect_timeout = seconds(connect_timeout, "connect_timeout")?;
+    Ok(o)
+}
+
+/// Streams a capture file into a topic; returns the report as a dict.
+#[pyfunction]
+#[pyo3(signature = (path, topic, *, bootstrap_servers, format="json", key=Some("flow"), columns=None, config=None,
+    timestamp_unit="us", rows_per_message=10000, csv_delimiter=",", batch_size=65536, addresses="string",
+    connect_timeout=10.0, progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn produce_pcap(
+    py: Python<'_>,
+    path: PathBuf,
+    topic: &str,
+    bootstrap_servers: &str,
+    format: &str,
+    key: Option<&str>,
+    columns: Option<Vec<String>>,
+    config: Option<&Bound<'_, PyDict>>,
+    timestamp_unit: &str,
+    rows_per_message: usize,
+    csv_delimiter: &str,
+    batch_size: usize,
+    addresses: &str,
+    connect_timeout: f64,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Py<PyDict>> {
+    let format: Format = format.parse().map_err(kafka_to_py)?;
+    let opts = options(topic, format, key, columns, timestamp_unit, rows_per_message, csv_delimiter, connect_timeout)?;
+    let cfg = producer_config(bootstrap_servers, format, &config_pairs(config)?);
+    if batch_size == 0 {
+        return Err(PyValueError::new_err("batch_size must be at least 1"));
+    }
+    let mut control = Control { progress, raised: None };
+    let outcome = if format == Format::Raw {
+        let source = py.detach(|| crate::source::open(&path)).map_err(to_py)?;
+        py.detach(|| produce_raw(cfg, source, &opts, &mut |p| control.check(p)).map(|r| (r, None)))
+    } else {
+        let reader_cols = crate::kafka::produce::reader_columns(opts.columns.as_deref(), &opts.key);
+        let schema = SchemaOptions::new(reader_cols.as_deref(), addresses.parse().map_err(to_py)?).map_err(to_py)?;
+        let read = ReadOptions { schema, batch_size, strict: false };
+        let reader = py.detach(|| PacketReader::open(&path, read)).map_err(to_py)?;
+        py.detach(|| produce_reader(cfg, opts, reader, &mut control))
+    };
+    finish_report(py, outcome, control)
+}
+
+fn produce_reader(
+    cfg: crate::kafka::Config,
+    opts: ProduceOptions,
+    mut reader: PacketReader,
+    control: &mut Control,
+) -> crate::kafka::Result<(ProduceReport, Option<i32>)> {
+    let mut producer = BatchProducer::new(cfg, opts)?;
+    let partitions = producer.partitions();
+    let mut interrupted = false;
+    loop {
+        let batch = match reader.next_batch() {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(Error::Interrupted) => {
+                let p = producer.progress();
+                if control.check(&p).is_err() {
+                    interrupted = true;
+                    break;
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let bytes = reader.bytes_read();
+        match producer.send(&batch, &mut |p| control.check(&Progress { source_bytes: bytes, ..*p })) {
+            Ok(()) => {}
+            Err(KafkaError::Core(Error::Interrupted)) => {
+                interrupted = true;
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut report = producer.finish(&mut |p| control.check(p), interrupted)?;
+    report.warnings = reader.warnings().to_vec();
+    Ok((report, Some(partitions)))
+}
+
+/// Streams any Arrow stream (`__arrow_c_stream__`) into a topic; returns the report as a dict.
+#[pyfunction]
+#[pyo3(signature = (data, topic, *, bootstrap_servers, format="json", key=None, columns=None, config=None,
+    timestamp_unit="us", rows_per_message=10000, csv_delimiter=",", connect_timeout=10.0, progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn produce(
+    py: Python<'_>,
+    data: PyRecordBatchReader,
+    topic: &str,
+    bootstrap_servers: &str,
+    format: &str,
+    key: Option<&str>,
+    columns: Option<Vec<String>>,
+    config: Option<&Bound<'_, PyDict>>,
+    timestamp_unit: &str,
+    rows_per_message: usize,
+    csv_delimiter: &str,
+    connect_timeout: f64,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Py<PyDict>> {
+    let format: Format = format.parse().map_err(kafka_to_py)?;
+    let opts = options(topic, format, key, columns, timestamp_unit, rows_per_message, csv_delimiter, connect_timeout)?;
+    let cfg = producer_config(bootstrap_servers, format, &config_pairs(config)?);
+    let mut reader = data.into_reader()?;
+    let mut control = Control { progress, raised: None };
+    let outcome = py.detach(|| -> crate::kafka::Result<(ProduceReport, Option<i32>)> {
+        let mut producer = BatchProducer::new(cfg, opts)?;
+        let partitions = producer.partitions();
+        let mut interrupted = false;
+        for batch in reader.by_ref() {
+            let batch = batch.map_err(Error::from)?;
+            match producer.send(&batch, &mut |p| control.check(p)) {
+                Ok(()) => {}
+                Err(KafkaError::Core(Error::Interrupted)) => {
+                    interrupted = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((producer.finish(&mut |p| control.check(p), interrupted)?, Some(partitions)))
+    });
+    finish_report(py, outcome, control)
+}
+
+/// Creates a topic; returns False if it already existed.
+#[pyfunction]
+#[pyo3(signature = (topic, *, partitions=1, bootstrap_servers, replication_factor=1, config=None, timeout=10.0))]
+pub(crate) fn create_topic(
+    py: Python<'_>,
+    topic: &str,
+    partitions: i32,
+    bootstrap_servers: &str,
+    replication_factor: i32,
+    config: Option<&Bound<'_, PyDict>>,
+    timeout: f64,
+) -> PyResult<bool> {
+    let cfg = crate::kafka::Config::layered(&[("bootstrap.servers", bootstrap_servers)], &config_pairs(config)?);
+    let timeout = seconds(timeout, "timeout")?;
+    py.detach(|| core_create_topic(&cfg, topic, partitions, replication_factor, timeout)).map_err(kafka_to_py)
+}
+
+/// A Kafka consumer returning Arrow record batches (see `pktstream.Consumer`).
+#[pyclass(module = "pktstream._native", name = "NativeConsumer", frozen)]
+pub(crate) struct NativeConsumer {
+    inner: Mutex<Option<Consumer>>,
+    redacted: Vec<(String, String)>,
+}
+
+impl NativeConsumer {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Consumer) -> crate::kafka::Result<T> + Send,
+    ) -> PyResult<T> {
+        py.detach(|| {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.as_mut() {
+                Some(c) => f(c),
+                None => Err(KafkaError::invalid("the consumer is closed")),
+            }
+        })
+        .map_err(kafka_to_py)
+    }
+}
+
+#[pymethods]
+impl NativeConsumer {
+    #[new]
+    #[pyo3(signature = (*, bootstrap_servers, group_id=None, format="json", schema=None, columns=None,
+        addresses="string", timestamp_unit="us", config=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        bootstrap_servers: &str,
+        group_id: Option<&str>,
+        format: &str,
+        schema: Option<PySchema>,
+        columns: Option<Vec<String>>,
+        addresses: &str,
+        timestamp_unit: &str,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let format: Format = format.parse().map_err(kafka_to_py)?;
+        let packet = SchemaOptions::new(columns.as_deref(), addresses.parse().map_err(to_py)?).map_err(to_py)?;
+        let schema: Option<SchemaRef> = schema.map(PySchema::into_inner);
+        let opts = ConsumerOptions {
+            format,
+            schema,
+            packet,
+            timestamp_unit: timestamp_unit.parse::<TsUnit>().map_err(kafka_to_py)?,
+        };
+        let cfg = consumer_config(bootstrap_servers, group_id, &config_pairs(config)?);
+        let redacted = cfg.redacted();
+        let consumer = Consumer::new(cfg, opts).map_err(kafka_to_py)?;
+        Ok(Self { inner: Mutex::new(Some(consumer)), redacted })
+    }
+
+    /// Joins the group on `topics`.
+    #[pyo3(signature = (topics, timeout=10.0))]
+    fn subscribe(&self, py: Python<'_>, topics: Vec<String>, timeout: f64) -> PyResult<()> {
+        let t = seconds(timeout, "timeout")?;
+        self.with(py, move |c| c.subscribe(&topics, t))
+    }
+
+    /// Assigns every partition of `topics` from the beginning; returns [(topic, partition, end)].
+    #[pyo3(signature = (topics, timeout=10.0))]
+    fn assign_all(&self, py: Python<'_>, topics: Vec<String>, timeout: f64) -> PyResult<Vec<(String, i32, i64)>> {
+        let t = seconds(timeout, "timeout")?;
+        self.with(py, move |c| c.assign_all(&topics, t))
+    }
+
+    /// Up to `max_rows` rows, waiting at most `timeout` seconds; an empty batch if none came.
+    #[pyo3(signature = (max_rows=65536, timeout=1.0))]
+    fn read_batch(&self, py: Python<'_>, max_rows: usize, timeout: f64) -> PyResult<PyRecordBatch> {
+        let t = seconds(timeout, "timeout")?;
+        let mut raised: Option<PyErr> = None;
+        let out = py.detach(|| {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(c) = guard.as_mut() else {
+                return Err(KafkaError::invalid("the consumer is closed"));
+            };
+            c.read_batch(max_rows, t, &mut || {
+                Python::attach(|py| py.check_signals()).map_err(|e| {
+                    raised = Some(e);
+                    KafkaError::Core(Error::Interrupted)
+                })
+            })
+        });
+        if let Some(e) = raised {
+            return Err(e);
+        }
+        out.map(PyRecordBatch::new).map_err(kafka_to_py)
+    }
+
+    /// Commits the offsets of everything handed out so far.
+    fn commit(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |c| c.commit())
+    }
+
+    /// Moves the read position of an assigned partition (-2: beginning, -1: end).
+    #[pyo3(signature = (topic, partition, offset, timeout=10.0))]
+    fn seek(&self, py: Python<'_>, topic: String, partition: i32, offset: i64, timeout: f64) -> PyResult<()> {
+        let t = seconds(timeout, "timeout")?;
+        self.with(py, move |c| c.seek(&topic, partition, offset, t))
+    }
+
+    /// The assigned (topic, partition) pairs.
+    fn assignment(&self, py: Python<'_>) -> PyResult<Vec<(String, i32)>> {
+        self.with(py, |c| c.assignment())
+    }
+
+    /// {(topic, partition): next offset} after what was handed out.
+    fn positions(&self, py: Python<'_>) -> PyResult<Vec<(String, i32, i64)>> {
+        self.with(py, |c| Ok(c.positions().iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect()))
+    }
+
+    /// The configuration with secret values hidden.
+    fn config(&self) -> Vec<(String, String)> {
+        self.redacted.clone()
+    }
+
+    /// Leaves the group and releases the client.
+    fn close(&self, py: Python<'_>) {
+        let consumer = py.detach(|| {
+            let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(c) = c.as_mut() {
+                c.close();
+            }
+            c
+        });
+        py.detach(move || drop(consumer));
+    }
+}
+
+/// Registers the Kafka functions and classes.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeConsumer>()?;
+    m.add_function(wrap_pyfunction!(produce_pcap, m)?)?;
+    m.add_function(wrap_pyfunction!(produce, m)?)?;
+    m.add_function(wrap_pyfunction!(create_topic, m)?)?;
+    Ok(())
+}
