@@ -178,7 +178,9 @@ def test_find_tansu_names_every_install_option(no_tansu: Path) -> None:
         Broker(storage="sqlite")
 
 
-def test_find_tansu_order_and_storage(no_tansu: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_find_tansu_order_and_storage(
+    no_tansu: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     memory = _fake_tansu(no_tansu, "dynostore")  # `tansu` on PATH: an in-memory build
     assert find_tansu() == (str(memory), False)
     with pytest.raises(BrokerError, match="durable"):
@@ -261,7 +263,8 @@ def test_cli_broker_runs_creates_topics_and_stops_on_sigint(tmp_path: Path) -> N
     proc, lines = _start_cli(port, tmp_path, "t:3", "single")
     try:
         out = "".join(lines)
-        assert f"Kafka-compatible broker (Tansu 0.6.0, durable sqlite at {tmp_path}) listening on {bootstrap}" in out
+        banner = f"Kafka-compatible broker (Tansu 0.6.0, durable sqlite at {tmp_path}) listening on {bootstrap}"
+        assert banner in out
         assert f"pktstream produce FILE --topic t --bootstrap-servers {bootstrap}" in out
         assert topic_partitions(bootstrap, "t") == 3 and topic_partitions(bootstrap, "single") == 1
         assert api_versions(bootstrap)

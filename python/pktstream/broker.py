@@ -563,7 +563,11 @@ class Broker:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def __enter__(self) -> Broker:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -615,7 +619,8 @@ def run(args: argparse.Namespace) -> int:
         for name, partitions in topics:
             print(f"  topic {name} ({partitions} partition{'s' if partitions != 1 else ''})")
         example = topics[0][0] if topics else "packets"
-        print(f"Use it:  pktstream produce FILE --topic {example} --bootstrap-servers {broker.bootstrap_servers}")
+        print(f"Use it:  pktstream produce FILE --topic {example} "
+              f"--bootstrap-servers {broker.bootstrap_servers}")
         if broker.durable:
             print("Topics are not created automatically: pass --topic NAME[:PARTITIONS].")
         print(f"Log: {broker.log_path}.  Ctrl-C stops it.", flush=True)
