@@ -100,7 +100,7 @@ def scapy_kafka_python(path: Path, topic: str, bootstrap: str, limit: int) -> tu
     from kafka import KafkaProducer
 
     logging.getLogger("scapy").setLevel(logging.ERROR)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, value_serializer=lambda v: json.dumps(v).encode())
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
     packets = sent = 0
     for pkt in PcapReader(str(path)):
         if packets == limit:
@@ -119,7 +119,7 @@ def scapy_kafka_python(path: Path, topic: str, bootstrap: str, limit: int) -> tu
             "dst_port": l4.dport if l4 is not None else None,
             "wirelen": pkt.wirelen or len(pkt),
         }
-        producer.send(topic, record)
+        producer.send(topic, json.dumps(record).encode())
         sent += 1
     producer.flush()
     producer.close()

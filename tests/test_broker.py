@@ -263,8 +263,8 @@ def test_cli_broker_runs_creates_topics_and_stops_on_sigint(tmp_path: Path) -> N
     proc, lines = _start_cli(port, tmp_path, "t:3", "single")
     try:
         out = "".join(lines)
-        banner = f"Kafka-compatible broker (Tansu 0.6.0, durable sqlite at {tmp_path}) listening on {bootstrap}"
-        assert banner in out
+        banner = "Kafka-compatible broker (Tansu 0.6.0, durable sqlite at {}) listening on {}"
+        assert banner.format(tmp_path, bootstrap) in out
         assert f"pktstream produce FILE --topic t --bootstrap-servers {bootstrap}" in out
         assert topic_partitions(bootstrap, "t") == 3 and topic_partitions(bootstrap, "single") == 1
         assert api_versions(bootstrap)
