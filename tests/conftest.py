@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import oracle`, any import mode
 
 import oracle
+from kafka_fixtures import bootstrap, kafka_broker, restartable_broker, topic_factory  # noqa: F401  (fixtures)
 
 #: The shared corpus: ``$PKTSTREAM_PCAPS``, else ``../shared/pcaps`` beside the repository.
 PCAPS = Path(

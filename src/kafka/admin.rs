@@ -11,7 +11,13 @@ use super::config::Config;
 use super::error::{KafkaError, Result};
 
 /// Creates `topic` with `partitions` partitions; `Ok(false)` if it already existed.
-pub fn create_topic(config: &Config, topic: &str, partitions: i32, replication: i32, timeout: Duration) -> Result<bool> {
+pub fn create_topic(
+    config: &Config,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    timeout: Duration,
+) -> Result<bool> {
     if partitions < 1 {
         return Err(KafkaError::invalid("partitions must be at least 1"));
     }
@@ -20,18 +26,19 @@ pub fn create_topic(config: &Config, topic: &str, partitions: i32, replication: 
         config.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
-    let results = futures_executor::block_on(admin.create_topics([&new], &opts)).map_err(|e| {
-        match e.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::AllBrokersDown) => {
-                KafkaError::Timeout(format!(
-                    "no Kafka broker answered at {} within {:.1} s ({e})",
-                    config.servers(),
-                    timeout.as_secs_f64()
-                ))
-            }
+    let results =
+        futures_executor::block_on(admin.create_topics([&new], &opts)).map_err(|e| match e.rdkafka_error_code() {
+            Some(
+                RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure,
+            ) => KafkaError::Timeout(format!(
+                "no Kafka broker answered at {} within {:.1} s ({e})",
+                config.servers(),
+                timeout.as_secs_f64()
+            )),
             _ => KafkaError::from_rdkafka(&format!("create topic {topic:?}"), &e),
-        }
-    })?;
+        })?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),

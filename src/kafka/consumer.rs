@@ -181,7 +181,8 @@ impl Consumer {
         }
         let mut tpl = TopicPartitionList::new();
         for ((t, p), next) in &self.handed_out {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*next)).map_err(|e| KafkaError::from_rdkafka("commit", &e))?;
+            tpl.add_partition_offset(t, *p, Offset::Offset(*next))
+                .map_err(|e| KafkaError::from_rdkafka("commit", &e))?;
         }
         self.inner.commit(&tpl, CommitMode::Sync).map_err(|e| KafkaError::from_rdkafka("commit", &e))
     }

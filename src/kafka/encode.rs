@@ -221,7 +221,9 @@ mod tests {
         RecordBatch::try_new(
             Arc::new(schema),
             vec![
-                Arc::new(TimestampNanosecondArray::from(vec![Some(1_700_000_000_123_456_789), None]).with_timezone("UTC")),
+                Arc::new(
+                    TimestampNanosecondArray::from(vec![Some(1_700_000_000_123_456_789), None]).with_timezone("UTC"),
+                ),
                 Arc::new(StringArray::from(vec![Some("10.0.0.1"), Some("a,\"b\"")])),
                 Arc::new(UInt16Array::from(vec![Some(443), None])),
                 Arc::new(Int64Array::from(vec![1, 2])),

@@ -133,9 +133,9 @@ impl MessageBatch {
                     decode(link_type.unwrap_or(1), data, packet);
                 }
                 columns.append(&meta, packet);
-                let error = from_key.is_none().then(|| {
-                    "key is not an 8-byte timestamp: ts is the message's Kafka timestamp".to_string()
-                });
+                let error = from_key
+                    .is_none()
+                    .then(|| "key is not an 8-byte timestamp: ts is the message's Kafka timestamp".to_string());
                 (1, error)
             }
             Values::Arrow { schema, batches } => match read_ipc(m.payload.unwrap_or_default(), schema) {
@@ -183,13 +183,19 @@ impl MessageBatch {
                 if schema.fields().is_empty() {
                     (Vec::new(), Vec::new())
                 } else {
-                let parts = bs
-                    .iter()
-                    .map(|b| if b.num_columns() == 0 && schema.fields().len() > 0 { null_rows(&schema, 1) } else { Ok(b.clone()) })
-                    .collect::<Result<Vec<_>>>()?;
-                let batch = arrow_select::concat::concat_batches(&schema, parts.iter())
-                    .map_err(crate::error::Error::from)?;
-                split(&batch)
+                    let parts = bs
+                        .iter()
+                        .map(|b| {
+                            if b.num_columns() == 0 && schema.fields().len() > 0 {
+                                null_rows(&schema, 1)
+                            } else {
+                                Ok(b.clone())
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let batch = arrow_select::concat::concat_batches(&schema, parts.iter())
+                        .map_err(crate::error::Error::from)?;
+                    split(&batch)
                 }
             }
         };
@@ -216,9 +222,7 @@ fn split(batch: &RecordBatch) -> (Vec<Field>, Vec<ArrayRef>) {
 }
 
 fn nullable(schema: &SchemaRef) -> SchemaRef {
-    Arc::new(Schema::new(
-        schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
-    ))
+    Arc::new(Schema::new(schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>()))
 }
 
 fn null_rows(schema: &SchemaRef, rows: usize) -> Result<RecordBatch> {

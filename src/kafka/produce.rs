@@ -218,7 +218,8 @@ impl BatchProducer {
                         let len = per_message.min(part.num_rows() - offset);
                         buf.clear();
                         ipc_message(&part.slice(offset, len), buf)?;
-                        producer.send(Outgoing { payload: buf, key: None, partition, headers: None }, &mut interrupted)?;
+                        producer
+                            .send(Outgoing { payload: buf, key: None, partition, headers: None }, &mut interrupted)?;
                         offset += len;
                     }
                 }

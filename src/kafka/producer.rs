@@ -121,7 +121,8 @@ impl Producer {
         config.validate()?;
         let deliveries = Arc::new(Deliveries::default());
         let context = Context { deliveries: deliveries.clone() };
-        let inner = config.client_config().create_with_context(context).map_err(|e| KafkaError::from_rdkafka("", &e))?;
+        let inner =
+            config.client_config().create_with_context(context).map_err(|e| KafkaError::from_rdkafka("", &e))?;
         Ok(Self { inner, deliveries, topic: topic.to_string(), config, sent: 0, bytes: 0 })
     }
 
@@ -209,13 +210,15 @@ pub fn partition_count<C: ClientContext>(
     timeout: Duration,
 ) -> Result<i32> {
     let md = client.fetch_metadata(Some(topic), Timeout::After(timeout)).map_err(|e| match e.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::AllBrokersDown) => {
-            KafkaError::Timeout(format!(
-                "no Kafka broker answered at {servers} within {:.1} s ({e}); is it running? \
+        Some(
+            RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::BrokerTransportFailure,
+        ) => KafkaError::Timeout(format!(
+            "no Kafka broker answered at {servers} within {:.1} s ({e}); is it running? \
                  (`pktstream broker` starts a local one)",
-                timeout.as_secs_f64()
-            ))
-        }
+            timeout.as_secs_f64()
+        )),
         _ => KafkaError::from_rdkafka(&format!("metadata for topic {topic:?}"), &e),
     })?;
     let t = md.topics().iter().find(|t| t.name() == topic);

@@ -43,7 +43,9 @@ pub(crate) fn kafka_to_py(e: KafkaError) -> PyErr {
         KafkaError::Kafka { code, retriable, fatal, .. } => exc::KafkaError::new_err((message, code, retriable, fatal)),
         KafkaError::Config(_) => exc::KafkaConfigError::new_err((message, "INVALID_ARG", false, false)),
         KafkaError::Timeout(_) => exc::KafkaTimeoutError::new_err((message, "TIMED_OUT", true, false)),
-        KafkaError::UnknownTopic { .. } => exc::UnknownTopicError::new_err((message, "UNKNOWN_TOPIC_OR_PART", false, false)),
+        KafkaError::UnknownTopic { .. } => {
+            exc::UnknownTopicError::new_err((message, "UNKNOWN_TOPIC_OR_PART", false, false))
+        }
         KafkaError::Core(core) => to_py(core),
     }
 }
@@ -74,7 +76,8 @@ struct Control {
 impl Control {
     fn check(&mut self, p: &Progress) -> crate::kafka::Result<()> {
         if self.raised.is_some() {
-            return Err(KafkaError::Core(Error::Interrupted));
+            // Already stopping: keep awaiting what was queued, unless Ctrl-C comes again.
+            return Python::attach(|py| py.check_signals()).map_err(|_| KafkaError::Core(Error::Interrupted));
         }
         let outcome = Python::attach(|py| -> PyResult<()> {
             py.check_signals()?;
