@@ -403,3 +403,58 @@ def test_a_raising_progress_callback_stops_and_reports_what_was_delivered(bootst
     assert 1000 <= report.rows < 3000 and report.interrupted
     assert report.delivered == report.messages and report.failed == 0
     assert pktstream.consume(topic, bootstrap_servers=bootstrap).num_rows == report.delivered
+
+
+# --- broker crash ------------------------------------------------------------------------------
+
+
+def test_broker_killed_and_restarted_mid_produce_loses_and_duplicates_nothing(restartable_broker, tmp_path):
+    import threading
+    import time
+
+    path = tmp_path / "100k.pcap"
+    synth.write_pcap(str(path), 100_000, seed=5)
+    broker = restartable_broker
+    bootstrap = broker.bootstrap_servers
+    pktstream.create_topic("crash", partitions=3, bootstrap_servers=bootstrap)
+    delivered_before_kill = threading.Event()
+    last = {"delivered": 0}
+
+    def progress(r):
+        last["delivered"] = r.delivered
+        if r.delivered >= 20_000:
+            delivered_before_kill.set()
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["report"] = pktstream.produce_pcap(
+                path,
+                "crash",
+                bootstrap_servers=bootstrap,
+                columns=["frame_number", "ts", "src_ip", "dst_ip", "src_port", "dst_port", "ip_proto"],
+                batch_size=2000,
+                progress=progress,
+            )
+        except BaseException as e:  # surfaced below
+            outcome["error"] = e
+
+    producer = threading.Thread(target=run)
+    producer.start()
+    assert delivered_before_kill.wait(60), "the producer never got going"
+    broker.kill()  # SIGKILL: no clean shutdown
+    at_kill = last["delivered"]
+    assert at_kill < 100_000, "the broker must die mid-produce"
+    time.sleep(1.0)
+    broker.restart()
+    producer.join(240)
+    assert not producer.is_alive(), "produce_pcap did not finish after the broker came back"
+    assert "error" not in outcome, outcome.get("error")
+    report = outcome["report"]
+    assert report.seconds > 1.0  # the producer waited through the outage
+    assert (report.rows, report.delivered, report.failed) == (100_000, 100_000, 0)
+    got = pktstream.consume("crash", bootstrap_servers=bootstrap, schema=pa.schema({"frame_number": pa.uint64()}))
+    frames = got["frame_number"].to_pylist()
+    assert len(frames) == 100_000, f"{len(frames) - len(set(frames))} duplicates"
+    assert sorted(frames) == list(range(1, 100_001))
