@@ -14,12 +14,11 @@ import struct
 import uuid
 from pathlib import Path
 
+import pktstream
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from kafka_fixtures import consumer_config
-
-import pktstream
 from pktstream import synth
 
 DATA = Path(__file__).parent / "data"
@@ -256,6 +255,7 @@ def test_json_from_pktstream_reads_with_kafka_python_and_confluent(bootstrap, to
 
 def test_json_from_other_clients_consumes_into_arrow(bootstrap, topic_factory):
     from confluent_kafka import Producer
+
     from kafka import KafkaProducer
 
     topic = topic_factory(partitions=2)
@@ -458,3 +458,47 @@ def test_broker_killed_and_restarted_mid_produce_loses_and_duplicates_nothing(re
     frames = got["frame_number"].to_pylist()
     assert len(frames) == 100_000, f"{len(frames) - len(set(frames))} duplicates"
     assert sorted(frames) == list(range(1, 100_001))
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def test_cli_produce_then_consume_to_parquet(bootstrap, tmp_path, sample):
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    topic = f"cli-{uuid.uuid4().hex[:8]}"
+    cli = [sys.executable, "-m", "pktstream.cli"]
+    p = subprocess.run(
+        [*cli, "produce", str(SAMPLE), "-t", topic, "-b", bootstrap, "--create-topic", "2", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    assert f"{sample.num_rows} rows -> {sample.num_rows} messages, {sample.num_rows} delivered, 0 failed" in p.stderr
+    out = tmp_path / "out.parquet"
+    c = subprocess.run(
+        [*cli, "consume", "-t", topic, "-g", "cli", "-b", bootstrap, "--max", "150", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert c.returncode == 0, c.stderr
+    first = pq.read_table(out)
+    assert first.num_rows == 150
+    # The group committed what was written: the next run gets exactly the rest, as JSON lines.
+    c = subprocess.run(
+        [*cli, "consume", "-t", topic, "-g", "cli", "-b", bootstrap, "--idle-timeout", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert c.returncode == 0, c.stderr
+    rest = [json.loads(line) for line in c.stdout.splitlines()]
+    frames = sorted(first["frame_number"].to_pylist() + [r["frame_number"] for r in rest])
+    assert frames == list(range(1, sample.num_rows + 1))
+    bad = subprocess.run([*cli, "produce", str(SAMPLE), "-t", "nope", "-b", bootstrap], capture_output=True, text=True)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -7,8 +7,8 @@ Example:
     True
 """
 
-from ._native import __version__
 from ._kafka import Consumer, ProduceReport, consume, create_topic, produce, produce_pcap
+from ._native import __version__
 from ._reader import PacketReader, iter_batches, read_pcap, schema
 from .exceptions import (
     CaptureWarning,

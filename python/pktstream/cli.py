@@ -5,6 +5,8 @@ Examples:
     pktstream convert capture.pcap out.parquet --compression zstd
     pktstream schema                          # the packet columns
     pktstream broker --topic packets:3        # a local Kafka-compatible broker on 127.0.0.1:9092
+    pktstream produce capture.pcap --topic packets --format json
+    pktstream consume --topic packets --group analytics --max 1000 --output out.parquet
 """
 
 from __future__ import annotations
@@ -58,6 +60,110 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kafka_config(pairs: Optional[List[str]]) -> Optional[dict]:
+    if not pairs:
+        return None
+    config = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"-X expects key=value (a librdkafka property), not {pair!r}")
+        config[key] = value
+    return config
+
+
+def _produce(args: argparse.Namespace) -> int:
+    from ._kafka import produce_pcap
+
+    if args.create_topic:
+        from ._kafka import create_topic
+
+        create_topic(args.topic, partitions=args.create_topic, bootstrap_servers=args.bootstrap_servers)
+    key = None if args.key == "none" else args.key
+    try:
+        report = produce_pcap(
+            args.file,
+            args.topic,
+            bootstrap_servers=args.bootstrap_servers,
+            format=args.format,
+            key=key,
+            columns=args.columns.split(",") if args.columns else None,
+            config=_kafka_config(args.config),
+            progress=False if args.no_progress else None,
+            timestamp_unit=args.timestamp_unit,
+            rows_per_message=args.rows_per_message,
+        )
+    except KeyboardInterrupt as e:
+        report = getattr(e, "report", None)
+        if report is not None:
+            print(f"pktstream: interrupted; {report}", file=sys.stderr)
+        raise
+    print(report, file=sys.stderr)
+    for w in report.warnings:
+        print(f"pktstream: warning: {w}", file=sys.stderr)
+    return 0
+
+
+def _consume(args: argparse.Namespace) -> int:
+    from ._kafka import Consumer
+
+    schema = None
+    if args.schema:
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(args.schema)
+    written = 0
+    writer = None
+    out = None if args.output in (None, "-") else args.output
+    with Consumer(
+        args.topic,
+        group_id=args.group,
+        bootstrap_servers=args.bootstrap_servers,
+        format=args.format,
+        schema=schema,
+        config=_kafka_config(args.config),
+    ) as consumer:
+        idle = 0.0
+        try:
+            while args.max is None or written < args.max:
+                want = 65_536 if args.max is None else min(65_536, args.max - written)
+                batch = consumer.read_batch(want, timeout=1.0)
+                if not batch.num_rows:
+                    idle += 1.0
+                    if args.idle_timeout is not None and idle >= args.idle_timeout:
+                        break
+                    continue
+                idle = 0.0
+                if out is not None:
+                    import pyarrow.parquet as pq
+
+                    if writer is None:
+                        writer = pq.ParquetWriter(out, batch.schema)
+                    writer.write_batch(batch)
+                else:
+                    _print_rows(batch)
+                written += batch.num_rows
+                if args.group is not None:
+                    consumer.commit()  # after the rows were written: at-least-once
+        finally:
+            if writer is not None:
+                writer.close()
+    if out is not None:
+        print(f"wrote {written:,} rows to {out}", file=sys.stderr)
+    return 0
+
+
+def _print_rows(batch) -> None:  # type: ignore[no-untyped-def]
+    for row in batch.to_pylist():
+        row["_key"] = row["_key"].hex() if isinstance(row.get("_key"), bytes) else row.get("_key")
+        print(json.dumps({k: v for k, v in row.items() if v is not None}, default=_json_default))
+
+
+def _json_default(v: object) -> str:
+    iso = getattr(v, "isoformat", None)
+    return iso() if callable(iso) else str(v)
+
+
 def _broker(args: argparse.Namespace) -> int:
     from .broker import run
 
@@ -91,6 +197,32 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the packet schema")
     s.add_argument("--addresses", choices=["string", "binary"], default="string")
     s.set_defaults(func=_schema)
+
+    k = sub.add_parser("produce", help="stream a capture file into a Kafka topic")
+    k.add_argument("file")
+    k.add_argument("--topic", "-t", required=True)
+    k.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
+    k.add_argument("--format", "-f", choices=["json", "csv", "raw", "arrow"], default="json")
+    k.add_argument("--key", default="flow", help='"flow" (default), "timestamp", a column name, or "none"')
+    k.add_argument("--columns", help="comma-separated columns to send (default: every column)")
+    k.add_argument("--timestamp-unit", choices=["s", "ms", "us", "ns"], default="us")
+    k.add_argument("--rows-per-message", type=int, default=10_000, help="rows per arrow message")
+    k.add_argument("--create-topic", type=int, metavar="PARTITIONS", help="create the topic first")
+    k.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    k.add_argument("--no-progress", action="store_true")
+    k.set_defaults(func=_produce)
+
+    r = sub.add_parser("consume", help="read a Kafka topic into Parquet or JSON lines")
+    r.add_argument("--topic", "-t", required=True, action="append", help="repeat for several topics")
+    r.add_argument("--group", "-g", help="consumer group (commits after writing); default: read all, no group")
+    r.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
+    r.add_argument("--format", "-f", choices=["json", "raw", "arrow"], default="json")
+    r.add_argument("--schema", help="a Parquet file whose schema the JSON values decode into")
+    r.add_argument("--max", type=int, help="stop after this many rows")
+    r.add_argument("--idle-timeout", type=float, default=5.0, help="stop after this many idle seconds")
+    r.add_argument("--output", "-o", help="out.parquet, or - for JSON lines on stdout (default)")
+    r.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    r.set_defaults(func=_consume)
 
     from .broker import add_arguments  # stdlib only: cheap
 
