@@ -32,6 +32,7 @@ class ProduceReport:
         failed: Messages that could not be delivered (``errors`` holds the first ones).
         bytes: Key and value bytes sent.
         seconds: Wall time, including waiting for the last acknowledgement.
+        queued_seconds: Time until the last message was encoded and handed to librdkafka.
         partitions: Partitions of the topic.
         interrupted: Stopped early (Ctrl-C); everything queued before the stop was still awaited.
         warnings: Problems with the input that ended it early (a cut capture file).
@@ -48,6 +49,7 @@ class ProduceReport:
     failed: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    queued_seconds: float = 0.0
     errors: List[str] = field(default_factory=list)
     interrupted: bool = False
     warnings: List[str] = field(default_factory=list)

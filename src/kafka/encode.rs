@@ -8,13 +8,14 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow_array::{RecordBatch, StructArray};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_ipc::writer::StreamWriter;
 use arrow_json::writer::{make_encoder, EncoderOptions};
-use arrow_schema::{DataType, Field, FieldRef};
+use arrow_schema::DataType;
 
 use super::error::{KafkaError, Result};
+use super::text::{is_null, json_escape, Cell, Escape};
 
 /// A message value format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,51 +48,99 @@ impl std::str::FromStr for Format {
 /// Timestamps as ISO-8601 with every digit the column has and an explicit UTC offset.
 const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f%:z";
 
-/// Appends row `i` of a batch as one JSON object.
-pub struct JsonRows<'a> {
-    encoder: arrow_json::writer::NullableEncoder<'a>,
-}
-
-/// What a [`JsonRows`] borrows: build it once per batch, then the encoder from it.
+/// What a [`JsonRows`] borrows: build it once per batch, then the row encoder from it.
 pub struct JsonInput {
-    field: FieldRef,
-    array: StructArray,
+    batch: RecordBatch,
+    /// `"name":` for every column, escaped.
+    keys: Vec<Vec<u8>>,
     options: EncoderOptions,
 }
 
 impl JsonInput {
     pub fn new(batch: &RecordBatch) -> Self {
         let batch = utc_as_offset(batch);
-        let array = StructArray::from(batch.clone());
-        let field = Arc::new(Field::new("", DataType::Struct(batch.schema().fields().clone()), false));
+        let keys = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| {
+                let mut k = vec![b'"'];
+                json_escape(f.name().as_bytes(), &mut k);
+                k.extend_from_slice(b"\":");
+                k
+            })
+            .collect();
         let options = EncoderOptions::default()
             .with_timestamp_format(TS_FORMAT.replace("%:z", ""))
             .with_timestamp_tz_format(TS_FORMAT.to_string());
-        Self { field, array, options }
+        Self { batch, keys, options }
     }
 
     pub fn rows(&self) -> Result<JsonRows<'_>> {
-        let encoder = make_encoder(&self.field, &self.array, &self.options)
-            .map_err(|e| KafkaError::invalid(format!("cannot encode as JSON: {e}")))?;
-        Ok(JsonRows { encoder })
+        let fields = self.batch.schema_ref().fields();
+        let columns = self
+            .batch
+            .columns()
+            .iter()
+            .zip(fields.iter())
+            .map(|(array, field)| {
+                let cell = Cell::new(array);
+                let fallback = match cell {
+                    Cell::Other => Some(
+                        make_encoder(field, array.as_ref(), &self.options)
+                            .map_err(|e| KafkaError::invalid(format!("cannot encode as JSON: {e}")))?,
+                    ),
+                    _ => None,
+                };
+                Ok((array, cell, fallback))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(JsonRows { input: self, columns })
     }
+}
+
+/// Appends row `i` of a batch as one JSON object; null fields are left out.
+pub struct JsonRows<'a> {
+    input: &'a JsonInput,
+    columns: Vec<(&'a ArrayRef, Cell<'a>, Option<arrow_json::writer::NullableEncoder<'a>>)>,
 }
 
 impl JsonRows<'_> {
     #[inline]
     pub fn encode(&mut self, row: usize, out: &mut Vec<u8>) {
-        self.encoder.encode(row, out);
+        out.push(b'{');
+        let mut first = true;
+        for ((array, cell, fallback), key) in self.columns.iter_mut().zip(&self.input.keys) {
+            if is_null(array, row) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(key);
+            if let Some(f) = fallback {
+                f.encode(row, out);
+            } else if cell.is_text() {
+                out.push(b'"');
+                cell.write(row, out, Escape::Json);
+                out.push(b'"');
+            } else {
+                cell.write(row, out, Escape::Json);
+            }
+        }
+        out.push(b'}');
     }
 }
 
-/// Appends row `i` of a batch as one CSV line (RFC 4180 quoting, no line terminator).
+/// Appends row `i` of a batch as one CSV line (RFC 4180 quoting, nulls empty, no terminator).
 pub struct CsvRows<'a> {
-    columns: Vec<ArrayFormatter<'a>>,
+    columns: Vec<(&'a ArrayRef, Cell<'a>, Option<ArrayFormatter<'a>>)>,
     delimiter: u8,
     scratch: Vec<u8>,
 }
 
-/// Formatting options for [`CsvRows`]: nulls are empty fields.
+/// Formatting options for [`CsvRows`]' fallback formatters: nulls are empty fields.
 pub fn csv_options() -> FormatOptions<'static> {
     FormatOptions::new()
         .with_null("")
@@ -105,22 +154,44 @@ impl<'a> CsvRows<'a> {
         let columns = batch
             .columns()
             .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), options))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| KafkaError::invalid(format!("cannot encode as CSV: {e}")))?;
+            .map(|array| {
+                let cell = Cell::new(array);
+                let fallback = match cell {
+                    Cell::Other => Some(
+                        ArrayFormatter::try_new(array.as_ref(), options)
+                            .map_err(|e| KafkaError::invalid(format!("cannot encode as CSV: {e}")))?,
+                    ),
+                    _ => None,
+                };
+                Ok((array, cell, fallback))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self { columns, delimiter, scratch: Vec::with_capacity(64) })
     }
 
     pub fn encode(&mut self, row: usize, out: &mut Vec<u8>) {
-        for (i, col) in self.columns.iter().enumerate() {
+        for (i, (array, cell, fallback)) in self.columns.iter().enumerate() {
             if i > 0 {
                 out.push(self.delimiter);
             }
+            if is_null(array, row) {
+                continue;
+            }
+            if !cell.is_text() && fallback.is_none() {
+                cell.write(row, out, Escape::None);
+                continue;
+            }
             self.scratch.clear();
-            let _ = write!(self.scratch, "{}", col.value(row));
-            let needs_quotes =
-                self.scratch.iter().any(|&b| b == self.delimiter || b == b'"' || b == b'\n' || b == b'\r');
-            if needs_quotes {
+            match fallback {
+                Some(f) => {
+                    let _ = write!(self.scratch, "{}", f.value(row));
+                }
+                None => {
+                    cell.write(row, &mut self.scratch, Escape::None);
+                }
+            }
+            let d = self.delimiter;
+            if self.scratch.iter().any(|&b| b == d || b == b'"' || b == b'\n' || b == b'\r') {
                 out.push(b'"');
                 for &b in &self.scratch {
                     if b == b'"' {
@@ -209,7 +280,7 @@ pub fn check_encodable(batch: &RecordBatch, format: Format) -> Result<()> {
 mod tests {
     use super::*;
     use arrow_array::{Int64Array, StringArray, TimestampNanosecondArray, UInt16Array};
-    use arrow_schema::{Schema, TimeUnit};
+    use arrow_schema::{Field, Schema, TimeUnit};
 
     fn sample() -> RecordBatch {
         let schema = Schema::new(vec![

@@ -51,7 +51,7 @@ enum Values {
     /// Messages buffered as newline-separated JSON, decoded together at `finish`.
     Json { schema: SchemaRef, buf: Vec<u8>, ranges: Vec<(usize, usize)> },
     /// Frames decoded into packet columns as they arrive.
-    Raw { columns: PacketColumns, packet: Packet, unit: TsUnit, frames: u64 },
+    Raw { columns: Box<PacketColumns>, packet: Packet, unit: TsUnit, frames: u64 },
     /// Arrow IPC batches as sent; the first message's schema (or the given one) fixes the shape.
     Arrow { schema: Option<SchemaRef>, batches: Vec<RecordBatch> },
 }
@@ -72,23 +72,25 @@ impl MessageBatch {
     /// `schema` is the value schema for `json` (the packet schema when `None`) and an optional
     /// expected schema for `arrow`; `packet` selects packet columns for `raw`.
     pub fn new(format: Format, schema: Option<SchemaRef>, packet: &SchemaOptions, unit: TsUnit) -> Result<Self> {
-        let values = match format {
-            Format::Json => Values::Json {
-                schema: nullable(&schema.unwrap_or_else(|| packet.schema())),
-                buf: Vec::new(),
-                ranges: Vec::new(),
-            },
-            Format::Raw => {
-                Values::Raw { columns: PacketColumns::new(packet, 1024), packet: Packet::default(), unit, frames: 0 }
-            }
-            Format::Arrow => Values::Arrow { schema: schema.map(|s| nullable(&s)), batches: Vec::new() },
-            Format::Csv => {
-                return Err(KafkaError::invalid(
+        let values =
+            match format {
+                Format::Json => Values::Json {
+                    schema: nullable(&schema.unwrap_or_else(|| packet.schema())),
+                    buf: Vec::new(),
+                    ranges: Vec::new(),
+                },
+                Format::Raw => Values::Raw {
+                    columns: Box::new(PacketColumns::new(packet, 1024)),
+                    packet: Packet::default(),
+                    unit,
+                    frames: 0,
+                },
+                Format::Arrow => Values::Arrow { schema: schema.map(|s| nullable(&s)), batches: Vec::new() },
+                Format::Csv => return Err(KafkaError::invalid(
                     "the consumer reads format=\"json\", \"raw\" or \"arrow\"; csv is produced for tools that want \
                      text lines and carries no types to decode into",
-                ))
-            }
-        };
+                )),
+            };
         Ok(Self {
             values,
             topic: StringBuilder::new(),
@@ -186,7 +188,7 @@ impl MessageBatch {
                     let parts = bs
                         .iter()
                         .map(|b| {
-                            if b.num_columns() == 0 && schema.fields().len() > 0 {
+                            if b.num_columns() == 0 && !schema.fields().is_empty() {
                                 null_rows(&schema, 1)
                             } else {
                                 Ok(b.clone())

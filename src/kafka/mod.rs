@@ -17,6 +17,7 @@ pub mod key;
 pub mod messages;
 pub mod produce;
 pub mod producer;
+pub mod text;
 
 pub use config::Config;
 pub use consumer::{consumer_config, Consumer, ConsumerOptions};

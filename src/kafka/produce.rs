@@ -96,6 +96,8 @@ pub struct ProduceReport {
     pub failed: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// Time until the last message was encoded and handed to librdkafka (before the final wait).
+    pub queued_seconds: f64,
     /// The first delivery errors, verbatim.
     pub errors: Vec<String>,
     /// Stopped early by the control callback (Ctrl-C).
@@ -246,6 +248,7 @@ fn finish(
     mut progress: Progress,
     interrupted: bool,
 ) -> Result<ProduceReport> {
+    let queued_seconds = started.elapsed().as_secs_f64();
     let mut stop_waiting = false;
     let flushed = producer.flush(&mut || {
         let d = producer.deliveries();
@@ -271,6 +274,7 @@ fn finish(
         failed: d.failed.load(std::sync::atomic::Ordering::Relaxed),
         bytes: producer.bytes,
         seconds: started.elapsed().as_secs_f64(),
+        queued_seconds,
         errors: d.errors(),
         interrupted: interrupted || stop_waiting,
         warnings: Vec::new(),

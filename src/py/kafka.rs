@@ -101,6 +101,7 @@ fn report_dict<'py>(py: Python<'py>, r: &ProduceReport, partitions: Option<i32>)
     d.set_item("failed", r.failed)?;
     d.set_item("bytes", r.bytes)?;
     d.set_item("seconds", r.seconds)?;
+    d.set_item("queued_seconds", r.queued_seconds)?;
     d.set_item("errors", r.errors.clone())?;
     d.set_item("interrupted", r.interrupted)?;
     d.set_item("warnings", r.warnings.clone())?;
