@@ -32,7 +32,7 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3 -m venv .venv
 fi
-log "pip install pktstream[test,bench] (builds the Rust extension in release mode; ~5 min cold)"
+log "pip install pktstream[test,bench,broker] (builds the Rust extension in release mode; ~5 min cold)"
 .venv/bin/python -m pip install -q -U pip
-.venv/bin/python -m pip install -q -e ".[test,bench]"
+.venv/bin/python -m pip install -q -e ".[test,bench,broker]"
 .venv/bin/python -c 'import pktstream; print("pktstream", pktstream.__version__, "installed in .venv")'

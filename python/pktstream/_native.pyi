@@ -1,7 +1,7 @@
 """Type stubs for the private native module (built from src/py by maturin)."""
 
 from os import PathLike
-from typing import Any, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 from typing_extensions import Self, final
 
@@ -36,3 +36,71 @@ class NativeReader:
 def packet_schema(
     columns: Optional[Sequence[str]] = None, addresses: Literal["string", "binary"] = "string"
 ) -> Any: ...
+
+
+def produce_pcap(
+    path: Union[str, PathLike[str]],
+    topic: str,
+    *,
+    bootstrap_servers: str,
+    format: str = "json",
+    key: Optional[str] = ...,
+    columns: Optional[Sequence[str]] = None,
+    config: Optional[dict[str, Any]] = None,
+    timestamp_unit: str = "us",
+    rows_per_message: int = 10000,
+    csv_delimiter: str = ",",
+    batch_size: int = 65536,
+    addresses: str = "string",
+    connect_timeout: float = 10.0,
+    progress: Optional[Callable[[int, int, int, int, int], Any]] = None,
+) -> dict[str, Any]: ...
+def produce(
+    data: Any,
+    topic: str,
+    *,
+    bootstrap_servers: str,
+    format: str = "json",
+    key: Optional[str] = None,
+    columns: Optional[Sequence[str]] = None,
+    config: Optional[dict[str, Any]] = None,
+    timestamp_unit: str = "us",
+    rows_per_message: int = 10000,
+    csv_delimiter: str = ",",
+    connect_timeout: float = 10.0,
+    progress: Optional[Callable[[int, int, int, int, int], Any]] = None,
+) -> dict[str, Any]: ...
+def create_topic(
+    topic: str,
+    *,
+    partitions: int = 1,
+    bootstrap_servers: str,
+    replication_factor: int = 1,
+    config: Optional[dict[str, Any]] = None,
+    timeout: float = 10.0,
+) -> bool: ...
+@final
+class NativeConsumer:
+    """A Kafka consumer returning Arrow record batches (see pktstream.Consumer)."""
+
+    def __new__(
+        cls,
+        *,
+        bootstrap_servers: str,
+        group_id: Optional[str] = None,
+        format: str = "json",
+        schema: Optional[Any] = None,
+        columns: Optional[Sequence[str]] = None,
+        addresses: str = "string",
+        timestamp_unit: str = "us",
+        config: Optional[dict[str, Any]] = None,
+    ) -> Self: ...
+    def subscribe(self, topics: Sequence[str], timeout: float = 10.0) -> None: ...
+    def assign_all(self, topics: Sequence[str], timeout: float = 10.0) -> list[tuple[str, int, int]]: ...
+    def read_batch(self, max_rows: int = 65536, timeout: float = 1.0) -> Any: ...
+    def commit(self) -> None: ...
+    def seek(self, topic: str, partition: int, offset: int, timeout: float = 10.0) -> None: ...
+    def assignment(self) -> list[tuple[str, int]]: ...
+    def positions(self) -> list[tuple[str, int, int]]: ...
+    def config(self) -> list[tuple[str, str]]: ...
+    def close(self) -> None: ...
