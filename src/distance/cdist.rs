@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::metric::Kernel;
+use super::metric::row_to_rows;
 use super::{check_matrix, DistanceError, Metric, Result};
 
 /// Output values per parallel task, below which splitting costs more than it saves.
@@ -33,20 +33,9 @@ pub fn cdist(xa: &[f64], na: usize, xb: &[f64], nb: usize, d: usize, metric: Met
         out.par_chunks_mut(nb * rows_per_task).enumerate().for_each(|(t, chunk)| {
             for (r, row_out) in chunk.chunks_exact_mut(nb).enumerate() {
                 let i = t * rows_per_task + r;
-                row(k, &xa[i * d..(i + 1) * d], aux_a[i], xb, d, &aux_b, row_out);
+                row_to_rows(k, &xa[i * d..(i + 1) * d], aux_a[i], xb, &aux_b, row_out);
             }
         })
     });
     Ok(out)
-}
-
-#[inline(always)]
-fn row<K: Kernel>(k: K, a: &[f64], aux_a: f64, xb: &[f64], d: usize, aux_b: &[f64], out: &mut [f64]) {
-    if d == 0 {
-        out.fill(k.dist(&[], &[], aux_a, aux_a));
-        return;
-    }
-    for ((o, b), &ab) in out.iter_mut().zip(xb.chunks_exact(d)).zip(aux_b) {
-        *o = k.dist(a, b, aux_a, ab);
-    }
 }

@@ -2,9 +2,9 @@
 //!
 //! Each metric is a zero-sized [`Kernel`] type so the row loops in [`super::pdist`],
 //! [`super::cdist`] and [`super::pairs`] are monomorphised per metric: the match on [`Metric`]
-//! happens once per call ([`dispatch!`](crate::dispatch_metric)), never per pair. The loops
-//! accumulate four lanes over `chunks_exact(4)` so the compiler vectorises them without bounds
-//! checks.
+//! happens once per call ([`dispatch!`](crate::dispatch_metric)), never per pair. The row loop
+//! ([`row_to_rows`]) computes four pairs at a time with independent accumulators, each summing the
+//! features in order, as scipy does.
 //!
 //! Semantics are scipy's (`scipy.spatial.distance.pdist`, scipy 1.17), checked by the test suite:
 //! - NaN in either vector gives NaN, and infinity gives infinity (or NaN for `inf - inf`), for
@@ -80,9 +80,78 @@ impl std::fmt::Display for Metric {
     }
 }
 
-/// One metric's distance between two rows of equal length; `aux_*` are the rows' [`Metric::row_aux`].
+/// One metric as a per-feature term, a reduction (sum, or max for chebyshev) and a final step.
 pub(crate) trait Kernel: Copy + Send + Sync {
-    fn dist(self, a: &[f64], b: &[f64], aux_a: f64, aux_b: f64) -> f64;
+    /// Reduce with `max` (NaN terms skipped) instead of `+`.
+    const MAX: bool = false;
+    fn term(x: f64, y: f64) -> f64;
+    /// The distance from the reduced terms; `aux_*` are the rows' [`Metric::row_aux`].
+    fn finish(self, reduced: f64, aux_a: f64, aux_b: f64) -> f64;
+
+    #[inline(always)]
+    fn reduce(acc: f64, t: f64) -> f64 {
+        if Self::MAX {
+            // `acc < t` is false for a NaN term, so NaN never wins: scipy's behaviour.
+            if acc < t {
+                t
+            } else {
+                acc
+            }
+        } else {
+            acc + t
+        }
+    }
+
+    /// The distance between rows `a` and `b` (features in order, like scipy's loops).
+    #[inline(always)]
+    fn dist(self, a: &[f64], b: &[f64], aux_a: f64, aux_b: f64) -> f64 {
+        let mut acc = 0.0;
+        for (&x, &y) in a.iter().zip(b) {
+            acc = Self::reduce(acc, Self::term(x, y));
+        }
+        self.finish(acc, aux_a, aux_b)
+    }
+}
+
+/// Distances from row `a` to consecutive rows `others` (`out.len()` rows of `a.len()` features),
+/// four rows at a time: four independent accumulators keep the FPU busy (the per-pair loop over
+/// a few features is too short to vectorise), and each sum still runs over the features in order.
+#[inline(always)]
+pub(crate) fn row_to_rows<K: Kernel>(k: K, a: &[f64], aux_a: f64, others: &[f64], aux: &[f64], out: &mut [f64]) {
+    let d = a.len();
+    if d == 0 {
+        // No features: the empty sum (0), or NaN for cosine (0/0), like scipy.
+        for (o, &ab) in out.iter_mut().zip(aux) {
+            *o = k.finish(0.0, aux_a, ab);
+        }
+        return;
+    }
+    let n = out.len();
+    let (others, aux) = (&others[..n * d], &aux[..n]);
+    let mut quads = out.chunks_exact_mut(4);
+    let mut rows = others.chunks_exact(4 * d);
+    let mut auxes = aux.chunks_exact(4);
+    for ((o, r), x) in (&mut quads).zip(&mut rows).zip(&mut auxes) {
+        let (b0, rest) = r.split_at(d);
+        let (b1, rest) = rest.split_at(d);
+        let (b2, b3) = rest.split_at(d);
+        let (mut s0, mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0, 0.0);
+        for f in 0..d {
+            let v = a[f];
+            s0 = K::reduce(s0, K::term(v, b0[f]));
+            s1 = K::reduce(s1, K::term(v, b1[f]));
+            s2 = K::reduce(s2, K::term(v, b2[f]));
+            s3 = K::reduce(s3, K::term(v, b3[f]));
+        }
+        o[0] = k.finish(s0, aux_a, x[0]);
+        o[1] = k.finish(s1, aux_a, x[1]);
+        o[2] = k.finish(s2, aux_a, x[2]);
+        o[3] = k.finish(s3, aux_a, x[3]);
+    }
+    let rest_out = quads.into_remainder();
+    for ((o, b), &ab) in rest_out.iter_mut().zip(rows.remainder().chunks_exact(d)).zip(auxes.remainder()) {
+        *o = k.dist(a, b, aux_a, ab);
+    }
 }
 
 /// Calls `$body` with `$k` bound to the kernel of `$metric` (monomorphised per metric).
@@ -126,74 +195,68 @@ pub(crate) struct Chebyshev;
 #[derive(Clone, Copy)]
 pub(crate) struct Cosine;
 
-/// `sum f(a_i, b_i)` with four independent accumulators (vectorisable, no bounds checks).
-#[inline(always)]
-fn sum_by(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
-            *s += f(x, y);
-        }
-    }
-    let mut tail = 0.0;
-    for (&x, &y) in ra.iter().zip(rb) {
-        tail += f(x, y);
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
 #[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    sum_by(a, b, |x, y| x * y)
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl Kernel for Euclidean {
     #[inline(always)]
-    fn dist(self, a: &[f64], b: &[f64], _: f64, _: f64) -> f64 {
-        SqEuclidean.dist(a, b, 0.0, 0.0).sqrt()
+    fn term(x: f64, y: f64) -> f64 {
+        let t = x - y;
+        t * t
+    }
+    #[inline(always)]
+    fn finish(self, s: f64, _: f64, _: f64) -> f64 {
+        s.sqrt()
     }
 }
 
 impl Kernel for SqEuclidean {
     #[inline(always)]
-    fn dist(self, a: &[f64], b: &[f64], _: f64, _: f64) -> f64 {
-        sum_by(a, b, |x, y| {
-            let t = x - y;
-            t * t
-        })
+    fn term(x: f64, y: f64) -> f64 {
+        let t = x - y;
+        t * t
+    }
+    #[inline(always)]
+    fn finish(self, s: f64, _: f64, _: f64) -> f64 {
+        s
     }
 }
 
 impl Kernel for Cityblock {
     #[inline(always)]
-    fn dist(self, a: &[f64], b: &[f64], _: f64, _: f64) -> f64 {
-        sum_by(a, b, |x, y| (x - y).abs())
+    fn term(x: f64, y: f64) -> f64 {
+        (x - y).abs()
+    }
+    #[inline(always)]
+    fn finish(self, s: f64, _: f64, _: f64) -> f64 {
+        s
     }
 }
 
 impl Kernel for Chebyshev {
+    const MAX: bool = true;
     #[inline(always)]
-    fn dist(self, a: &[f64], b: &[f64], _: f64, _: f64) -> f64 {
-        // `m < t` is false for a NaN difference, so NaN never wins: scipy's behaviour.
-        let mut m = 0.0f64;
-        for (&x, &y) in a.iter().zip(b) {
-            let t = (x - y).abs();
-            if m < t {
-                m = t;
-            }
-        }
+    fn term(x: f64, y: f64) -> f64 {
+        (x - y).abs()
+    }
+    #[inline(always)]
+    fn finish(self, m: f64, _: f64, _: f64) -> f64 {
         m
     }
 }
 
 impl Kernel for Cosine {
     #[inline(always)]
-    fn dist(self, a: &[f64], b: &[f64], norm_a: f64, norm_b: f64) -> f64 {
-        let mut c = dot(a, b) / (norm_a * norm_b);
+    fn term(x: f64, y: f64) -> f64 {
+        x * y
+    }
+    #[inline(always)]
+    fn finish(self, dot: f64, norm_a: f64, norm_b: f64) -> f64 {
+        let mut c = dot / (norm_a * norm_b);
         if c.abs() > 1.0 {
-            c = 1.0f64.copysign(c);
+            c = 1.0f64.copysign(c); // scipy's guard against rounding past +-1
         }
         1.0 - c
     }

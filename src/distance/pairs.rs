@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use super::metric::Kernel;
+use super::metric::{row_to_rows, Kernel};
 use super::pdist::{pair_count, par_rows, row_upper};
 use super::sort::{dist_key, key_dist, sort_by_key_then_payload};
 use super::{check_matrix, DistanceError, Metric, Result};
@@ -156,15 +156,7 @@ fn keyed_row<K: Kernel, P>(
 /// Distances of row `i` to rows `j0..j0 + out.len()`.
 #[inline(always)]
 fn row_range<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], i: usize, j0: usize, out: &mut [f64]) {
-    let a = &x[i * d..(i + 1) * d];
-    if d == 0 {
-        out.fill(k.dist(&[], &[], aux[i], aux[i]));
-        return;
-    }
-    let others = x[j0 * d..].chunks_exact(d).zip(&aux[j0..]);
-    for (o, (b, &aux_b)) in out.iter_mut().zip(others) {
-        *o = k.dist(a, b, aux[i], aux_b);
-    }
+    row_to_rows(k, &x[i * d..(i + 1) * d], aux[i], &x[j0 * d..], &aux[j0..], out);
 }
 
 /// Sorted `(key, payload)` items back to columns, in parallel.

@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::metric::Kernel;
+use super::metric::{row_to_rows, Kernel};
 use super::{check_matrix, Metric, Result};
 
 /// Pairs per parallel task, below which splitting costs more than it saves.
@@ -57,16 +57,7 @@ pub fn pdist_into(x: &[f64], n: usize, d: usize, metric: Metric, out: &mut [f64]
 /// Distances of row `i` to rows `i+1..` into `out` (length `n - 1 - i`).
 #[inline(always)]
 pub(crate) fn row_upper<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], i: usize, out: &mut [f64]) {
-    let a = &x[i * d..(i + 1) * d];
-    let aux_a = aux[i];
-    if d == 0 {
-        // No features: every distance is the empty sum (0), or NaN for cosine (0/0), like scipy.
-        out.fill(k.dist(&[], &[], aux_a, aux_a));
-        return;
-    }
-    for ((o, b), &aux_b) in out.iter_mut().zip(x[(i + 1) * d..].chunks_exact(d)).zip(&aux[i + 1..]) {
-        *o = k.dist(a, b, aux_a, aux_b);
-    }
+    row_to_rows(k, &x[i * d..(i + 1) * d], aux[i], &x[(i + 1) * d..], &aux[i + 1..], out);
 }
 
 fn run<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], out: &mut [f64]) {

@@ -5,10 +5,10 @@
 //! [`dist_key`]s, integers that sort like the floats (NaN last), paired with a payload whose
 //! natural order is the tie-break order. [`sort_by_key_then_payload`] then sorts:
 //! - small inputs with `sort_unstable` on `(key, payload)`;
-//! - large ones with a least-significant-digit radix sort on the 33 most significant *varying*
-//!   bits of the key (three 11-bit passes at most, done in parallel with per-chunk histograms),
-//!   followed by a comparison sort of each run of equal radix digits. At 33 bits the runs are a
-//!   few elements long (distances agree to ~1e-7 relative within a run), so the fix-up is cheap;
+//! - large ones with a least-significant-digit radix sort on the 22 most significant *varying*
+//!   bits of the key (two 11-bit passes at most, done in parallel with per-chunk histograms),
+//!   followed by a comparison sort of each run of equal radix digits (in parallel). The runs are
+//!   short (a few dozen elements for millions of pairs), so the fix-up is cheap and cache-local;
 //!   the result is exactly the `(key, payload)` order.
 
 use rayon::prelude::*;
@@ -17,7 +17,7 @@ use rayon::prelude::*;
 const RADIX_MIN_LEN: usize = 1 << 15;
 const DIGIT_BITS: u32 = 11;
 const BUCKETS: usize = 1 << DIGIT_BITS;
-const RADIX_BITS: u32 = 3 * DIGIT_BITS;
+const RADIX_BITS: u32 = 2 * DIGIT_BITS;
 
 /// An integer that sorts like the distance: `a < b` iff `dist_key(a) < dist_key(b)` for non-NaN
 /// values (with `-0.0 < 0.0`), and every NaN maps to `u64::MAX`, after everything else.

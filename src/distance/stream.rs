@@ -14,11 +14,13 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use arrow_array::types::TimestampNanosecondType;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampNanosecondType, UInt32Type};
 use arrow_array::{
     new_null_array, ArrayRef, Float64Array, PrimitiveArray, RecordBatch, RecordBatchReader, UInt32Array,
 };
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_select::concat::concat;
 use rayon::prelude::*;
 
 use super::pairs::{group_pairs, PairOptions, Pairs};
@@ -125,6 +127,8 @@ pub struct PairStream {
     pending: VecDeque<RecordBatch>,
     schema: SchemaRef,
     pairs: u64,
+    /// `batch_size` null timestamps, sliced for the window columns when there are no windows.
+    nulls: ArrayRef,
 }
 
 impl PairStream {
@@ -151,7 +155,9 @@ impl PairStream {
             )));
         }
         let schema = pairs_schema(input.key.data_type(), input.id.data_type());
-        Ok(Self { input, opts, batch_size, groups, next_group: 0, pending: VecDeque::new(), schema, pairs: 0 })
+        let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        let nulls = new_null_array(&ts, if input.windows.is_some() { 0 } else { batch_size.min(1 << 20) });
+        Ok(Self { input, opts, batch_size, groups, next_group: 0, pending: VecDeque::new(), schema, pairs: 0, nulls })
     }
 
     /// Number of `(window, key)` groups.
@@ -188,22 +194,25 @@ impl PairStream {
         };
         let results: Vec<Pairs> = self.groups[start..end].par_iter().map(compute).collect::<Result<_>>()?;
         let windows: Vec<Option<i64>> = self.groups[start..end].iter().map(|g| g.window).collect();
-        let batches = self.build_batches(&results, &windows)?;
         self.pairs += results.iter().map(|p| p.len() as u64).sum::<u64>();
+        let batches = self.build_batches(results, &windows)?;
         self.pending.extend(batches);
         Ok(true)
     }
 
-    /// Cuts a wave's pairs into batches of at most `batch_size` rows, built in parallel.
-    fn build_batches(&self, results: &[Pairs], windows: &[Option<i64>]) -> Result<Vec<RecordBatch>> {
-        // Segments: (result index, start, end) pieces of each batch.
+    /// Cuts a wave's pairs into batches of at most `batch_size` rows, built in parallel. A batch
+    /// within one group slices that group's columns without copying.
+    fn build_batches(&self, results: Vec<Pairs>, windows: &[Option<i64>]) -> Result<Vec<RecordBatch>> {
+        let cols: Vec<(UInt32Array, UInt32Array, Float64Array)> =
+            results.into_iter().map(|p| (p.a.into(), p.b.into(), p.dist.into())).collect();
+        // Segments: (group index, start, end) pieces of each batch.
         let mut batches: Vec<Vec<(usize, usize, usize)>> = Vec::new();
         let mut current: Vec<(usize, usize, usize)> = Vec::new();
         let mut room = self.batch_size;
-        for (g, p) in results.iter().enumerate() {
+        for (g, (_, _, dist)) in cols.iter().enumerate() {
             let mut at = 0;
-            while at < p.len() {
-                let take = room.min(p.len() - at);
+            while at < dist.len() {
+                let take = room.min(dist.len() - at);
                 current.push((g, at, at + take));
                 at += take;
                 room -= take;
@@ -216,55 +225,56 @@ impl PairStream {
         if !current.is_empty() {
             batches.push(current);
         }
-        let window_len = self.input.windows.as_ref().map(|(_, w)| *w);
         batches
             .par_iter()
             .map(|segments| {
-                let n: usize = segments.iter().map(|&(_, s, e)| e - s).sum();
-                let (mut a, mut b, mut dist) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-                let mut starts: Vec<i64> = Vec::with_capacity(if window_len.is_some() { n } else { 0 });
-                for &(g, s, e) in segments {
-                    let p = &results[g];
-                    a.extend_from_slice(&p.a[s..e]);
-                    b.extend_from_slice(&p.b[s..e]);
-                    dist.extend_from_slice(&p.dist[s..e]);
-                    if let Some(w) = windows[g] {
-                        starts.extend(std::iter::repeat_n(w, e - s));
-                    }
-                }
-                self.batch(a, b, dist, starts, window_len)
+                let piece = |i: usize| -> Vec<ArrayRef> {
+                    let (g, s, e) = segments[i];
+                    let (a, b, dist) = &cols[g];
+                    vec![Arc::new(a.slice(s, e - s)), Arc::new(b.slice(s, e - s)), Arc::new(dist.slice(s, e - s))]
+                };
+                let mut parts: Vec<Vec<ArrayRef>> = (0..segments.len()).map(piece).collect();
+                let (a, b, dist) = if parts.len() == 1 {
+                    let p = parts.pop().unwrap_or_default();
+                    (p[0].clone(), p[1].clone(), p[2].clone())
+                } else {
+                    let cat = |c: usize| concat(&parts.iter().map(|p| p[c].as_ref()).collect::<Vec<_>>());
+                    (cat(0)?, cat(1)?, cat(2)?)
+                };
+                let starts: Option<Vec<i64>> = self.input.windows.as_ref().map(|_| {
+                    segments.iter().flat_map(|&(g, s, e)| std::iter::repeat_n(windows[g].unwrap_or(0), e - s)).collect()
+                });
+                self.batch(a.as_primitive::<UInt32Type>(), b.as_primitive::<UInt32Type>(), dist, starts)
             })
             .collect()
     }
 
-    fn batch(
-        &self,
-        a: Vec<u32>,
-        b: Vec<u32>,
-        dist: Vec<f64>,
-        starts: Vec<i64>,
-        window: Option<i64>,
-    ) -> Result<RecordBatch> {
-        let (a, b) = (UInt32Array::from(a), UInt32Array::from(b));
+    fn batch(&self, a: &UInt32Array, b: &UInt32Array, dist: ArrayRef, starts: Option<Vec<i64>>) -> Result<RecordBatch> {
         let take = |values: &ArrayRef, idx: &UInt32Array| arrow_select::take::take(values.as_ref(), idx, None);
-        let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
-        let (window_start, window_end): (ArrayRef, ArrayRef) = match window {
-            Some(w) => {
+        let (window_start, window_end): (ArrayRef, ArrayRef) = match (starts, &self.input.windows) {
+            (Some(starts), Some((_, w))) => {
                 let ends: Vec<i64> = starts.iter().map(|s| s + w).collect();
                 let mk = |v: Vec<i64>| {
                     Arc::new(PrimitiveArray::<TimestampNanosecondType>::from(v).with_timezone("UTC")) as ArrayRef
                 };
                 (mk(starts), mk(ends))
             }
-            None => (new_null_array(&ts, a.len()), new_null_array(&ts, a.len())),
+            _ => {
+                let nulls = if a.len() <= self.nulls.len() {
+                    self.nulls.slice(0, a.len())
+                } else {
+                    new_null_array(self.nulls.data_type(), a.len())
+                };
+                (nulls.clone(), nulls)
+            }
         };
         let columns = vec![
-            take(&self.input.key, &a)?,
+            take(&self.input.key, a)?,
             window_start,
             window_end,
-            take(&self.input.id, &a)?,
-            take(&self.input.id, &b)?,
-            Arc::new(Float64Array::from(dist)) as ArrayRef,
+            take(&self.input.id, a)?,
+            take(&self.input.id, b)?,
+            dist,
         ];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }

@@ -1,6 +1,7 @@
 //! The only PyO3 code: thin wrappers that convert arguments, release the GIL around work, check
 //! for Ctrl-C between batches and map core errors to the `pktstream` exception hierarchy.
 
+mod distance;
 mod errors;
 mod reader;
 
@@ -21,6 +22,7 @@ fn packet_schema(columns: Option<Vec<String>>, addresses: &str) -> PyResult<pyo3
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::NativeReader>()?;
     m.add_function(wrap_pyfunction!(packet_schema, m)?)?;
+    distance::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
