@@ -7,6 +7,7 @@ Example:
     True
 """
 
+from . import distance
 from ._native import __version__
 from ._reader import PacketReader, iter_batches, read_pcap, schema
 from .exceptions import CaptureWarning, FormatError, PktstreamError, TruncatedCaptureWarning
@@ -17,6 +18,7 @@ __all__ = [
     "iter_batches",
     "schema",
     "PacketReader",
+    "distance",
     "PktstreamError",
     "FormatError",
     "CaptureWarning",

@@ -32,9 +32,10 @@ fn arrow_err(e: ArrowError) -> PyErr {
 fn matrix(name: &str, x: &Bound<'_, PyAny>) -> PyResult<(Vec<f64>, usize, usize)> {
     if let Ok(a) = x.extract::<PyReadonlyArray2<'_, f64>>() {
         let (n, d) = (a.shape()[0], a.shape()[1]);
+        // `as_slice` also accepts Fortran order (in memory order): only take it for C order.
         let data = match a.as_slice() {
-            Ok(s) => s.to_vec(),
-            Err(_) => a.as_array().iter().copied().collect(),
+            Ok(s) if a.is_c_contiguous() => s.to_vec(),
+            _ => a.as_array().iter().copied().collect(),
         };
         return Ok((data, n, d));
     }
