@@ -15,6 +15,7 @@
 
 pub mod columns;
 pub mod decode;
+pub mod distance;
 pub mod error;
 pub mod kafka;
 pub mod reader;

@@ -7,6 +7,7 @@ Example:
     True
 """
 
+from . import distance
 from ._kafka import Consumer, ProduceReport, consume, create_topic, produce, produce_pcap
 from ._native import __version__
 from ._reader import PacketReader, iter_batches, read_pcap, schema
@@ -34,6 +35,7 @@ __all__ = [
     "Consumer",
     "consume",
     "ProduceReport",
+    "distance",
     "PktstreamError",
     "FormatError",
     "CaptureWarning",

@@ -104,3 +104,41 @@ class NativeConsumer:
     def positions(self) -> list[tuple[str, int, int]]: ...
     def config(self) -> list[tuple[str, str]]: ...
     def close(self) -> None: ...
+# Distance kernels (src/py/distance.rs); the public API is pktstream.distance.
+def pdist(x: Any, metric: str = "euclidean") -> Any: ...
+def cdist(xa: Any, xb: Any, metric: str = "euclidean") -> Any: ...
+def pairs(
+    table: Any,
+    features: Any,
+    *,
+    time: Optional[Any] = None,
+    window: Optional[int] = None,
+    metric: str = "euclidean",
+    top_k: Optional[int] = None,
+    max_distance: Optional[float] = None,
+    sort: bool = True,
+    batch_size: int = 1048576,
+) -> Any: ...
+@final
+class NativeWindowedPairs:
+    """Windowed pairs state machine (see pktstream.distance.WindowedPairs)."""
+
+    def __new__(
+        cls,
+        window: int,
+        n_features: int,
+        *,
+        allowed_lateness: int = 0,
+        metric: str = "euclidean",
+        top_k: Optional[int] = None,
+        max_distance: Optional[float] = None,
+        batch_size: int = 1048576,
+    ) -> Self: ...
+    def push(self, table: Any, time: Any, features: Any) -> Any: ...
+    def flush(self) -> Any: ...
+    @property
+    def late_events(self) -> int: ...
+    @property
+    def open_windows(self) -> int: ...
+    @property
+    def watermark(self) -> Optional[int]: ...

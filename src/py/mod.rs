@@ -1,6 +1,7 @@
 //! The only PyO3 code: thin wrappers that convert arguments, release the GIL around work, check
 //! for Ctrl-C between batches and map core errors to the `pktstream` exception hierarchy.
 
+mod distance;
 mod errors;
 mod kafka;
 mod reader;
@@ -23,6 +24,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::NativeReader>()?;
     m.add_function(wrap_pyfunction!(packet_schema, m)?)?;
     kafka::register(m)?;
+    distance::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

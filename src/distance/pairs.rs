@@ -1,0 +1,250 @@
+//! One group's pairs: all of them, the `top_k` nearest per event, or those within `max_distance`.
+//!
+//! A group is a small matrix of rows (the events of one key in one window), gathered contiguous
+//! and in *tie-break order* (the caller orders them by id). Positions in that order define the
+//! pair orientation and every tie: a pair is `(a, b)` with `a < b`, and pairs of equal distance
+//! come out in `(a, b)` order, i.e. by `(id_1, id_2)`.
+//!
+//! Rules:
+//! - **all pairs** (neither option): `m(m-1)/2` pairs. This is the honest cost of the output and
+//!   all of one group's pairs are held in memory to sort them (12 bytes of sort key per pair, plus
+//!   the same again as radix scratch); callers stream *between* groups.
+//! - **`top_k`**: for each event `a`, its k nearest are the k smallest `(distance, position)` among
+//!   the other events; a pair is kept when either event is among the other's k nearest (so an event
+//!   may appear in more than k pairs, and every event with a neighbour appears in at least
+//!   `min(k, m-1)`). Memory is one row of distances per thread plus at most `m*k` candidates; the
+//!   `m x m` matrix is never built.
+//! - **`max_distance`**: keeps pairs with `distance <= max_distance` (NaN never qualifies); with
+//!   `top_k` too, a pair must satisfy both.
+//! - NaN distances (from NaN features) sort after every number.
+
+use rayon::prelude::*;
+
+use super::metric::{row_to_rows, Kernel};
+use super::pdist::{pair_count, par_rows, row_upper};
+use super::sort::{dist_key, key_dist, sort_by_key_then_payload};
+use super::{check_matrix, DistanceError, Metric, Result};
+
+/// What to compute for each group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairOptions {
+    pub metric: Metric,
+    /// Keep a pair only if one event is among the other's `top_k` nearest.
+    pub top_k: Option<usize>,
+    /// Keep a pair only if its distance is at most this.
+    pub max_distance: Option<f64>,
+    /// Sort by distance (ties by position); otherwise pairs come in `(a, b)` order.
+    pub sort: bool,
+}
+
+impl PairOptions {
+    /// All pairs, sorted, with `metric`.
+    pub fn new(metric: Metric) -> Self {
+        Self { metric, top_k: None, max_distance: None, sort: true }
+    }
+
+    /// Checks the options (a NaN `max_distance` would silently keep nothing).
+    pub fn validate(&self) -> Result<()> {
+        if self.max_distance.is_some_and(f64::is_nan) {
+            return Err(DistanceError::InvalidArgument("max_distance must be a number, not NaN".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A group's pairs as parallel columns: rows `a[i]` and `b[i]` (mapped through the caller's row
+/// numbers) at distance `dist[i]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pairs {
+    pub a: Vec<u32>,
+    pub b: Vec<u32>,
+    pub dist: Vec<f64>,
+}
+
+impl Pairs {
+    pub fn len(&self) -> usize {
+        self.dist.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dist.is_empty()
+    }
+}
+
+/// The pairs of the `m` rows of `x` (`m x d`, row-major, in tie-break order); `rows[p]` is the
+/// number reported for position `p` (e.g. the row's index in the caller's table).
+///
+/// ```
+/// use pktstream::distance::{pairs::group_pairs, Metric, PairOptions};
+/// let x = [0.0, 10.0, 1.0, 3.0]; // 4 events, 1 feature
+/// let p = group_pairs(&x, 4, 1, &[100, 101, 102, 103], &PairOptions::new(Metric::Cityblock)).unwrap();
+/// assert_eq!(p.dist, vec![1.0, 2.0, 3.0, 7.0, 9.0, 10.0]);
+/// assert_eq!((p.a[0], p.b[0]), (100, 102));
+/// ```
+pub fn group_pairs(x: &[f64], m: usize, d: usize, rows: &[u32], opts: &PairOptions) -> Result<Pairs> {
+    check_matrix("group", x, m, d)?;
+    opts.validate()?;
+    if rows.len() != m {
+        return Err(DistanceError::Shape(format!("{} row numbers for {m} rows", rows.len())));
+    }
+    let aux = opts.metric.row_aux(x, m, d);
+    crate::dispatch_metric!(opts.metric, k => {
+        if opts.top_k.is_some() || opts.max_distance.is_some() {
+            Ok(selected(k, x, d, &aux, rows, opts))
+        } else {
+            all(k, x, d, &aux, rows, opts.sort)
+        }
+    })
+}
+
+/// Every pair, sorted through a radix sort on `(dist_key, a << 16 | b)` (u64 payload past 65536 rows).
+fn all<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], sort: bool) -> Result<Pairs> {
+    let m = aux.len();
+    let len = pair_count(m).filter(|&n| n <= u32::MAX as usize || !sort).ok_or_else(|| {
+        DistanceError::InvalidArgument(format!(
+            "a group of {m} events has too many pairs to sort; use top_k or max_distance"
+        ))
+    })?;
+    if !sort {
+        let mut dist = vec![0.0; len];
+        par_rows(m, &mut dist, |i, out| row_upper(k, x, d, aux, i, out));
+        let (mut a, mut b) = (Vec::with_capacity(len), Vec::with_capacity(len));
+        for i in 0..m {
+            for j in i + 1..m {
+                a.push(rows[i]);
+                b.push(rows[j]);
+            }
+        }
+        return Ok(Pairs { a, b, dist });
+    }
+    if m <= 1 << 16 {
+        let mut items = vec![(0u64, 0u32); len];
+        par_rows(m, &mut items, |i, out| keyed_row(k, x, d, aux, i, out, |j| ((i as u32) << 16) | j as u32));
+        sort_by_key_then_payload(&mut items);
+        Ok(unpack(&items, rows, |p| ((p >> 16) as usize, (p & 0xffff) as usize)))
+    } else {
+        let mut items = vec![(0u64, 0u64); len];
+        par_rows(m, &mut items, |i, out| keyed_row(k, x, d, aux, i, out, |j| ((i as u64) << 32) | j as u64));
+        sort_by_key_then_payload(&mut items);
+        Ok(unpack(&items, rows, |p| ((p >> 32) as usize, (p & 0xffff_ffff) as usize)))
+    }
+}
+
+/// Row `i`'s distances to rows `i+1..` as `(dist_key, payload(j))` items.
+#[inline(always)]
+fn keyed_row<K: Kernel, P>(
+    k: K,
+    x: &[f64],
+    d: usize,
+    aux: &[f64],
+    i: usize,
+    out: &mut [(u64, P)],
+    payload: impl Fn(usize) -> P,
+) {
+    let mut buf = [0.0f64; 256];
+    let mut j0 = i + 1;
+    for chunk in out.chunks_mut(buf.len()) {
+        let dist = &mut buf[..chunk.len()];
+        row_range(k, x, d, aux, i, j0, dist);
+        for (t, (o, &v)) in chunk.iter_mut().zip(dist.iter()).enumerate() {
+            *o = (dist_key(v), payload(j0 + t));
+        }
+        j0 += chunk.len();
+    }
+}
+
+/// Distances of row `i` to rows `j0..j0 + out.len()`.
+#[inline(always)]
+fn row_range<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], i: usize, j0: usize, out: &mut [f64]) {
+    row_to_rows(k, &x[i * d..(i + 1) * d], aux[i], &x[j0 * d..], &aux[j0..], out);
+}
+
+/// Sorted `(key, payload)` items back to columns, in parallel.
+fn unpack<P: Copy + Send + Sync>(
+    items: &[(u64, P)],
+    rows: &[u32],
+    split: impl Fn(P) -> (usize, usize) + Sync,
+) -> Pairs {
+    let n = items.len();
+    let (mut a, mut b, mut dist) = (vec![0u32; n], vec![0u32; n], vec![0f64; n]);
+    const CHUNK: usize = 1 << 16;
+    a.par_chunks_mut(CHUNK)
+        .zip(b.par_chunks_mut(CHUNK))
+        .zip(dist.par_chunks_mut(CHUNK))
+        .zip(items.par_chunks(CHUNK))
+        .for_each(|(((a, b), dist), items)| {
+            for (((a, b), dist), &(key, p)) in a.iter_mut().zip(b.iter_mut()).zip(dist.iter_mut()).zip(items) {
+                let (i, j) = split(p);
+                *a = rows[i];
+                *b = rows[j];
+                *dist = key_dist(key);
+            }
+        });
+    Pairs { a, b, dist }
+}
+
+/// `top_k` and/or `max_distance`: rows in parallel blocks, each row's candidates selected from a
+/// row buffer, then deduplicated (a pair may be chosen from both ends) and sorted.
+fn selected<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], opts: &PairOptions) -> Pairs {
+    let m = aux.len();
+    let limit = opts.max_distance.map(dist_key);
+    let rows_per_task = (m / (rayon::current_num_threads() * 8)).clamp(1, 1024);
+    let mut items: Vec<(u64, u64)> = (0..m)
+        .into_par_iter()
+        .step_by(rows_per_task)
+        .flat_map_iter(|start| {
+            let mut found = Vec::new();
+            let mut buf = vec![0.0; m];
+            let mut cand: Vec<(u64, u32)> = Vec::new();
+            for i in start..(start + rows_per_task).min(m) {
+                let pack = |j: usize| if i < j { ((i as u64) << 32) | j as u64 } else { ((j as u64) << 32) | i as u64 };
+                match opts.top_k {
+                    None => {
+                        // Threshold only: the upper triangle suffices.
+                        let out = &mut buf[..m - 1 - i];
+                        row_upper(k, x, d, aux, i, out);
+                        let lim = limit.unwrap_or(u64::MAX - 1);
+                        found.extend(
+                            out.iter()
+                                .enumerate()
+                                .map(|(t, &v)| (dist_key(v), i + 1 + t))
+                                .filter(|&(key, _)| key <= lim)
+                                .map(|(key, j)| (key, pack(j))),
+                        );
+                    }
+                    Some(top_k) => {
+                        let out = &mut buf[..m];
+                        row_range(k, x, d, aux, i, 0, out);
+                        cand.clear();
+                        cand.extend(
+                            out.iter()
+                                .enumerate()
+                                .filter(|&(j, _)| j != i)
+                                .map(|(j, &v)| (dist_key(v), j as u32))
+                                .filter(|&(key, _)| limit.is_none_or(|l| key <= l)),
+                        );
+                        if top_k < cand.len() {
+                            if top_k == 0 {
+                                cand.clear();
+                            } else {
+                                cand.select_nth_unstable(top_k - 1);
+                                cand.truncate(top_k);
+                            }
+                        }
+                        found.extend(cand.iter().map(|&(key, j)| (key, pack(j as usize))));
+                    }
+                }
+            }
+            found
+        })
+        .collect();
+    if opts.top_k.is_some() {
+        items.par_sort_unstable_by_key(|&(_, p)| p);
+        items.dedup_by_key(|&mut (_, p)| p);
+    }
+    // Unsorted, the items are in (a, b) order: rows were visited in order, or deduplicated by payload.
+    if opts.sort {
+        sort_by_key_then_payload(&mut items);
+    }
+    unpack(&items, rows, |p| ((p >> 32) as usize, (p & 0xffff_ffff) as usize))
+}

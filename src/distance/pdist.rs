@@ -1,0 +1,103 @@
+//! Condensed pairwise distances within one matrix, exactly scipy's `pdist` layout.
+//!
+//! The output is the upper triangle in row-major order: `(0,1), (0,2), ..., (0,n-1), (1,2), ...`,
+//! `n(n-1)/2` values. Work is split into blocks of consecutive rows holding about the same number
+//! of pairs (early rows have more), and each rayon task writes only its own slice of the output,
+//! so there is no synchronisation and no unsafe code.
+
+use rayon::prelude::*;
+
+use super::metric::{row_to_rows, Kernel};
+use super::{check_matrix, Metric, Result};
+
+/// Pairs per parallel task, below which splitting costs more than it saves.
+const MIN_PAIRS_PER_TASK: usize = 1 << 15;
+
+/// Number of pairs of `n` rows, `n(n-1)/2`, or `None` on overflow.
+pub fn pair_count(n: usize) -> Option<usize> {
+    if n < 2 {
+        return Some(0);
+    }
+    if n % 2 == 0 {
+        (n / 2).checked_mul(n - 1)
+    } else {
+        n.checked_mul((n - 1) / 2)
+    }
+}
+
+/// Condensed distances of the `n` rows of `x` (`n * d` values, row-major).
+///
+/// ```
+/// use pktstream::distance::{pdist, Metric};
+/// let x = [0.0, 0.0, 3.0, 4.0, 6.0, 8.0]; // 3 rows x 2 features
+/// assert_eq!(pdist(&x, 3, 2, Metric::Euclidean).unwrap(), vec![5.0, 10.0, 5.0]);
+/// ```
+pub fn pdist(x: &[f64], n: usize, d: usize, metric: Metric) -> Result<Vec<f64>> {
+    check_matrix("pdist input", x, n, d)?;
+    let len = pair_count(n).ok_or_else(|| super::DistanceError::Shape(format!("{n} rows: too many pairs")))?;
+    let mut out = vec![0.0; len];
+    pdist_into(x, n, d, metric, &mut out)?;
+    Ok(out)
+}
+
+/// [`pdist`] into a caller-provided slice of exactly `n(n-1)/2` values.
+pub fn pdist_into(x: &[f64], n: usize, d: usize, metric: Metric, out: &mut [f64]) -> Result<()> {
+    check_matrix("pdist input", x, n, d)?;
+    if pair_count(n) != Some(out.len()) {
+        return Err(super::DistanceError::Shape(format!("pdist output: {} values for {n} rows", out.len())));
+    }
+    if n < 2 {
+        return Ok(());
+    }
+    let aux = metric.row_aux(x, n, d);
+    crate::dispatch_metric!(metric, k => run(k, x, d, &aux, out));
+    Ok(())
+}
+
+/// Distances of row `i` to rows `i+1..` into `out` (length `n - 1 - i`).
+#[inline(always)]
+pub(crate) fn row_upper<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], i: usize, out: &mut [f64]) {
+    row_to_rows(k, &x[i * d..(i + 1) * d], aux[i], &x[(i + 1) * d..], &aux[i + 1..], out);
+}
+
+fn run<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], out: &mut [f64]) {
+    par_rows(aux.len(), out, |i, row| row_upper(k, x, d, aux, i, row));
+}
+
+/// Calls `f(i, slice)` for every row `i` of a condensed output of `n` rows, where `slice` is the
+/// row's `n - 1 - i` values of `out`. Rows go in blocks of about equal pair counts, in parallel.
+pub(crate) fn par_rows<T: Send>(n: usize, out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    if n < 2 {
+        return;
+    }
+    let tasks = rayon::current_num_threads() * 4;
+    let per_task = (out.len() / tasks).max(MIN_PAIRS_PER_TASK);
+    // Cut the rows into blocks of about `per_task` pairs, each with its own output slice.
+    let mut blocks = Vec::new();
+    let mut rest = out;
+    let mut start = 0;
+    while start < n - 1 {
+        let (mut end, mut len) = (start, 0);
+        while end < n - 1 && len < per_task {
+            len += n - 1 - end;
+            end += 1;
+        }
+        let (head, tail) = rest.split_at_mut(len.min(rest.len()));
+        blocks.push((start, end, head));
+        rest = tail;
+        start = end;
+    }
+    let run_block = |(start, end, slice): (usize, usize, &mut [T])| {
+        let mut rest = slice;
+        for i in start..end {
+            let (row, tail) = rest.split_at_mut((n - 1 - i).min(rest.len()));
+            f(i, row);
+            rest = tail;
+        }
+    };
+    if blocks.len() == 1 {
+        blocks.into_iter().for_each(run_block);
+    } else {
+        blocks.into_par_iter().for_each(run_block);
+    }
+}

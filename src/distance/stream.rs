@@ -1,0 +1,304 @@
+//! Grouped pairs as a stream of Arrow record batches.
+//!
+//! [`PairStream`] groups rows by `(window, key)`, orders each group's rows by id (the tie-break
+//! order, see [`super::pairs`]), and yields `key, window_start, window_end, id_1, id_2, distance`
+//! batches of at most `batch_size` rows. Groups are computed in *waves*: consecutive small groups
+//! together in parallel (one rayon task per group) until about [`WAVE_PAIRS`] pairs, a large group
+//! alone with parallel kernels inside. Only one wave's pairs are in memory at a time, so the
+//! output of a whole capture can be streamed; one group's pairs must fit (see [`super::pairs`]).
+//!
+//! Output order: groups by window start, then by key (nulls last), each group's pairs by distance
+//! (ties by `(id_1, id_2)`) or, with `sort = false`, by `(id_1, id_2)` order. Keys and ids are
+//! gathered with Arrow's `take`, so they keep their input type (strings, integers, dictionaries).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampNanosecondType, UInt32Type};
+use arrow_array::{
+    new_null_array, ArrayRef, Float64Array, PrimitiveArray, RecordBatch, RecordBatchReader, UInt32Array,
+};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_select::concat::concat;
+use rayon::prelude::*;
+
+use super::pairs::{group_pairs, PairOptions, Pairs};
+use super::pdist::pair_count;
+use super::rank::{dense_rank, ordinal_rank};
+use super::{check_matrix, DistanceError, Result};
+
+/// Pairs computed together before they are turned into batches.
+pub const WAVE_PAIRS: usize = 1 << 22;
+
+/// The rows to pair up: a key and an id per row, optional event times, and the feature matrix.
+#[derive(Debug, Clone)]
+pub struct PairsInput {
+    /// Group key per row (any orderable Arrow type).
+    pub key: ArrayRef,
+    /// Event id per row, reported as `id_1` / `id_2` (any orderable Arrow type).
+    pub id: ArrayRef,
+    /// Features, `n x d` row-major.
+    pub features: Vec<f64>,
+    pub d: usize,
+    /// Tumbling windows: each row's window start (ns since the epoch) and the window length (ns).
+    pub windows: Option<(Vec<i64>, i64)>,
+}
+
+impl PairsInput {
+    /// Rows without windows.
+    pub fn new(key: ArrayRef, id: ArrayRef, features: Vec<f64>, d: usize) -> Result<Self> {
+        let n = key.len();
+        if id.len() != n {
+            return Err(DistanceError::Shape(format!("{n} keys but {} ids", id.len())));
+        }
+        check_matrix("features", &features, n, d)?;
+        if n > u32::MAX as usize {
+            return Err(DistanceError::InvalidArgument(format!("{n} rows: at most 2^32 - 1 per call")));
+        }
+        Ok(Self { key, id, features, d, windows: None })
+    }
+
+    /// Assigns each row to the tumbling window of `window` ns containing its `time` (ns since the
+    /// epoch); windows are aligned to the epoch: `[k * window, (k + 1) * window)`.
+    pub fn with_windows(mut self, time: &[i64], window: i64) -> Result<Self> {
+        if time.len() != self.key.len() {
+            return Err(DistanceError::Shape(format!("{} keys but {} times", self.key.len(), time.len())));
+        }
+        let starts = time.iter().map(|&t| window_start(t, window)).collect::<Result<Vec<_>>>()?;
+        self.windows = Some((starts, window));
+        Ok(self)
+    }
+
+    pub fn len(&self) -> usize {
+        self.key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.key.is_empty()
+    }
+}
+
+/// The start of the tumbling window of `window` ns that holds `t`.
+pub fn window_start(t: i64, window: i64) -> Result<i64> {
+    if window <= 0 {
+        return Err(DistanceError::InvalidArgument(format!("window must be positive, not {window} ns")));
+    }
+    t.div_euclid(window)
+        .checked_mul(window)
+        .filter(|s| s.checked_add(window).is_some())
+        .ok_or_else(|| DistanceError::InvalidArgument(format!("time {t} ns: its window is out of range")))
+}
+
+/// The output schema for a key and id type.
+pub fn pairs_schema(key: &DataType, id: &DataType) -> SchemaRef {
+    let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("key", key.clone(), true),
+        Field::new("window_start", ts.clone(), true),
+        Field::new("window_end", ts, true),
+        Field::new("id_1", id.clone(), true),
+        Field::new("id_2", id.clone(), true),
+        Field::new("distance", DataType::Float64, false),
+    ]))
+}
+
+/// One `(window, key)` group: its window start and its rows in id order.
+struct Group {
+    window: Option<i64>,
+    rows: Vec<u32>,
+}
+
+impl Group {
+    fn estimate(&self, opts: &PairOptions) -> usize {
+        let m = self.rows.len();
+        let all = pair_count(m).unwrap_or(usize::MAX);
+        opts.top_k.map_or(all, |k| all.min(m.saturating_mul(k)))
+    }
+}
+
+/// Grouped pairs, computed a wave at a time as batches are pulled (an Arrow `RecordBatchReader`).
+pub struct PairStream {
+    input: PairsInput,
+    opts: PairOptions,
+    batch_size: usize,
+    groups: Vec<Group>,
+    next_group: usize,
+    pending: VecDeque<RecordBatch>,
+    schema: SchemaRef,
+    pairs: u64,
+    /// `batch_size` null timestamps, sliced for the window columns when there are no windows.
+    nulls: ArrayRef,
+}
+
+impl PairStream {
+    /// Plans the groups and checks everything that could fail, so iteration only fails on bugs.
+    pub fn new(input: PairsInput, opts: PairOptions, batch_size: usize) -> Result<Self> {
+        opts.validate()?;
+        if batch_size == 0 {
+            return Err(DistanceError::InvalidArgument("batch_size must be at least 1".into()));
+        }
+        let (key_code, _) = dense_rank(input.key.as_ref())?;
+        let id_rank = ordinal_rank(input.id.as_ref())?;
+        let mut order: Vec<u32> = (0..input.len() as u32).collect();
+        let window_of = |r: u32| input.windows.as_ref().map(|(s, _)| s[r as usize]);
+        order.sort_unstable_by_key(|&r| (window_of(r), key_code[r as usize], id_rank[r as usize]));
+        let groups: Vec<Group> = order
+            .chunk_by(|&a, &b| window_of(a) == window_of(b) && key_code[a as usize] == key_code[b as usize])
+            .map(|rows| Group { window: window_of(rows[0]), rows: rows.to_vec() })
+            .collect();
+        let sorted_all = opts.sort && opts.top_k.is_none() && opts.max_distance.is_none();
+        if let Some(g) = groups.iter().find(|g| sorted_all && g.estimate(&opts) > u32::MAX as usize) {
+            return Err(DistanceError::InvalidArgument(format!(
+                "a group of {} events has too many pairs to sort; use top_k or max_distance",
+                g.rows.len()
+            )));
+        }
+        let schema = pairs_schema(input.key.data_type(), input.id.data_type());
+        let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        let nulls = new_null_array(&ts, if input.windows.is_some() { 0 } else { batch_size.min(1 << 20) });
+        Ok(Self { input, opts, batch_size, groups, next_group: 0, pending: VecDeque::new(), schema, pairs: 0, nulls })
+    }
+
+    /// Number of `(window, key)` groups.
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Pairs produced so far.
+    pub fn pairs_emitted(&self) -> u64 {
+        self.pairs
+    }
+
+    /// Computes the next wave of groups into `pending`; `false` when all groups are done.
+    fn next_wave(&mut self) -> Result<bool> {
+        let start = self.next_group;
+        if start >= self.groups.len() {
+            return Ok(false);
+        }
+        let mut end = start;
+        let mut total = 0usize;
+        while end < self.groups.len() && (end == start || total < WAVE_PAIRS) {
+            total = total.saturating_add(self.groups[end].estimate(&self.opts));
+            end += 1;
+        }
+        self.next_group = end;
+        let (input, opts) = (&self.input, &self.opts);
+        let compute = |g: &Group| -> Result<Pairs> {
+            let d = input.d;
+            let mut x = Vec::with_capacity(g.rows.len() * d);
+            for &r in &g.rows {
+                x.extend_from_slice(&input.features[r as usize * d..(r as usize + 1) * d]);
+            }
+            group_pairs(&x, g.rows.len(), d, &g.rows, opts)
+        };
+        let results: Vec<Pairs> = self.groups[start..end].par_iter().map(compute).collect::<Result<_>>()?;
+        let windows: Vec<Option<i64>> = self.groups[start..end].iter().map(|g| g.window).collect();
+        self.pairs += results.iter().map(|p| p.len() as u64).sum::<u64>();
+        let batches = self.build_batches(results, &windows)?;
+        self.pending.extend(batches);
+        Ok(true)
+    }
+
+    /// Cuts a wave's pairs into batches of at most `batch_size` rows, built in parallel. A batch
+    /// within one group slices that group's columns without copying.
+    fn build_batches(&self, results: Vec<Pairs>, windows: &[Option<i64>]) -> Result<Vec<RecordBatch>> {
+        let cols: Vec<(UInt32Array, UInt32Array, Float64Array)> =
+            results.into_iter().map(|p| (p.a.into(), p.b.into(), p.dist.into())).collect();
+        // Segments: (group index, start, end) pieces of each batch.
+        let mut batches: Vec<Vec<(usize, usize, usize)>> = Vec::new();
+        let mut current: Vec<(usize, usize, usize)> = Vec::new();
+        let mut room = self.batch_size;
+        for (g, (_, _, dist)) in cols.iter().enumerate() {
+            let mut at = 0;
+            while at < dist.len() {
+                let take = room.min(dist.len() - at);
+                current.push((g, at, at + take));
+                at += take;
+                room -= take;
+                if room == 0 {
+                    batches.push(std::mem::take(&mut current));
+                    room = self.batch_size;
+                }
+            }
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        batches
+            .par_iter()
+            .map(|segments| {
+                let piece = |i: usize| -> Vec<ArrayRef> {
+                    let (g, s, e) = segments[i];
+                    let (a, b, dist) = &cols[g];
+                    vec![Arc::new(a.slice(s, e - s)), Arc::new(b.slice(s, e - s)), Arc::new(dist.slice(s, e - s))]
+                };
+                let mut parts: Vec<Vec<ArrayRef>> = (0..segments.len()).map(piece).collect();
+                let (a, b, dist) = if parts.len() == 1 {
+                    let p = parts.pop().unwrap_or_default();
+                    (p[0].clone(), p[1].clone(), p[2].clone())
+                } else {
+                    let cat = |c: usize| concat(&parts.iter().map(|p| p[c].as_ref()).collect::<Vec<_>>());
+                    (cat(0)?, cat(1)?, cat(2)?)
+                };
+                let starts: Option<Vec<i64>> = self.input.windows.as_ref().map(|_| {
+                    segments.iter().flat_map(|&(g, s, e)| std::iter::repeat_n(windows[g].unwrap_or(0), e - s)).collect()
+                });
+                self.batch(a.as_primitive::<UInt32Type>(), b.as_primitive::<UInt32Type>(), dist, starts)
+            })
+            .collect()
+    }
+
+    fn batch(&self, a: &UInt32Array, b: &UInt32Array, dist: ArrayRef, starts: Option<Vec<i64>>) -> Result<RecordBatch> {
+        let take = |values: &ArrayRef, idx: &UInt32Array| arrow_select::take::take(values.as_ref(), idx, None);
+        let (window_start, window_end): (ArrayRef, ArrayRef) = match (starts, &self.input.windows) {
+            (Some(starts), Some((_, w))) => {
+                let ends: Vec<i64> = starts.iter().map(|s| s + w).collect();
+                let mk = |v: Vec<i64>| {
+                    Arc::new(PrimitiveArray::<TimestampNanosecondType>::from(v).with_timezone("UTC")) as ArrayRef
+                };
+                (mk(starts), mk(ends))
+            }
+            _ => {
+                let nulls = if a.len() <= self.nulls.len() {
+                    self.nulls.slice(0, a.len())
+                } else {
+                    new_null_array(self.nulls.data_type(), a.len())
+                };
+                (nulls.clone(), nulls)
+            }
+        };
+        let columns = vec![
+            take(&self.input.key, a)?,
+            window_start,
+            window_end,
+            take(&self.input.id, a)?,
+            take(&self.input.id, b)?,
+            dist,
+        ];
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+impl Iterator for PairStream {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Some(Ok(b));
+            }
+            match self.next_wave() {
+                Ok(true) => continue,
+                Ok(false) => return None,
+                Err(e) => return Some(Err(ArrowError::ComputeError(e.to_string()))),
+            }
+        }
+    }
+}
+
+impl RecordBatchReader for PairStream {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}

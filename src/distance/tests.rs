@@ -1,0 +1,246 @@
+//! Unit tests across the module: the kernels against a naive reference, grouped pairs and windows.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+
+use super::pairs::group_pairs;
+use super::*;
+
+fn lcg(seed: u64, n: usize) -> Vec<f64> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) % 1000) as f64 / 100.0 - 5.0
+        })
+        .collect()
+}
+
+fn naive(a: &[f64], b: &[f64], m: Metric) -> f64 {
+    let diffs = a.iter().zip(b).map(|(x, y)| x - y);
+    match m {
+        Metric::Euclidean => diffs.map(|t| t * t).sum::<f64>().sqrt(),
+        Metric::SqEuclidean => diffs.map(|t| t * t).sum(),
+        Metric::Cityblock => diffs.map(f64::abs).sum(),
+        Metric::Chebyshev => diffs.map(f64::abs).fold(0.0, f64::max),
+        Metric::Cosine => {
+            let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let na: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let nb: f64 = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+            1.0 - (dot / (na * nb)).clamp(-1.0, 1.0)
+        }
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(1.0)
+}
+
+#[test]
+fn pdist_and_cdist_match_naive_for_every_metric() {
+    let (n, d) = (300, 9);
+    let x = lcg(1, n * d);
+    let y = lcg(2, 7 * d);
+    for name in Metric::NAMES {
+        let m: Metric = name.parse().unwrap();
+        let p = pdist(&x, n, d, m).unwrap();
+        let mut k = 0;
+        for i in 0..n {
+            for j in i + 1..n {
+                assert!(close(p[k], naive(&x[i * d..(i + 1) * d], &x[j * d..(j + 1) * d], m)), "{name} {i} {j}");
+                k += 1;
+            }
+        }
+        assert_eq!(k, p.len());
+        let c = cdist(&x, n, &y, 7, d, m).unwrap();
+        for i in 0..n {
+            for j in 0..7 {
+                assert!(close(c[i * 7 + j], naive(&x[i * d..(i + 1) * d], &y[j * d..(j + 1) * d], m)), "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn shapes_are_checked_not_panicked_on() {
+    assert!(matches!(pdist(&[1.0, 2.0, 3.0], 2, 2, Metric::Euclidean), Err(DistanceError::Shape(_))));
+    assert!(matches!(cdist(&[1.0, 2.0], 1, &[1.0], 1, 2, Metric::Euclidean), Err(DistanceError::Shape(_))));
+    assert_eq!(pdist(&[], 0, 3, Metric::Cosine).unwrap(), Vec::<f64>::new());
+    assert_eq!(pdist(&[1.0], 1, 1, Metric::Cosine).unwrap(), Vec::<f64>::new());
+    assert_eq!(pdist(&[], 3, 0, Metric::Euclidean).unwrap(), vec![0.0; 3]);
+    assert!(cdist(&[], 2, &[], 1, 0, Metric::Cosine).unwrap().iter().all(|v| v.is_nan()));
+}
+
+/// Brute-force reference of one group's rule (positions, sorted by (dist, a, b)).
+fn reference(x: &[f64], m: usize, d: usize, opts: &PairOptions) -> Vec<(u32, u32, f64)> {
+    let dist = |i: usize, j: usize| naive(&x[i * d..(i + 1) * d], &x[j * d..(j + 1) * d], opts.metric);
+    let key = |v: f64| sort::dist_key(v);
+    let knn = |i: usize, k: usize| {
+        let mut c: Vec<(u64, usize)> = (0..m).filter(|&j| j != i).map(|j| (key(dist(i, j)), j)).collect();
+        c.sort();
+        c.truncate(k);
+        c.into_iter().map(|(_, j)| j).collect::<Vec<_>>()
+    };
+    let mut out = Vec::new();
+    for i in 0..m {
+        for j in i + 1..m {
+            let v = dist(i, j);
+            let ok_k = opts.top_k.is_none_or(|k| knn(i, k).contains(&j) || knn(j, k).contains(&i));
+            let ok_t = opts.max_distance.is_none_or(|t| v <= t);
+            if ok_k && ok_t {
+                out.push((i as u32, j as u32, v));
+            }
+        }
+    }
+    if opts.sort {
+        out.sort_by_key(|&(i, j, v)| (key(v), i, j));
+    }
+    out
+}
+
+#[test]
+fn group_pairs_match_the_reference_rules() {
+    // Integer-valued features give many tied distances; a NaN row sorts last.
+    let (m, d) = (60, 3);
+    let mut x: Vec<f64> = lcg(3, m * d).iter().map(|v| v.round()).collect();
+    x[5 * d] = f64::NAN;
+    let rows: Vec<u32> = (0..m as u32).collect();
+    for metric in [Metric::Euclidean, Metric::Cityblock, Metric::Chebyshev, Metric::Cosine] {
+        for (top_k, max_distance, sort) in [
+            (None, None, true),
+            (None, None, false),
+            (Some(3), None, true),
+            (Some(1), Some(4.0), true),
+            (None, Some(3.0), false),
+            (Some(0), None, true),
+            (Some(500), None, true),
+        ] {
+            let opts = PairOptions { metric, top_k, max_distance, sort };
+            let p = group_pairs(&x, m, d, &rows, &opts).unwrap();
+            let got: Vec<(u32, u32, f64)> = (0..p.len()).map(|i| (p.a[i], p.b[i], p.dist[i])).collect();
+            let want = reference(&x, m, d, &opts);
+            assert_eq!(got.len(), want.len(), "{opts:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    g.0 == w.0 && g.1 == w.1 && (close(g.2, w.2) || (g.2.is_nan() && w.2.is_nan())),
+                    "{opts:?}: {g:?} {w:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn large_group_uses_the_radix_path_and_stays_exact() {
+    let (m, d) = (400, 2); // 79,800 pairs: above the radix threshold
+    let x: Vec<f64> = lcg(4, m * d).iter().map(|v| (v * 4.0).round()).collect();
+    let rows: Vec<u32> = (0..m as u32).collect();
+    let opts = PairOptions::new(Metric::SqEuclidean);
+    let p = group_pairs(&x, m, d, &rows, &opts).unwrap();
+    let want = reference(&x, m, d, &opts);
+    let got: Vec<(u32, u32, f64)> = (0..p.len()).map(|i| (p.a[i], p.b[i], p.dist[i])).collect();
+    assert_eq!(got, want);
+}
+
+fn column<'a>(b: &'a RecordBatch, name: &str) -> &'a ArrayRef {
+    b.column(b.schema().index_of(name).unwrap())
+}
+
+#[test]
+fn stream_groups_by_key_orders_by_id_and_batches() {
+    let key: ArrayRef = Arc::new(StringArray::from(vec!["b", "a", "b", "a", "b", "c"]));
+    let id: ArrayRef = Arc::new(Int64Array::from(vec![50, 40, 30, 20, 10, 0]));
+    let features = vec![0.0, 1.0, 3.0, 2.0, 7.0, 9.0];
+    let input = PairsInput::new(key, id, features, 1).unwrap();
+    let stream = PairStream::new(input, PairOptions::new(Metric::Euclidean), 2).unwrap();
+    assert_eq!(stream.groups(), 3);
+    let batches: Vec<RecordBatch> = stream.map(|b| b.unwrap()).collect();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), vec![2, 2]);
+    let keys: Vec<String> = batches
+        .iter()
+        .flat_map(|b| column(b, "key").as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(keys, ["a", "b", "b", "b"]);
+    let ids = |name| {
+        batches.iter().flat_map(|b| column(b, name).as_primitive::<Int64Type>().values().to_vec()).collect::<Vec<_>>()
+    };
+    // group a: rows 1 (id 40, x=1) and 3 (id 20, x=2): id order puts 20 first.
+    // group b: ids 10 (x=7), 30 (x=3), 50 (x=0): pairs (30,50)=3, (10,30)=4, (10,50)=7
+    assert_eq!(ids("id_1"), vec![20, 30, 10, 10]);
+    assert_eq!(ids("id_2"), vec![40, 50, 30, 50]);
+    let dist: Vec<f64> =
+        batches.iter().flat_map(|b| column(b, "distance").as_primitive::<Float64Type>().values().to_vec()).collect();
+    assert_eq!(dist, vec![1.0, 3.0, 4.0, 7.0]);
+    assert!(batches.iter().all(|b| column(b, "window_start").null_count() == b.num_rows()));
+}
+
+#[test]
+fn windows_close_on_the_watermark_and_count_late_rows() {
+    let opts = PairOptions::new(Metric::Cityblock);
+    let mut w = WindowedPairs::new(10, 5, 1, opts, 1000).unwrap();
+    let arr = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+    // window [0,10): ids 1,2,3; the watermark reaches 14 - 5 = 9: nothing closes yet.
+    let out = w.push(&arr(vec![7, 7, 7]), &arr(vec![1, 2, 3]), &[1, 2, 14], &[0.0, 1.0, 5.0]).unwrap();
+    assert!(out.is_empty());
+    assert_eq!((w.open_windows(), w.watermark()), (2, Some(9)));
+    // t=3 still joins [0,10); t=16 moves the watermark to 11: [0,10) closes with 3 rows.
+    let out = w.push(&arr(vec![7, 7]), &arr(vec![4, 5]), &[3, 16], &[3.0, 0.5]).unwrap();
+    let rows: usize = out.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 3);
+    let starts = out[0].column(1).as_primitive::<arrow_array::types::TimestampNanosecondType>().values().to_vec();
+    assert_eq!(starts, vec![0, 0, 0]);
+    assert_eq!(out[0].column(5).as_primitive::<Float64Type>().values().to_vec(), vec![1.0, 2.0, 3.0]);
+    // A row for the closed window is late: counted, not paired.
+    let out = w.push(&arr(vec![7]), &arr(vec![6]), &[9], &[0.0]).unwrap();
+    assert!(out.is_empty());
+    assert_eq!(w.late_events(), 1);
+    let out = w.flush().unwrap();
+    assert_eq!(out.iter().map(|b| b.num_rows()).sum::<usize>(), 1); // ids 3 and 5 in [10,20)
+    assert_eq!(w.open_windows(), 0);
+    // Type changes are refused without changing the state.
+    let s: ArrayRef = Arc::new(StringArray::from(vec!["x"]));
+    assert!(w.push(&s, &arr(vec![1]), &[30], &[0.0]).is_err());
+    assert_eq!(w.watermark(), Some(11));
+}
+
+/// Timing of the phases on the 12.5M-pair case: `cargo test --release --lib distance::tests::timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timing() {
+    use std::time::Instant;
+    let (m, d) = (5000, 9);
+    let mut s = 7u64;
+    let x: Vec<f64> = (0..m * d)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect();
+    let t = Instant::now();
+    let p = pdist(&x, m, d, Metric::Euclidean).unwrap();
+    println!("pdist (warm-up) {:?} ({} pairs)", t.elapsed(), p.len());
+    let rows: Vec<u32> = (0..m as u32).collect();
+    let t = Instant::now();
+    let p = pdist(&x, m, d, Metric::Euclidean).unwrap();
+    println!("pdist {:?} ({} pairs)", t.elapsed(), p.len());
+    let t = Instant::now();
+    let mut items: Vec<(u64, u32)> = p.iter().enumerate().map(|(i, &v)| (sort::dist_key(v), i as u32)).collect();
+    println!("keys {:?}", t.elapsed());
+    let t = Instant::now();
+    sort::sort_by_key_then_payload(&mut items);
+    println!("radix sort {:?}", t.elapsed());
+    let t = Instant::now();
+    let g = group_pairs(&x, m, d, &rows, &PairOptions::new(Metric::Euclidean)).unwrap();
+    println!("group_pairs {:?}", t.elapsed());
+    let key: ArrayRef = Arc::new(Int64Array::from(vec![0; m]));
+    let id: ArrayRef = Arc::new(Int64Array::from((0..m as i64).collect::<Vec<_>>()));
+    let t = Instant::now();
+    let s =
+        PairStream::new(PairsInput::new(key, id, x.clone(), d).unwrap(), PairOptions::new(Metric::Euclidean), 1 << 20)
+            .unwrap();
+    let n: usize = s.map(|b| b.unwrap().num_rows()).sum();
+    println!("stream {:?} {n} {}", t.elapsed(), g.len());
+}
