@@ -502,3 +502,18 @@ def test_cli_produce_then_consume_to_parquet(bootstrap, tmp_path, sample):
     assert frames == list(range(1, sample.num_rows + 1))
     bad = subprocess.run([*cli, "produce", str(SAMPLE), "-t", "nope", "-b", bootstrap], capture_output=True, text=True)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_cli_demo_runs_the_whole_path_on_its_own_broker(sample):
+    import subprocess
+    import sys
+
+    p = subprocess.run(
+        [sys.executable, "-m", "pktstream.cli", "demo", "--no-progress"], capture_output=True, text=True, timeout=120
+    )
+    assert p.returncode == 0, p.stderr
+    n = sample.num_rows
+    assert f"{n} rows -> {n} messages, {n} delivered, 0 failed" in p.stdout
+    assert f"consumed {n} rows back into Arrow" in p.stdout
+    tcp = sample.filter(pc.equal(sample["ip_proto"], 6)).num_rows
+    assert f"tcp {tcp:,}" in " ".join(p.stdout.split())

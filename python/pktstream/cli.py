@@ -7,6 +7,7 @@ Examples:
     pktstream broker --topic packets:3        # a local Kafka-compatible broker on 127.0.0.1:9092
     pktstream produce capture.pcap --topic packets --format json
     pktstream consume --topic packets --group analytics --max 1000 --output out.parquet
+    pktstream demo                            # local broker, capture -> Kafka -> Arrow, then stop
 """
 
 from __future__ import annotations
@@ -164,6 +165,12 @@ def _json_default(v: object) -> str:
     return iso() if callable(iso) else str(v)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run
+
+    return run(args.file, partitions=args.partitions, fmt=args.format, progress=False if args.no_progress else None)
+
+
 def _broker(args: argparse.Namespace) -> int:
     from .broker import run
 
@@ -223,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", "-o", help="out.parquet, or - for JSON lines on stdout (default)")
     r.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
     r.set_defaults(func=_consume)
+
+    d = sub.add_parser("demo", help="start a local broker, stream a capture through Kafka and back into Arrow")
+    d.add_argument("file", nargs="?", help="capture file (default: the bundled sample)")
+    d.add_argument("--format", "-f", choices=["json", "csv", "raw", "arrow"], default="json")
+    d.add_argument("--partitions", type=int, default=3)
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=_demo)
 
     from .broker import add_arguments  # stdlib only: cheap
 
