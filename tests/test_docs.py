@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["pktstream", "pktstream._reader", "pktstream.exceptions", "pktstream._progress", "pktstream.synth"]
+MODULES = [
+    "pktstream",
+    "pktstream._reader",
+    "pktstream._kafka",
+    "pktstream.exceptions",
+    "pktstream._progress",
+    "pktstream.synth",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +35,8 @@ def test_docstring_examples(name):
         assert result.attempted > 0, f"{name} documents no runnable example"
 
 
-def test_readme_python_blocks_run(tmp_path):
+def test_readme_python_blocks_run(tmp_path, bootstrap, monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", bootstrap)  # the Kafka block talks to the test broker
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert blocks
     for block in blocks:
