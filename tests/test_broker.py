@@ -286,3 +286,34 @@ def test_cli_rejects_a_bad_topic_spec(tmp_path: Path, capsys: pytest.CaptureFixt
 
     assert main(["broker", "--port", "1", "--data-dir", str(tmp_path), "--topic", "t:x"]) == 2
     assert "--topic 't:x': expected NAME or NAME:PARTITIONS" in capsys.readouterr().err
+
+
+def test_messages_with_headers_do_not_stall_fetches(restartable_broker: Broker) -> None:
+    """Regression: Tansu 0.6.0's sqlite schema has no index on message headers, so once a topic
+    held ~50k messages with headers, every fetch (from any topic) scanned them all and consumers
+    hung. Broker.start adds the index."""
+    import sqlite3
+
+    b = restartable_broker
+    db = sqlite3.connect(b.data_dir / "tansu.db")
+    try:
+        assert "pktstream_header_record" in {row[1] for row in db.execute("PRAGMA index_list(header)")}
+    finally:
+        db.close()
+    create_topic(b.bootstrap_servers, "with-headers", partitions=3)
+    producer = Producer({"bootstrap.servers": b.bootstrap_servers, "linger.ms": 20})
+    for i in range(30_000):
+        while True:
+            try:
+                producer.produce("with-headers", b"frame", str(i).encode(),
+                                 headers=[("link_type", b"1"), ("wirelen", b"60")])
+                break
+            except BufferError:
+                producer.poll(0.05)
+    assert producer.flush(60) == 0
+    create_topic(b.bootstrap_servers, "plain", partitions=3)
+    sent = _produce(b.bootstrap_servers, "plain", 10_000)
+    started = time.monotonic()
+    got = _consume(b.bootstrap_servers, "plain", 10_000, timeout=45)
+    assert len(got) == 10_000 and sorted(got) == sorted(sent)
+    assert time.monotonic() - started < 45

@@ -36,6 +36,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -519,6 +520,8 @@ class Broker:
             try:
                 api_versions(self.bootstrap_servers, timeout=1.0)
                 if self._proc.poll() is None:  # not some other program's port
+                    if self.durable:
+                        self._index_headers()
                     return self
             except (OSError, BrokerError, struct.error) as e:
                 last = e
@@ -526,6 +529,23 @@ class Broker:
         self.kill()
         raise BrokerError(f"the broker did not answer on {self.bootstrap_servers} within {timeout}s "
                           f"(last error: {last}); its log:\n{self.log_tail()}")
+
+    def _index_headers(self) -> None:
+        """Add the index Tansu 0.6.0's sqlite schema lacks on message headers.
+
+        Without it every fetched record scans the whole ``header`` table: once a topic holds tens
+        of thousands of messages with headers (``format="raw"``), fetches from *any* topic take
+        seconds per batch and consumers appear to hang. SQLite re-plans Tansu's queries when the
+        schema changes, so adding the index to the running broker's database is enough.
+        """
+        db = sqlite3.connect(self.data_dir / "tansu.db", timeout=30)
+        try:
+            db.execute("CREATE INDEX IF NOT EXISTS pktstream_header_record ON header (topition, offset_id)")
+            db.commit()
+        except sqlite3.Error as e:
+            raise BrokerError(f"cannot index message headers in {self.data_dir / 'tansu.db'}: {e}") from e
+        finally:
+            db.close()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the broker: SIGTERM, then SIGKILL after ``timeout`` seconds. Data is kept."""
