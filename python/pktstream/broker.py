@@ -454,6 +454,8 @@ class Broker:
         self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="pktstream-broker-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # A temporary directory goes away with the object, or at exit, if close() is never called.
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.data_dir), True) if self._owns_dir else None
         self.log_path = self.data_dir / "tansu.log"
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._log_start = 0
@@ -579,8 +581,8 @@ class Broker:
     def close(self) -> None:
         """Stop the broker and remove its data directory if it is a temporary one."""
         self.stop()
-        if self._owns_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._cleanup is not None:
+            self._cleanup()
 
     def __enter__(self) -> Broker:
         try:
