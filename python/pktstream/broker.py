@@ -455,7 +455,9 @@ class Broker:
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="pktstream-broker-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # A temporary directory goes away with the object, or at exit, if close() is never called.
-        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.data_dir), True) if self._owns_dir else None
+        self._cleanup = (
+            weakref.finalize(self, shutil.rmtree, str(self.data_dir), True) if self._owns_dir else None
+        )
         self.log_path = self.data_dir / "tansu.log"
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._log_start = 0
