@@ -7,6 +7,7 @@ Examples:
     pktstream broker --topic packets:3        # a local Kafka-compatible broker on 127.0.0.1:9092
     pktstream produce capture.pcap --topic packets --format json
     pktstream consume --topic packets --group analytics --max 1000 --output out.parquet
+    pktstream distances --in-topic netflow --out-topic netflow-pairs --window 5s --idle-timeout 10
     pktstream demo                            # local broker, capture -> Kafka -> Arrow, then stop
 """
 
@@ -165,6 +166,38 @@ def _json_default(v: object) -> str:
     return iso() if callable(iso) else str(v)
 
 
+def _distances(args: argparse.Namespace) -> int:
+    from .pipelines import DEFAULT_FEATURES, netflow_distances
+
+    try:
+        report = netflow_distances(
+            args.in_topic,
+            args.out_topic,
+            bootstrap_servers=args.bootstrap_servers,
+            group_id=args.group,
+            key=args.key,
+            id=args.id,
+            time=args.time,
+            features=args.features.split(",") if args.features else DEFAULT_FEATURES,
+            window=args.window,
+            allowed_lateness=args.allowed_lateness,
+            metric=args.metric,
+            normalize=args.normalize,
+            top_k=args.top_k,
+            max_distance=args.max_distance,
+            max_events=args.max_events,
+            idle_timeout=args.idle_timeout,
+            config=_kafka_config(args.config),
+        )
+    except KeyboardInterrupt as e:
+        report = getattr(e, "report", None)
+        if report is not None:
+            print(f"pktstream: interrupted; {report}", file=sys.stderr)
+        raise
+    print(report)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run
 
@@ -230,6 +263,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", "-o", help="out.parquet, or - for JSON lines on stdout (default)")
     r.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
     r.set_defaults(func=_consume)
+
+    w = sub.add_parser("distances", help="windowed pairwise distances of JSON events, Kafka to Kafka (at-least-once)")
+    w.add_argument("--in-topic", "-i", required=True, action="append", help="input topic (repeatable)")
+    w.add_argument("--out-topic", "-o", required=True)
+    w.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
+    w.add_argument("--group", "-g", default="pktstream-netflow-distances", help="consumer group")
+    w.add_argument("--key", default="src_ip4", help="group field (default src_ip4)")
+    w.add_argument("--id", default="eventid", help="event id field (default eventid)")
+    w.add_argument("--time", default="@timestamp", help="event time field (default @timestamp)")
+    w.add_argument("--features", help="comma-separated numeric fields (default: the netflow sizes and ports)")
+    w.add_argument("--window", default="5s", help="tumbling window (default 5s)")
+    w.add_argument("--allowed-lateness", default="0s")
+    w.add_argument("--metric", default="euclidean", choices=["euclidean", "sqeuclidean", "cityblock", "chebyshev",
+                                                             "cosine"])
+    w.add_argument("--normalize", choices=["log1p"], help="per-event feature transform")
+    w.add_argument("--top-k", type=int, help="keep only pairs among each event's k nearest")
+    w.add_argument("--max-distance", type=float, help="keep only pairs at most this far apart")
+    w.add_argument("--max-events", type=int, help="stop after this many input messages")
+    w.add_argument("--idle-timeout", type=float, help="stop (closing every window) after this many idle seconds")
+    w.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    w.set_defaults(func=_distances)
 
     d = sub.add_parser("demo", help="start a local broker, stream a capture through Kafka and back into Arrow")
     d.add_argument("file", nargs="?", help="capture file (default: the bundled sample)")
