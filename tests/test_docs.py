@@ -15,6 +15,7 @@ MODULES = [
     "pktstream",
     "pktstream._reader",
     "pktstream._kafka",
+    "pktstream.broker",
     "pktstream.exceptions",
     "pktstream._progress",
     "pktstream.synth",

@@ -8,7 +8,7 @@ Example:
 """
 
 from . import distance
-from ._kafka import Consumer, ProduceReport, consume, create_topic, produce, produce_pcap
+from ._kafka import Consumer, ProduceReport, consume, create_topic, decode_values, produce, produce_pcap
 from ._native import __version__
 from ._reader import PacketReader, iter_batches, read_pcap, schema
 from .exceptions import (
@@ -34,6 +34,7 @@ __all__ = [
     "create_topic",
     "Consumer",
     "consume",
+    "decode_values",
     "ProduceReport",
     "distance",
     "PktstreamError",

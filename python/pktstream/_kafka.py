@@ -13,7 +13,7 @@ import pyarrow as pa
 from . import _native
 from .exceptions import DeliveryError
 
-__all__ = ["ProduceReport", "produce_pcap", "produce", "create_topic", "Consumer", "consume"]
+__all__ = ["ProduceReport", "produce_pcap", "produce", "create_topic", "Consumer", "consume", "decode_values"]
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
 
@@ -488,6 +488,60 @@ def consume(
         return pa.Table.from_batches(batches)
     schema_ = last.schema if last is not None else pa.schema([])
     return schema_.empty_table()
+
+
+def decode_values(
+    values: Any,
+    *,
+    format: str = "json",
+    schema: Optional[pa.Schema] = None,
+    columns: Optional[Sequence[str]] = None,
+    addresses: str = "string",
+    timestamp_unit: str = "us",
+    keys: Any = None,
+    timestamps_ms: Any = None,
+) -> pa.RecordBatch:
+    """Decodes Kafka message values already read by another client (Spark's Kafka source, a
+    confluent-kafka loop) exactly as :class:`Consumer` would.
+
+    Args:
+        values: A binary (or string) Arrow array or anything ``pyarrow.array`` accepts.
+        format: ``"json"`` (into ``schema``, default the packet schema), ``"raw"`` (frames into the
+            packet schema; ``keys`` hold the 8-byte timestamps), ``"arrow"`` (IPC streams) or
+            ``"binary"``.
+        keys: The message keys (needed by ``raw`` for timestamps). Message headers are not read:
+            ``raw`` frames get link type 1 (Ethernet) and ``wirelen`` = captured length.
+        timestamps_ms: The messages' Kafka timestamps (``raw`` falls back to them without a key).
+
+    Returns:
+        The value columns, ``_error`` (null, or why a value could not be decoded) and ``_message``
+        (which value each row came from: an ``arrow`` value holds many rows).
+
+    Example:
+        >>> import pktstream, pyarrow as pa
+        >>> b = pktstream.decode_values([b'{"a": 1}', b"oops"], schema=pa.schema({"a": pa.int64()}))
+        >>> b.column("a").to_pylist(), b.column("_error").is_null().to_pylist()
+        ([1, None], [True, False])
+    """
+    def arr(x: Any) -> Any:
+        if x is None or hasattr(x, "__arrow_c_array__"):
+            return x
+        return pa.array(x, pa.binary()) if not isinstance(x, pa.ChunkedArray) else x.combine_chunks()
+
+    return pa.record_batch(
+        _native.decode_values(
+            arr(values),
+            format=format,
+            schema=schema,
+            columns=None if columns is None else list(columns),
+            addresses=addresses,
+            timestamp_unit=timestamp_unit,
+            keys=arr(keys),
+            timestamps_ms=None if timestamps_ms is None else (
+                timestamps_ms if hasattr(timestamps_ms, "__arrow_c_array__") else pa.array(timestamps_ms, pa.int64())
+            ),
+        )
+    )
 
 
 def _config(config: Config) -> Optional[dict]:

@@ -79,6 +79,17 @@ def create_topic(
     config: Optional[dict[str, Any]] = None,
     timeout: float = 10.0,
 ) -> bool: ...
+def decode_values(
+    values: Any,
+    *,
+    format: str = "json",
+    schema: Optional[Any] = None,
+    columns: Optional[Sequence[str]] = None,
+    addresses: str = "string",
+    timestamp_unit: str = "us",
+    keys: Optional[Any] = None,
+    timestamps_ms: Optional[Any] = None,
+) -> Any: ...
 @final
 class NativeConsumer:
     """A Kafka consumer returning Arrow record batches (see pktstream.Consumer)."""

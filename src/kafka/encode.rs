@@ -28,6 +28,9 @@ pub enum Format {
     Raw,
     /// An Arrow IPC stream of many rows per message.
     Arrow,
+    /// Consuming only: the value bytes undecoded (`value`), with the `raw` format's
+    /// `link_type` and `wirelen` headers parsed (for archiving raw frames).
+    Binary,
 }
 
 impl std::str::FromStr for Format {
@@ -38,8 +41,10 @@ impl std::str::FromStr for Format {
             "csv" => Ok(Format::Csv),
             "raw" => Ok(Format::Raw),
             "arrow" => Ok(Format::Arrow),
+            "binary" => Ok(Format::Binary),
             other => Err(KafkaError::invalid(format!(
-                "format must be one of \"json\", \"csv\", \"raw\", \"arrow\", not {other:?}"
+                "format must be one of \"json\", \"csv\", \"raw\", \"arrow\" (or \"binary\" to consume undecoded \
+                 values), not {other:?}"
             ))),
         }
     }
@@ -272,7 +277,7 @@ pub fn check_encodable(batch: &RecordBatch, format: Format) -> Result<()> {
             let options = csv_options();
             CsvRows::new(&utc_as_offset(batch), &options, b',').map(drop)
         }
-        Format::Arrow | Format::Raw => Ok(()),
+        Format::Arrow | Format::Raw | Format::Binary => Ok(()),
     }
 }
 

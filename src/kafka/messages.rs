@@ -9,7 +9,9 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow_array::builder::{BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
+use arrow_array::builder::{
+    BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt16Builder, UInt32Builder,
+};
 use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_json::reader::{Decoder as JsonDecoder, ReaderBuilder};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -54,6 +56,8 @@ enum Values {
     Raw { columns: Box<PacketColumns>, packet: Packet, unit: TsUnit, frames: u64 },
     /// Arrow IPC batches as sent; the first message's schema (or the given one) fixes the shape.
     Arrow { schema: Option<SchemaRef>, batches: Vec<RecordBatch> },
+    /// Value bytes as they are, with the `raw` headers.
+    Binary { values: BinaryBuilder, link_types: UInt16Builder, wirelens: UInt32Builder },
 }
 
 /// Accumulates messages and builds the batch.
@@ -86,9 +90,14 @@ impl MessageBatch {
                     frames: 0,
                 },
                 Format::Arrow => Values::Arrow { schema: schema.map(|s| nullable(&s)), batches: Vec::new() },
+                Format::Binary => Values::Binary {
+                    values: BinaryBuilder::new(),
+                    link_types: UInt16Builder::new(),
+                    wirelens: UInt32Builder::new(),
+                },
                 Format::Csv => return Err(KafkaError::invalid(
-                    "the consumer reads format=\"json\", \"raw\" or \"arrow\"; csv is produced for tools that want \
-                     text lines and carries no types to decode into",
+                    "the consumer reads format=\"json\", \"raw\", \"arrow\" or \"binary\"; csv is produced for tools \
+                     that want text lines and carries no types to decode into (consume it as \"binary\")",
                 )),
             };
         Ok(Self {
@@ -140,6 +149,12 @@ impl MessageBatch {
                     .then(|| "key is not an 8-byte timestamp: ts is the message's Kafka timestamp".to_string());
                 (1, error)
             }
+            Values::Binary { values, link_types, wirelens } => {
+                values.append_option(m.payload);
+                link_types.append_option(m.link_type);
+                wirelens.append_option(m.wirelen);
+                (1, None)
+            }
             Values::Arrow { schema, batches } => match read_ipc(m.payload.unwrap_or_default(), schema) {
                 Ok(bs) => {
                     let n: usize = bs.iter().map(RecordBatch::num_rows).sum();
@@ -179,6 +194,14 @@ impl MessageBatch {
                 split(&batch)
             }
             Values::Raw { columns, .. } => split(&columns.finish()?),
+            Values::Binary { values, link_types, wirelens } => (
+                vec![
+                    Field::new("value", DataType::Binary, true),
+                    Field::new("link_type", DataType::UInt16, true),
+                    Field::new("wirelen", DataType::UInt32, true),
+                ],
+                vec![Arc::new(values.finish()), Arc::new(link_types.finish()), Arc::new(wirelens.finish())],
+            ),
             Values::Arrow { schema, batches } => {
                 let bs = std::mem::take(batches);
                 let schema = schema.clone().unwrap_or_else(|| Arc::new(Schema::empty()));

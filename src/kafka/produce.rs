@@ -146,6 +146,11 @@ impl BatchProducer {
                 "format=\"raw\" sends captured frames and needs a capture file: use produce_pcap (or produce_live)",
             ));
         }
+        if opts.format == Format::Binary {
+            return Err(KafkaError::invalid(
+                "format=\"binary\" is for consuming undecoded values; produce json, csv or arrow",
+            ));
+        }
         if opts.rows_per_message == 0 {
             return Err(KafkaError::invalid("rows_per_message must be at least 1"));
         }
@@ -226,7 +231,7 @@ impl BatchProducer {
                     }
                 }
             }
-            Format::Raw => unreachable!("rejected in new()"),
+            Format::Raw | Format::Binary => unreachable!("rejected in new()"),
         }
         self.rows += batch.num_rows() as u64;
         control(&self.progress())

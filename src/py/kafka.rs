@@ -15,7 +15,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::PyErr;
-use pyo3_arrow::{PyRecordBatch, PyRecordBatchReader, PySchema};
+use pyo3_arrow::{PyArray, PyRecordBatch, PyRecordBatchReader, PySchema};
 
 use super::errors::to_py;
 use crate::error::Error;
@@ -429,11 +429,92 @@ impl NativeConsumer {
     }
 }
 
+/// Decodes message values (a binary array) like a consumer would, without Kafka: for Spark's
+/// Kafka source and other readers of raw messages. Returns the value columns, `_error`, and
+/// `_message` (the index of the value each row came from: an `arrow` value holds many rows).
+#[pyfunction]
+#[pyo3(signature = (values, *, format="json", schema=None, columns=None, addresses="string", timestamp_unit="us",
+    keys=None, timestamps_ms=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decode_values(
+    py: Python<'_>,
+    values: PyArray,
+    format: &str,
+    schema: Option<PySchema>,
+    columns: Option<Vec<String>>,
+    addresses: &str,
+    timestamp_unit: &str,
+    keys: Option<PyArray>,
+    timestamps_ms: Option<PyArray>,
+) -> PyResult<PyRecordBatch> {
+    let format: Format = format.parse().map_err(kafka_to_py)?;
+    let packet = SchemaOptions::new(columns.as_deref(), addresses.parse().map_err(to_py)?).map_err(to_py)?;
+    let unit = timestamp_unit.parse::<TsUnit>().map_err(kafka_to_py)?;
+    let values = binary_view(values.into_inner().0, "values")?;
+    let keys = keys.map(|k| binary_view(k.into_inner().0, "keys")).transpose()?;
+    let times = match timestamps_ms {
+        Some(t) => {
+            let t = arrow_cast::cast(t.array(), &arrow_schema::DataType::Int64)
+                .map_err(|e| PyValueError::new_err(format!("timestamps_ms must be integers or timestamps: {e}")))?;
+            Some(t)
+        }
+        None => None,
+    };
+    let schema = schema.map(PySchema::into_inner);
+    let batch = py
+        .detach(|| -> crate::kafka::Result<arrow_array::RecordBatch> {
+            use arrow_array::cast::AsArray;
+            use arrow_array::Array;
+            let mut out = crate::kafka::messages::MessageBatch::new(format, schema, &packet, unit)?;
+            let times = times.as_ref().map(|t| t.as_primitive::<arrow_array::types::Int64Type>());
+            for i in 0..values.len() {
+                out.push(&crate::kafka::messages::MessageRef {
+                    topic: "",
+                    partition: 0,
+                    offset: i as i64,
+                    timestamp_ms: times.and_then(|t| t.is_valid(i).then(|| t.value(i))),
+                    key: keys.as_ref().and_then(|k| k.is_valid(i).then(|| k.value(i))),
+                    payload: values.is_valid(i).then(|| values.value(i)),
+                    link_type: None,
+                    wirelen: None,
+                });
+            }
+            let b = out.finish()?;
+            let keep: Vec<usize> = (0..b.num_columns())
+                .filter(|&c| {
+                    let name = b.schema_ref().field(c).name();
+                    !matches!(name.as_str(), "_topic" | "_partition" | "_timestamp" | "_key")
+                })
+                .collect();
+            let b = b.project(&keep).map_err(Error::from)?;
+            // `_offset` here is the index of the source value.
+            let mut fields: Vec<arrow_schema::Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+            if let Some(f) = fields.iter_mut().find(|f| f.name() == "_offset") {
+                *f = f.clone().with_name("_message");
+            }
+            arrow_array::RecordBatch::try_new(
+                std::sync::Arc::new(arrow_schema::Schema::new(fields)),
+                b.columns().to_vec(),
+            )
+            .map_err(|e| KafkaError::Core(Error::from(e)))
+        })
+        .map_err(kafka_to_py)?;
+    Ok(PyRecordBatch::new(batch))
+}
+
+fn binary_view(a: arrow_array::ArrayRef, what: &str) -> PyResult<arrow_array::BinaryArray> {
+    use arrow_array::cast::AsArray;
+    let cast = arrow_cast::cast(&a, &arrow_schema::DataType::Binary)
+        .map_err(|e| PyValueError::new_err(format!("{what} must be a binary (or string) array: {e}")))?;
+    Ok(cast.as_binary::<i32>().clone())
+}
+
 /// Registers the Kafka functions and classes.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeConsumer>()?;
     m.add_function(wrap_pyfunction!(produce_pcap, m)?)?;
     m.add_function(wrap_pyfunction!(produce, m)?)?;
     m.add_function(wrap_pyfunction!(create_topic, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_values, m)?)?;
     Ok(())
 }
