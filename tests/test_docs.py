@@ -16,6 +16,8 @@ MODULES = [
     "pktstream._reader",
     "pktstream._kafka",
     "pktstream.broker",
+    "pktstream.netflow",
+    "pktstream.pipelines",
     "pktstream.exceptions",
     "pktstream._progress",
     "pktstream.synth",

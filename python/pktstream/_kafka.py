@@ -389,6 +389,13 @@ class Consumer:
             raise ValueError("commit() needs a consumer with a group_id")
         self._native.commit()
 
+    def commit_offsets(self, offsets: Mapping[Tuple[str, int], int]) -> None:
+        """Commits explicit next offsets ``{(topic, partition): offset}`` (needs a ``group_id``), for
+        applications that make data durable in pieces and may commit only part of what they read."""
+        if self.group_id is None:
+            raise ValueError("commit_offsets() needs a consumer with a group_id")
+        self._native.commit_offsets([(t, p, o) for (t, p), o in offsets.items()])
+
     def seek(self, topic: str, partition: int, offset: int, timeout: float = 10.0) -> None:
         """Moves the read position of an assigned partition (``-2``: beginning, ``-1``: end)."""
         self._native.seek(topic, partition, offset, timeout)

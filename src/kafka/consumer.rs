@@ -187,6 +187,20 @@ impl Consumer {
         self.inner.commit(&tpl, CommitMode::Sync).map_err(|e| KafkaError::from_rdkafka("commit", &e))
     }
 
+    /// Commits explicit next offsets, for applications that make data durable in pieces (the
+    /// archiver commits a partition only up to the last file it closed).
+    pub fn commit_offsets(&mut self, offsets: &[(String, i32, i64)]) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, next) in offsets {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*next))
+                .map_err(|e| KafkaError::from_rdkafka("commit", &e))?;
+        }
+        self.inner.commit(&tpl, CommitMode::Sync).map_err(|e| KafkaError::from_rdkafka("commit", &e))
+    }
+
     /// Moves a partition's read position (the partition must be assigned).
     pub fn seek(&mut self, topic: &str, partition: i32, offset: i64, timeout: Duration) -> Result<()> {
         let o = match offset {

@@ -394,6 +394,11 @@ impl NativeConsumer {
         self.with(py, |c| c.commit())
     }
 
+    /// Commits explicit next offsets: [(topic, partition, next_offset)].
+    fn commit_offsets(&self, py: Python<'_>, offsets: Vec<(String, i32, i64)>) -> PyResult<()> {
+        self.with(py, move |c| c.commit_offsets(&offsets))
+    }
+
     /// Moves the read position of an assigned partition (-2: beginning, -1: end).
     #[pyo3(signature = (topic, partition, offset, timeout=10.0))]
     fn seek(&self, py: Python<'_>, topic: String, partition: i32, offset: i64, timeout: f64) -> PyResult<()> {
