@@ -301,13 +301,7 @@ class _Pipeline:
         moved = {tp: o for tp, o in safe.items() if self.report.committed.get(tp, -1) < o}
         if not moved:
             return
-        native = getattr(self.consumer._native, "commit_offsets", None)
-        if native is not None:
-            native([(t, p, o) for (t, p), o in sorted(moved.items())])
-        elif safe == dict(self.consumer.positions()):
-            self.consumer.commit()  # nothing buffered: every offset handed out is safe
-        else:
-            return  # the consumer can only commit everything handed out: wait for a safe point
+        self.consumer.commit_offsets(dict(sorted(moved.items())))
         self.report.committed.update(moved)
         self.report.commits += 1
 
@@ -355,10 +349,8 @@ def netflow_distances(
     events belong to were acknowledged by the broker. A crash or stop can make the next run emit
     a window again (in full, or with a subset of its pairs when some of its events were before a
     committed offset); de-duplicate downstream on ``(key, window_start, eventid_1, eventid_2)``.
-    Commit granularity: with a consumer that can commit chosen offsets (``commit_offsets``), each
-    partition is committed up to its oldest buffered event after every delivery; the current
-    consumer can only commit everything it handed out, so the pipeline commits whenever nothing is
-    buffered (no held-back event, no open window) and at the end of an ``idle_timeout`` run.
+    Commit granularity: after every delivery, each partition is committed up to its oldest event
+    still held back or in an open window (:meth:`pktstream.Consumer.commit_offsets`).
 
     Args:
         in_topic: Input topic(s) of JSON events.
