@@ -1,0 +1,411 @@
+"""The ``pktstream`` data source: Kafka topics as decoded packet columns, for Spark.
+
+Offsets are Spark's: the end offsets of each micro-batch go to the query's checkpoint before the
+batch runs, so a restarted query resumes exactly after the last committed batch and a failed batch
+is re-read with the same ``[start, end)`` range (``foreachBatch`` sinks must be idempotent per
+``batch_id``). Nothing is committed to Kafka. An offset is ``{"topic": {"partition": next}}``.
+
+Each Spark partition reads one range of one Kafka partition with its own native consumer, opened
+inside :meth:`KafkaStreamReader.read` (readers are pickled to Python workers and hold only options
+and offsets). Ranges longer than ``maxRecordsPerPartition`` are split.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql.datasource import (
+    DataSource,
+    DataSourceReader,
+    DataSourceStreamReader,
+    InputPartition,
+)
+from pyspark.sql.types import StructType
+
+from ._decode import KAFKA_COLUMNS, column_list, kafka_batch, output_schema, value_schema
+from ._schema import arrow_schema, spark_schema
+
+try:  # Spark 4.2+: read limits and Trigger.AvailableNow
+    from pyspark.sql.streaming.datasource import (
+        ReadAllAvailable,
+        ReadMaxRows,
+        SupportsTriggerAvailableNow,
+    )
+except ImportError:  # Spark 4.0 / 4.1: Spark calls latestOffset() without arguments
+    ReadAllAvailable = ReadMaxRows = None  # type: ignore[assignment,misc]
+
+    class SupportsTriggerAvailableNow:  # type: ignore[no-redef]
+        """Stand-in on Spark < 4.2 (which wraps sources itself for ``availableNow``)."""
+
+
+__all__ = ["KafkaDataSource", "KafkaStreamReader", "KafkaRange", "KafkaOptions"]
+
+Offsets = Dict[str, Dict[str, int]]
+
+
+@dataclass(frozen=True)
+class KafkaOptions:
+    """The source's options, parsed once on the driver (picklable, no clients)."""
+
+    bootstrap_servers: str
+    topics: Tuple[str, ...]
+    starting_offsets: str = "latest"
+    ending_offsets: str = "latest"
+    format: str = "json"
+    schema: Optional[str] = None
+    columns: Optional[Tuple[str, ...]] = None
+    addresses: str = "string"
+    timestamp_unit: str = "us"
+    max_offsets_per_trigger: Optional[int] = None
+    max_records_per_partition: int = 1_000_000
+    min_partitions: int = 0
+    poll_timeout: float = 120.0
+    timeout: float = 30.0
+    config: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, options: Mapping[str, str], *, streaming: bool = True) -> "KafkaOptions":
+        opts = {k.lower(): v for k, v in options.items()}
+        servers = opts.get("kafka.bootstrap.servers")
+        if not servers:
+            raise ValueError("the pktstream source needs option kafka.bootstrap.servers")
+        if "assign" in opts or "subscribepattern" in opts:
+            raise ValueError("the pktstream source supports `subscribe` (a comma list of topics) only")
+        topics = tuple(t.strip() for t in opts.get("subscribe", "").split(",") if t.strip())
+        if not topics:
+            raise ValueError("the pktstream source needs option subscribe (a comma-separated list of topics)")
+        config = {k[len("kafka."):]: str(v) for k, v in opts.items() if k.startswith("kafka.")}
+        config.pop("bootstrap.servers", None)
+        cols = column_list(opts.get("columns"))
+        mopt = opts.get("maxoffsetspertrigger")
+        return cls(
+            bootstrap_servers=servers,
+            topics=topics,
+            starting_offsets=opts.get("startingoffsets", "latest" if streaming else "earliest").strip(),
+            ending_offsets=opts.get("endingoffsets", "latest").strip(),
+            format=opts.get("format", "json").lower(),
+            schema=opts.get("schema"),
+            columns=tuple(cols) if cols else None,
+            addresses=opts.get("addresses", "string"),
+            timestamp_unit=opts.get("timestampunit", "us"),
+            max_offsets_per_trigger=int(mopt) if mopt else None,
+            max_records_per_partition=int(opts.get("maxrecordsperpartition", 1_000_000)),
+            min_partitions=int(opts.get("minpartitions", 0)),
+            poll_timeout=int(opts.get("polltimeoutms", 120_000)) / 1000.0,
+            timeout=int(opts.get("timeoutms", 30_000)) / 1000.0,
+            config=config,
+        )
+
+    def native(self) -> Any:
+        """A new native consumer for these options (call on the worker that uses it)."""
+        from pktstream import _native
+
+        values = value_schema(self.format, self.schema, self.columns, self.addresses)
+        return _native.NativeConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            format=self.format,
+            schema=None if self.format == "raw" else values,
+            columns=list(self.columns) if self.columns and self.format == "raw" else None,
+            addresses=self.addresses,
+            timestamp_unit=self.timestamp_unit,
+            config=dict(self.config),
+        )
+
+    def watermarks(self) -> Offsets:
+        """``{topic: {partition: end offset}}`` now (the high watermarks)."""
+        consumer = self.native()
+        try:
+            ends = consumer.assign_all(list(self.topics), self.timeout)
+        finally:
+            consumer.close()
+        out: Offsets = {t: {} for t in self.topics}
+        for topic, partition, end in ends:
+            out[topic][str(partition)] = int(end)
+        return out
+
+    def resolve(self, spec: str, latest: Offsets) -> Offsets:
+        """``earliest`` / ``latest`` / JSON (``-2`` earliest, ``-1`` latest) as concrete offsets;
+        partitions the JSON leaves out start at the earliest offset."""
+        if spec == "earliest":
+            return {t: {p: 0 for p in ps} for t, ps in latest.items()}
+        if spec == "latest":
+            return {t: dict(ps) for t, ps in latest.items()}
+        try:
+            given = json.loads(spec)
+        except ValueError as e:
+            raise ValueError(f"offsets must be earliest, latest or JSON like {{\"topic\": {{\"0\": 23}}}}: {e}") from e
+        out: Offsets = {}
+        for t, ps in latest.items():
+            out[t] = {}
+            for p, end in ps.items():
+                o = int(given.get(t, {}).get(p, -2))
+                out[t][p] = 0 if o == -2 else end if o == -1 else o
+        return out
+
+
+class KafkaRange(InputPartition):
+    """``[start, end)`` of one Kafka partition: one Spark task."""
+
+    def __init__(self, topic: str, partition: int, start: int, end: int) -> None:
+        super().__init__((topic, partition, start, end))
+        self.topic, self.partition, self.start, self.end = topic, partition, start, end
+
+    def __repr__(self) -> str:
+        return f"KafkaRange({self.topic}[{self.partition}] {self.start}..{self.end})"
+
+
+def plan(opts: KafkaOptions, start: Offsets, end: Offsets) -> List[KafkaRange]:
+    """The Spark partitions for a micro-batch: one per Kafka partition range, long ranges split."""
+    ranges = []
+    for topic, ps in end.items():
+        for p, e in ps.items():
+            s = int(start.get(topic, {}).get(p, 0))
+            if e > s:
+                ranges.append((topic, int(p), s, int(e)))
+    total = sum(e - s for _, _, s, e in ranges)
+    step = opts.max_records_per_partition
+    if opts.min_partitions and total:
+        step = max(1, min(step, -(-total // opts.min_partitions)))
+    out = []
+    for topic, p, s, e in ranges:
+        for lo in range(s, e, step):
+            out.append(KafkaRange(topic, p, lo, min(e, lo + step)))
+    return out
+
+
+def cap(start: Offsets, latest: Offsets, max_rows: int) -> Offsets:
+    """``latest`` limited to ``max_rows`` offsets past ``start`` in all, shared by lag (as Spark's
+    Kafka source does). Partitions new since ``start`` start at 0."""
+    lags = []
+    for t, ps in latest.items():
+        for p, e in ps.items():
+            s = int(start.get(t, {}).get(p, 0))
+            lags.append((t, p, s, max(0, e - s)))
+    total = sum(lag for *_, lag in lags)
+    out: Offsets = {t: {} for t in latest}
+    if total <= max_rows:
+        return {t: dict(ps) for t, ps in latest.items()} if total else _merge(start, latest)
+    share = [max_rows * lag // total for *_, lag in lags]
+    left = max_rows - sum(share)
+    for i in sorted(range(len(lags)), key=lambda i: -lags[i][3]):
+        if left <= 0:
+            break
+        if share[i] < lags[i][3]:
+            share[i] += 1
+            left -= 1
+    for (t, p, s, _), n in zip(lags, share):
+        out[t][p] = s + n
+    return out
+
+
+def _merge(start: Offsets, latest: Offsets) -> Offsets:
+    """``start`` with partitions new in ``latest`` at 0 (nothing to read)."""
+    return {t: {p: int(start.get(t, {}).get(p, 0)) for p in ps} for t, ps in latest.items()}
+
+
+def read_range(opts: KafkaOptions, r: KafkaRange, target: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Every message of ``r``, decoded and cast to ``target``, each exactly once.
+
+    The native consumer assigns the topic's partitions and seeks: ``r.partition`` to ``r.start``,
+    the others to their end. A seek right after an assignment may take effect only after the
+    first fetch from the beginning, so rows outside ``[start, end)``, of other partitions and
+    offsets already seen are dropped (``_partition`` / ``_offset`` filter).
+    """
+    consumer = opts.native()
+    try:
+        if hasattr(consumer, "assign"):
+            consumer.assign([(r.topic, r.partition, r.start)], opts.timeout)
+        else:
+            for topic, p, _ in consumer.assign_all([r.topic], opts.timeout):
+                consumer.seek(topic, p, r.start if p == r.partition else -1, opts.timeout)
+        values = _value_names(target)
+        seen = r.start - 1  # the highest offset handed out (or known to be before the range)
+        deadline = time.monotonic() + opts.poll_timeout
+        per_message = opts.format != "arrow"
+        while seen < r.end - 1:
+            want = min(65_536, r.end - 1 - seen) if per_message else 65_536
+            batch = pa.record_batch(consumer.read_batch(want, 1.0))
+            if batch.num_rows == 0:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"pktstream: no message of {r.topic} [{r.partition}] at offsets {seen + 1}..{r.end} "
+                        f"within pollTimeoutMs={int(opts.poll_timeout * 1000)} (deleted by retention?)"
+                    )
+                continue
+            deadline = time.monotonic() + opts.poll_timeout
+            keep, seen = _select(batch, r, seen, per_message)
+            if keep is not None:
+                out = batch.filter(keep)
+                if out.num_rows:
+                    yield kafka_batch(out, values, target)
+    finally:
+        consumer.close()
+
+
+def _select(batch: pa.RecordBatch, r: KafkaRange, seen: int, per_message: bool) -> Tuple[Any, int]:
+    """The rows of ``r`` not handed out yet (mask), and the new highest offset seen."""
+    part = batch.column("_partition").to_numpy(zero_copy_only=False)
+    offs = batch.column("_offset").to_numpy(zero_copy_only=False)
+    mine = part == r.partition
+    if batch.schema.get_field_index("_topic") >= 0 and len(set(batch.column("_topic").unique().to_pylist())) > 1:
+        mine &= pc.equal(batch.column("_topic"), r.topic).to_numpy(zero_copy_only=False)
+    idx = np.nonzero(mine)[0]
+    if idx.size == 0:
+        return None, seen
+    o = offs[idx]
+    # Highest offset before each row (a message's rows share its offset with `arrow`).
+    before = np.empty_like(o)
+    before[0] = seen
+    if o.size > 1:
+        before[1:] = np.maximum(np.maximum.accumulate(o[:-1]), seen)
+    if per_message:
+        fresh = o > before
+    else:
+        first = np.ones(o.size, dtype=bool)
+        first[1:] = o[1:] != o[:-1]
+        start_ok = o > before
+        # a row belongs to a fresh message if the first row of its run was fresh
+        run = np.cumsum(first) - 1
+        fresh = start_ok[first][run]
+    ok = fresh & (o >= r.start) & (o < r.end)
+    mask = np.zeros(batch.num_rows, dtype=bool)
+    mask[idx[ok]] = True
+    return pa.array(mask), max(seen, int(o.max()))
+
+
+def _value_names(target: pa.Schema) -> set:
+    kafka = set(KAFKA_COLUMNS.names)
+    names = {n for n in target.names if n not in kafka}
+    names |= {n[len("kafka_"):] for n in target.names if n.startswith("kafka_") and n[len("kafka_"):] in kafka}
+    return names
+
+
+class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """Micro-batch reader; see the module docs. Holds options and offsets only."""
+
+    def __init__(self, opts: KafkaOptions, schema: StructType) -> None:
+        self.opts = opts
+        self.target = arrow_schema(schema)
+        self._until: Optional[Offsets] = None  # Trigger.AvailableNow: never read past these
+        self._last: Optional[Offsets] = None  # the last end returned (Spark < 4.2 read limits)
+
+    def initialOffset(self) -> Offsets:
+        latest = self.opts.watermarks()
+        start = self.opts.resolve(self.opts.starting_offsets, latest)
+        self._last = start
+        return start
+
+    def getDefaultReadLimit(self) -> Any:
+        if self.opts.max_offsets_per_trigger and ReadMaxRows is not None:
+            return ReadMaxRows(self.opts.max_offsets_per_trigger)
+        return ReadAllAvailable() if ReadAllAvailable is not None else None
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        self._until = self.opts.watermarks()
+
+    def latestOffset(self, start: Optional[Offsets] = None, limit: Any = None) -> Offsets:
+        """The end of the next micro-batch. Spark 4.2+ passes ``start`` and a read limit; Spark
+        4.0/4.1 pass neither, and ``maxOffsetsPerTrigger`` then applies from the previous end
+        returned by this reader (the first batch after a restart reads all that is available)."""
+        latest = self.opts.watermarks()
+        if self._until is not None:
+            latest = {
+                t: {p: min(e, self._until.get(t, {}).get(p, 0)) for p, e in ps.items()} for t, ps in latest.items()
+            }
+        max_rows = None
+        if start is None:  # Spark 4.0 / 4.1
+            start = self._last
+            max_rows = self.opts.max_offsets_per_trigger if start is not None else None
+        elif ReadMaxRows is not None and isinstance(limit, ReadMaxRows):
+            max_rows = limit.max_rows
+        if start is not None:
+            # Never move backwards (a partition's end offset read from a lagging replica).
+            latest = {t: {p: max(e, int(start.get(t, {}).get(p, 0))) for p, e in ps.items()} for t, ps in latest.items()}
+        end = cap(start, latest, max_rows) if (max_rows and start is not None) else latest
+        self._last = end
+        return end
+
+    def partitions(self, start: Offsets, end: Offsets) -> Sequence[InputPartition]:
+        return plan(self.opts, start, end)
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
+        assert isinstance(partition, KafkaRange)
+        return read_range(self.opts, partition, self.target)
+
+    def commit(self, end: Offsets) -> None:
+        """Nothing to do: offsets live in Spark's checkpoint, not in Kafka."""
+
+
+class KafkaBatchReader(DataSourceReader):
+    """``spark.read.format("pktstream")``: ``startingOffsets`` (default earliest) to
+    ``endingOffsets`` (default latest, as of planning)."""
+
+    def __init__(self, opts: KafkaOptions, schema: StructType) -> None:
+        self.opts = opts
+        self.target = arrow_schema(schema)
+
+    def partitions(self) -> Sequence[InputPartition]:
+        latest = self.opts.watermarks()
+        start = self.opts.resolve(self.opts.starting_offsets, latest)
+        end = self.opts.resolve(self.opts.ending_offsets, latest)
+        return plan(self.opts, start, end)
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
+        assert isinstance(partition, KafkaRange)
+        return read_range(self.opts, partition, self.target)
+
+
+class KafkaDataSource(DataSource):
+    """``spark.readStream.format("pktstream")``: see ``docs/spark.md`` for the options.
+
+    Example:
+        >>> packets = (spark.readStream.format("pktstream")
+        ...            .option("kafka.bootstrap.servers", "127.0.0.1:9092")
+        ...            .option("subscribe", "packets")
+        ...            .option("startingOffsets", "earliest")
+        ...            .load())  # doctest: +SKIP
+        >>> packets.columns[-6:]  # doctest: +SKIP
+        ['key', 'topic', 'partition', 'offset', 'timestamp', '_error']
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        return "pktstream"
+
+    def schema(self) -> StructType:
+        opts = KafkaOptions.parse(self.options)
+        values = value_schema(opts.format, opts.schema, opts.columns, opts.addresses)
+        if values is None:
+            values = _sniff_arrow_schema(opts)
+        return spark_schema(output_schema(values))
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        return KafkaStreamReader(KafkaOptions.parse(self.options), schema)
+
+    def reader(self, schema: StructType) -> DataSourceReader:
+        return KafkaBatchReader(KafkaOptions.parse(self.options, streaming=False), schema)
+
+
+def _sniff_arrow_schema(opts: KafkaOptions) -> pa.Schema:
+    """The schema of the first ``arrow`` message of the topics (the ``schema`` option skips this)."""
+    consumer = opts.native()
+    try:
+        ends = consumer.assign_all(list(opts.topics), opts.timeout)
+        if not any(end > 0 for *_, end in ends):
+            raise ValueError(
+                f"format 'arrow': topics {list(opts.topics)} are empty, so give the value `schema` option"
+            )
+        deadline = time.monotonic() + opts.timeout
+        while time.monotonic() < deadline:
+            batch = pa.record_batch(consumer.read_batch(1, 1.0))
+            if batch.num_rows:
+                return pa.schema([f for f in batch.schema if not f.name.startswith("_")])
+        raise TimeoutError(f"format 'arrow': no message read from {list(opts.topics)} to learn the schema")
+    finally:
+        consumer.close()
