@@ -473,7 +473,7 @@ def consume(
         timeout=timeout,
     ) as consumer:
         ends = {(t, p): end for t, p, end in consumer.ends or []}
-        idle_since = time.monotonic()
+        idle_since = started = time.monotonic()
         last = None
         while max_rows is None or rows < max_rows:
             if consumer.ends is not None:
@@ -487,6 +487,8 @@ def consume(
                 batches.append(batch)
                 rows += batch.num_rows
                 idle_since = time.monotonic()
+            elif group_id is not None and not consumer.assignment() and time.monotonic() - started < 60:
+                idle_since = time.monotonic()  # still joining the group (a restarted member waits out the old one)
             elif time.monotonic() - idle_since >= timeout:
                 break
         if group_id is not None and rows:
@@ -560,7 +562,7 @@ def _config(config: Config) -> Optional[dict]:
 def _file_size(path: Any) -> Optional[int]:
     try:
         return os.stat(path).st_size
-    except OSError:
+    except (OSError, TypeError, ValueError):
         return None
 
 

@@ -198,6 +198,48 @@ def _distances(args: argparse.Namespace) -> int:
     return 0
 
 
+def _archive(args: argparse.Namespace) -> int:
+    from .archive import archive
+
+    try:
+        report = archive(
+            args.topic,
+            args.output,
+            bootstrap_servers=args.bootstrap_servers,
+            group_id=args.group,
+            roll_packets=args.roll_packets,
+            roll_seconds=args.roll_seconds,
+            timestamp_unit=args.timestamp_unit,
+            idle_timeout=args.idle_timeout,
+            max_packets=args.max,
+            config=_kafka_config(args.config),
+        )
+    except KeyboardInterrupt as e:
+        report = getattr(e, "report", None)
+        if report is not None:
+            print(f"pktstream: interrupted; archived {report}", file=sys.stderr)
+        raise
+    print(f"archived {report} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from .archive import query
+
+    n = query(
+        args.directory,
+        args.output,
+        start=args.start,
+        end=args.end,
+        src_ip=args.src_ip,
+        dst_ip=args.dst_ip,
+        port=args.port,
+        proto=args.proto,
+    )
+    print(f"wrote {n:,} packets to {args.output}", file=sys.stderr)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run
 
@@ -284,6 +326,30 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--idle-timeout", type=float, help="stop (closing every window) after this many idle seconds")
     w.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
     w.set_defaults(func=_distances)
+
+    a = sub.add_parser("archive", help="archive a raw topic into rolling pcap files (Metron's pcap backend)")
+    a.add_argument("--topic", "-t", required=True)
+    a.add_argument("--output", "-o", required=True, help="directory for the rolled files")
+    a.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
+    a.add_argument("--group", "-g", default="pktstream-archive")
+    a.add_argument("--roll-packets", type=int, default=1000)
+    a.add_argument("--roll-seconds", type=float, default=300.0)
+    a.add_argument("--timestamp-unit", choices=["s", "ms", "us", "ns"], default="us")
+    a.add_argument("--idle-timeout", type=float, help="stop after this many seconds without messages")
+    a.add_argument("--max", type=int, help="stop after this many packets")
+    a.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    a.set_defaults(func=_archive)
+
+    q = sub.add_parser("query", help="select packets from rolled pcap files into one time-ordered pcap")
+    q.add_argument("directory")
+    q.add_argument("--output", "-o", required=True)
+    q.add_argument("--start", help="ISO-8601 time (inclusive) or epoch nanoseconds")
+    q.add_argument("--end", help="ISO-8601 time (exclusive) or epoch nanoseconds")
+    q.add_argument("--src-ip")
+    q.add_argument("--dst-ip")
+    q.add_argument("--port", type=int, help="source or destination port")
+    q.add_argument("--proto", type=int, help="IP protocol number (6 tcp, 17 udp, ...)")
+    q.set_defaults(func=_query)
 
     d = sub.add_parser("demo", help="start a local broker, stream a capture through Kafka and back into Arrow")
     d.add_argument("file", nargs="?", help="capture file (default: the bundled sample)")
