@@ -7,7 +7,7 @@ into the same columns whichever way it reached Spark.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Optional, Sequence, Union
+from typing import AbstractSet, Any, Iterator, List, Optional, Sequence, Union
 
 import pyarrow as pa
 
@@ -83,12 +83,11 @@ def output_schema(values: pa.Schema, kafka: pa.Schema = KAFKA_COLUMNS) -> pa.Sch
     return pa.schema(fields)
 
 
-def kafka_batch(batch: pa.RecordBatch, values: pa.Schema, target: pa.Schema) -> pa.RecordBatch:
+def kafka_batch(batch: pa.RecordBatch, value_names: AbstractSet[str], target: pa.Schema) -> pa.RecordBatch:
     """A native consumer batch (value columns + ``_topic``, ``_partition``, ... ) laid out as
     ``target`` (see :func:`output_schema`)."""
     renamed = {"_key": "key", "_topic": "topic", "_partition": "partition", "_offset": "offset",
                "_timestamp": "timestamp"}
-    value_names = set(values.names)
     arrays, names = [], []
     for name, column in zip(batch.schema.names, batch.columns):
         out = renamed.get(name, name)
