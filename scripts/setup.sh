@@ -14,6 +14,7 @@ command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
 [ -f /usr/include/pcap/pcap.h ] || need_apt+=(libpcap-dev)
 command -v gzip >/dev/null 2>&1 || need_apt+=(gzip)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)  # PySpark (pktstream[spark])
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -32,7 +33,7 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3 -m venv .venv
 fi
-log "pip install pktstream[test,bench,broker] (builds the Rust extension in release mode; ~5 min cold)"
+log "pip install pktstream[test,bench,broker,spark] (builds the Rust extension in release mode; ~5 min cold)"
 .venv/bin/python -m pip install -q -U pip
-.venv/bin/python -m pip install -q -e ".[test,bench,broker]"
+.venv/bin/python -m pip install -q -e ".[test,bench,broker,spark]"
 .venv/bin/python -c 'import pktstream; print("pktstream", pktstream.__version__, "installed in .venv")'
