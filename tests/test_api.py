@@ -229,7 +229,7 @@ def _repeat_capture(src: Path, dst: Path, times: int) -> int:
 def test_ctrl_c_interrupts_a_long_read(tmp_path):
     big = tmp_path / "big.pcap"
     _repeat_capture(SAMPLE, big, 5000)  # 1M packets, ~0.5 GB
-    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), 2))
+    timer = threading.Timer(0.05, lambda: os.kill(os.getpid(), 2))
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
