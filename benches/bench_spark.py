@@ -13,7 +13,8 @@ written to a directory of text files. Each contender is a streaming query with
 ``trigger(availableNow=True)`` into ``foreachBatch``, timed from ``start()`` to termination (the
 session is warm; query planning is included):
 
-a. ``spark.readStream.format("pktstream")``: decoded packet columns + Kafka columns;
+a. ``spark.readStream.format("pktstream")``: decoded packet columns + Kafka columns, from the JSON
+   topic, and from the same packets produced as ``arrow`` (10,000 rows per message);
 b. ``spark.readStream.text(dir)`` + ``from_json(value, <packet schema>)``: what users do with JSON
    strings on the JVM side. Spark's own Kafka source is not available on this machine (its jars
    come from Maven Central), so the strings come from a file source; with Kafka the JVM side would
@@ -22,7 +23,8 @@ b. ``spark.readStream.text(dir)`` + ``from_json(value, <packet schema>)``: what 
 Each runs with two sinks: ``noop`` (``df.write.format("noop")`` in ``foreachBatch``: every row
 produced, nothing kept) and ``toArrow`` (the batch collected to the driver as a pyarrow Table, what
 :func:`pktstream.spark.foreach_arrow` does). Benchmarks are not tests: nothing asserts a timing;
-each row says whether every row arrived.
+each row says whether every row arrived. The last row, ``pktstream.consume`` of the JSON topic
+without Spark, is the ceiling the broker and the native consumer set for the Kafka rows.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import functions as F
 
     work = Path(tempfile.mkdtemp(prefix="bench-spark-"))
-    results = []
+    results: list[dict[str, Any]] = []
     try:
         capture = cached_capture(args.packets)
         with Broker(storage="sqlite", data_dir=work / "broker") as broker:
@@ -132,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
             create_topic(bootstrap, topic, args.partitions)
             report = pktstream.produce_pcap(capture, topic, bootstrap_servers=bootstrap, progress=False)
             n = report.delivered
+            arrow_topic = f"{topic}-arrow"
+            create_topic(bootstrap, arrow_topic, args.partitions)
+            pktstream.produce_pcap(capture, arrow_topic, bootstrap_servers=bootstrap, format="arrow",
+                                   rows_per_message=10_000, progress=False)
+            t = time.perf_counter()
+            consumed = pktstream.consume(topic, bootstrap_servers=bootstrap).num_rows
+            ceiling = time.perf_counter() - t
             json_files(bootstrap, topic, work / "json", args.partitions)
             print(f"{n:,} packets as JSON in {topic} ({args.partitions} partitions) and in "
                   f"{args.partitions} text files", file=sys.stderr)
@@ -144,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
                 return (spark.readStream.format("pktstream").option("kafka.bootstrap.servers", bootstrap)
                         .option("subscribe", topic).option("startingOffsets", "earliest").load())
 
+            def pktstream_arrow_source() -> Any:
+                return (spark.readStream.format("pktstream").option("kafka.bootstrap.servers", bootstrap)
+                        .option("subscribe", arrow_topic).option("format", "arrow")
+                        .option("startingOffsets", "earliest").load())
+
             def from_json_source() -> Any:
                 text = spark.readStream.text(str(work / "json"))
                 parsed = F.from_json("value", schema, {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSSSSXXX"})
@@ -151,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
             contenders = [
                 ("pktstream source", pktstream_source),
+                ("pktstream source (arrow)", pktstream_arrow_source),
                 ("text file + from_json", from_json_source),
             ]
             spark.range(1000).toArrow()  # warm the JVM and the Python workers
@@ -167,20 +182,22 @@ def main(argv: list[str] | None = None) -> int:
                     results.append({"source": label, "sink": sink, "rows": best[1], "seconds": best[0],
                                     "rows_per_s": best[1] / best[0], "complete": best[1] == n})
             spark.stop()
+            results.append({"source": "pktstream.consume, no Spark", "sink": "Table", "rows": consumed,
+                            "seconds": ceiling, "rows_per_s": consumed / ceiling, "complete": consumed == n})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"\nSpark Structured Streaming, {args.packets:,} packets as JSON, {args.master}, "
           f"availableNow into foreachBatch (best of {args.repeat})")
     print(machine())
-    print(f"\n| {'source':<24} | {'sink':<8} | {'rows':>9} | {'seconds':>7} | {'rows/s':>9} | "
+    print(f"\n| {'source':<28} | {'sink':<8} | {'rows':>9} | {'seconds':>7} | {'rows/s':>9} | "
           f"{'vs from_json':>12} | complete |")
-    print(f"|{'-' * 26}|{'-' * 10}|{'-' * 11}|{'-' * 9}|{'-' * 11}|{'-' * 14}|----------|")
+    print(f"|{'-' * 30}|{'-' * 10}|{'-' * 11}|{'-' * 9}|{'-' * 11}|{'-' * 14}|----------|")
     for r in results:
-        base = next(b for b in results if b["sink"] == r["sink"] and b["source"].startswith("text"))
-        ratio = r["rows_per_s"] / base["rows_per_s"] if base["rows_per_s"] else float("nan")
-        print(f"| {r['source']:<24} | {r['sink']:<8} | {r['rows']:>9,} | {r['seconds']:>7.2f} | "
-              f"{r['rows_per_s']:>9,.0f} | {ratio:>11.2f}x | {'yes' if r['complete'] else 'NO':<8} |")
+        base = next((b for b in results if b["sink"] == r["sink"] and b["source"].startswith("text")), None)
+        ratio = f"{r['rows_per_s'] / base['rows_per_s']:.2f}x" if base else "-"
+        print(f"| {r['source']:<28} | {r['sink']:<8} | {r['rows']:>9,} | {r['seconds']:>7.2f} | "
+              f"{r['rows_per_s']:>9,.0f} | {ratio:>12} | {'yes' if r['complete'] else 'NO':<8} |")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
     return 0

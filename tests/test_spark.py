@@ -316,3 +316,13 @@ def test_missing_options_fail_clearly(spark, bad):
             reader = reader.option(k, "x")
     with pytest.raises(Exception, match=bad):
         reader.load()
+
+
+@pytest.mark.parametrize("name", ["pktstream.spark._schema", "pktstream.spark._decode", "pktstream.spark._pcap"])
+def test_docstring_examples(name, monkeypatch):
+    import doctest
+    import importlib
+
+    monkeypatch.chdir(DATA.parents[1])
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
