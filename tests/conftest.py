@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import oracle`, any
 
 import oracle
 from kafka_fixtures import bootstrap, kafka_broker, restartable_broker, topic_factory  # noqa: F401  (fixtures)
+from spark_fixtures import spark  # noqa: F401  (fixtures)
 
 #: The shared corpus: ``$PKTSTREAM_PCAPS``, else ``../shared/pcaps`` beside the repository.
 PCAPS = Path(

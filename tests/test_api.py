@@ -227,15 +227,33 @@ def _repeat_capture(src: Path, dst: Path, times: int) -> int:
 
 
 def test_ctrl_c_interrupts_a_long_read(tmp_path):
+    import signal
+
     big = tmp_path / "big.pcap"
     _repeat_capture(SAMPLE, big, 5000)  # 1M packets, ~0.5 GB
-    timer = threading.Timer(0.05, lambda: os.kill(os.getpid(), 2))
-    timer.start()
+    raised = threading.Event()
+
+    def on_sigint(signum, frame):  # Ctrl-C, once; later signals of the burst are ignored
+        if not raised.is_set():
+            raised.set()
+            raise KeyboardInterrupt
+
+    def press_ctrl_c():  # keep pressing until the read notices: independent of machine load
+        while not stop.wait(0.02):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    presser = threading.Thread(target=press_ctrl_c)
     try:
+        presser.start()
         with pytest.raises(KeyboardInterrupt):
             pktstream.read_pcap(big, batch_size=4096)
     finally:
-        timer.cancel()
+        stop.set()
+        presser.join()
+        signal.signal(signal.SIGINT, previous)
+    assert raised.is_set()
 
 
 def test_streaming_memory_stays_flat(tmp_path):

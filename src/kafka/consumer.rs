@@ -87,14 +87,36 @@ impl Consumer {
         self.inner.subscribe(&names).map_err(|e| KafkaError::from_rdkafka("subscribe", &e))
     }
 
-    /// Reads every partition of `topics` from the beginning, without a group. Returns each
-    /// partition's end offset (high watermark) at this moment.
-    pub fn assign_all(&mut self, topics: &[String], timeout: Duration) -> Result<Vec<(String, i32, i64)>> {
+    /// Reads exactly the given partitions from the given offsets (-2: beginning, -1: end),
+    /// without a group: a reader of one offset range (Spark's per-partition tasks).
+    pub fn assign(&mut self, partitions: &[(String, i32, i64)]) -> Result<()> {
+        self.ensure_group_id()?;
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, o) in partitions {
+            let offset = match *o {
+                -2 => Offset::Beginning,
+                -1 => Offset::End,
+                o if o >= 0 => Offset::Offset(o),
+                o => return Err(KafkaError::invalid(format!("offset {o} of {t} [{p}] is invalid"))),
+            };
+            tpl.add_partition_offset(t, *p, offset).map_err(|e| KafkaError::from_rdkafka("assign", &e))?;
+        }
+        self.inner.assign(&tpl).map_err(|e| KafkaError::from_rdkafka("assign", &e))
+    }
+
+    /// librdkafka wants a group.id even for plain assignment; this one never joins or commits.
+    fn ensure_group_id(&mut self) -> Result<()> {
         if self.config.get("group.id").is_none() {
-            // librdkafka wants a group.id even for plain assignment; this one never joins or commits.
             self.config.set("group.id", &format!("pktstream-reader-{}", std::process::id()));
             self.inner = self.config.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
         }
+        Ok(())
+    }
+
+    /// Reads every partition of `topics` from the beginning, without a group. Returns each
+    /// partition's end offset (high watermark) at this moment.
+    pub fn assign_all(&mut self, topics: &[String], timeout: Duration) -> Result<Vec<(String, i32, i64)>> {
+        self.ensure_group_id()?;
         let mut tpl = TopicPartitionList::new();
         let mut ends = Vec::new();
         for t in topics {

@@ -366,6 +366,13 @@ impl NativeConsumer {
         self.with(py, move |c| c.assign_all(&topics, t))
     }
 
+    /// Reads exactly these (topic, partition, offset) from the given offsets, without a group.
+    #[pyo3(signature = (partitions, timeout=10.0))]
+    fn assign(&self, py: Python<'_>, partitions: Vec<(String, i32, i64)>, timeout: f64) -> PyResult<()> {
+        let _ = seconds(timeout, "timeout")?;
+        self.with(py, move |c| c.assign(&partitions))
+    }
+
     /// Up to `max_rows` rows, waiting at most `timeout` seconds; an empty batch if none came.
     #[pyo3(signature = (max_rows=65536, timeout=1.0))]
     fn read_batch(&self, py: Python<'_>, max_rows: usize, timeout: f64) -> PyResult<PyRecordBatch> {
