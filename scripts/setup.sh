@@ -28,6 +28,7 @@ command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust >= 1.85) is requi
 
 # The durable Kafka-compatible broker (Tansu, sqlite storage) the Kafka tests run against; cached.
 bash scripts/install_tansu.sh
+bash scripts/install_postgres.sh   # PostgreSQL server for notebooks/03 (each run starts a private one)
 
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
