@@ -212,18 +212,12 @@ def _merge(start: Offsets, latest: Offsets) -> Offsets:
 def read_range(opts: KafkaOptions, r: KafkaRange, target: pa.Schema) -> Iterator[pa.RecordBatch]:
     """Every message of ``r``, decoded and cast to ``target``, each exactly once.
 
-    The native consumer assigns the topic's partitions and seeks: ``r.partition`` to ``r.start``,
-    the others to their end. A seek right after an assignment may take effect only after the
-    first fetch from the beginning, so rows outside ``[start, end)``, of other partitions and
-    offsets already seen are dropped (``_partition`` / ``_offset`` filter).
+    The native consumer is assigned exactly ``r.partition`` at ``r.start``; rows at or past
+    ``r.end`` (and, defensively, any offset already handed out) are dropped.
     """
     consumer = opts.native()
     try:
-        if hasattr(consumer, "assign"):
-            consumer.assign([(r.topic, r.partition, r.start)], opts.timeout)
-        else:
-            for topic, p, _ in consumer.assign_all([r.topic], opts.timeout):
-                consumer.seek(topic, p, r.start if p == r.partition else -1, opts.timeout)
+        consumer.assign([(r.topic, r.partition, r.start)], opts.timeout)
         values = _value_names(target)
         seen = r.start - 1  # the highest offset handed out (or known to be before the range)
         deadline = time.monotonic() + opts.poll_timeout
