@@ -326,3 +326,27 @@ def test_docstring_examples(name, monkeypatch):
     monkeypatch.chdir(DATA.parents[1])
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_reader_schema_call_is_refused_with_a_pointer_to_the_option(spark, bootstrap, topic_factory):
+    import pyarrow as pa
+
+    topic = topic_factory()
+    pktstream.produce(pa.table({"a": [1, 2]}), topic, bootstrap_servers=bootstrap, progress=False)
+    df = (
+        spark.read.format("pktstream")
+        .schema("a BIGINT")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", topic)
+        .load()
+    )
+    with pytest.raises(Exception, match=r"option\('schema'"):
+        df.collect()
+    ok = (
+        spark.read.format("pktstream")
+        .option("schema", "a BIGINT")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", topic)
+        .load()
+    )
+    assert sorted(r["a"] for r in ok.select("a").collect()) == [1, 2]

@@ -380,10 +380,21 @@ class KafkaDataSource(DataSource):
         return spark_schema(output_schema(values))
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        self._check_user_schema(schema)
         return KafkaStreamReader(KafkaOptions.parse(self.options), schema)
 
     def reader(self, schema: StructType) -> DataSourceReader:
+        self._check_user_schema(schema)
         return KafkaBatchReader(KafkaOptions.parse(self.options, streaming=False), schema)
+
+    def _check_user_schema(self, schema: StructType) -> None:
+        """``.schema(...)`` on the reader cannot change how values decode: refuse it clearly
+        instead of yielding null columns (the value schema is the ``schema`` option)."""
+        if schema != self.schema():
+            raise ValueError(
+                "pktstream: the value schema is set with .option('schema', 'a INT, b STRING') (a DDL or "
+                "Spark JSON string), not with .schema(...); the output schema then follows from it"
+            )
 
 
 def _sniff_arrow_schema(opts: KafkaOptions) -> pa.Schema:
