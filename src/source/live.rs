@@ -9,7 +9,8 @@
 //!   [`crate::reader::PacketReader::flush_on_idle`]) to hand out a partial batch.
 //! * **The stream ends on request**: after `max_packets`, after `duration`, or when
 //!   [`LiveHandle::stop`] is called from another thread (Ctrl-C in a CLI); the end is a clean
-//!   `Ok(None)`.
+//!   `Ok(None)`. A stop or the end of `duration` first drains what libpcap already holds
+//!   (for at most one read timeout), so packets that had arrived are not thrown away.
 //! * **Drops are counted, not hidden.** libpcap's counters (received, dropped by the kernel for
 //!   lack of buffer space, dropped by the interface) are refreshed every few thousand packets, at
 //!   every read timeout and at the end, widened from libpcap's wrapping 32-bit counters to 64 bits,
@@ -22,6 +23,7 @@
 //! capture files carry (only `DLT_RAW` differs on common platforms).
 
 use std::ffi::{c_int, c_void};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -103,7 +105,8 @@ pub struct LiveHandle {
 }
 
 impl LiveHandle {
-    /// Asks the capture to end: the source's next call returns `Ok(None)`.
+    /// Asks the capture to end: the source hands out what libpcap already holds (for at most
+    /// one read timeout), then returns `Ok(None)`.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
@@ -163,6 +166,11 @@ pub struct LiveSource {
     counters: Widened,
     since_stats: u32,
     done: bool,
+    draining_since: Option<Instant>,
+    timeout: Duration,
+    snaplen: u32,
+    /// When control last went back to the caller with [`Error::Interrupted`].
+    tick: Instant,
 }
 
 impl LiveSource {
@@ -225,6 +233,10 @@ impl LiveSource {
             counters: Widened::default(),
             since_stats: 0,
             done: false,
+            draining_since: None,
+            timeout: opts.timeout,
+            snaplen: opts.snaplen,
+            tick: Instant::now(),
         })
     }
 
@@ -236,6 +248,10 @@ impl LiveSource {
     /// The record link type (LINKTYPE_ value) of every packet.
     pub fn link_type(&self) -> u16 {
         self.link_type
+    }
+
+    fn cap_snaplen(&self) -> u32 {
+        self.snaplen
     }
 
     /// Whether timestamps have nanosecond precision (else microseconds).
@@ -265,10 +281,8 @@ impl LiveSource {
         });
     }
 
-    fn should_end(&self) -> bool {
-        self.handle.is_stopped()
-            || self.max_packets.is_some_and(|m| self.captured >= m)
-            || self.deadline.is_some_and(|d| Instant::now() >= d)
+    fn stop_requested(&self) -> bool {
+        self.handle.is_stopped() || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }
 
@@ -277,13 +291,37 @@ impl PacketSource for LiveSource {
         if self.done {
             return Ok(None);
         }
-        if self.should_end() {
+        if self.max_packets.is_some_and(|m| self.captured >= m) {
             self.done = true;
             self.refresh();
             return Ok(None);
         }
-        if self.since_stats >= STATS_EVERY {
+        match self.draining_since {
+            // Stopped (or `duration` passed): first hand out what libpcap already holds, which
+            // includes a kernel block that has not been handed over yet. The drain ends at the
+            // first read timeout (nothing left) or after one timeout on a busy link.
+            None if self.stop_requested() => self.draining_since = Some(Instant::now()),
+            Some(since) if since.elapsed() >= self.timeout => {
+                self.done = true;
+                self.refresh();
+                return Ok(None);
+            }
+            _ => {}
+        }
+        if self.draining_since.is_some() {
+            // Refreshed now: the read below may be the last one (see the timeout arm).
             self.refresh();
+        } else {
+            if self.since_stats >= STATS_EVERY {
+                self.refresh();
+            }
+            // A trickle of packets never lets libpcap's timeout fire: return control at least
+            // once per timeout anyway, so a partly filled batch goes out after at most that long.
+            let now = Instant::now();
+            if now.duration_since(self.tick) >= self.timeout {
+                self.tick = now;
+                return Err(Error::Interrupted);
+            }
         }
         match self.cap.next_packet() {
             Ok(p) => {
@@ -306,8 +344,13 @@ impl PacketSource for LiveSource {
             }
             // (The counters are refreshed at the start of the next call, or on drop: the packet
             // borrowed from `self.cap` in the other arm rules out calling `refresh` here.)
+            Err(pcap::Error::TimeoutExpired) if self.draining_since.is_some() => {
+                self.done = true;
+                Ok(None)
+            }
             Err(pcap::Error::TimeoutExpired) => {
                 self.since_stats = STATS_EVERY;
+                self.tick = Instant::now();
                 Err(Error::Interrupted)
             }
             Err(e) => {
@@ -332,6 +375,49 @@ impl Drop for LiveSource {
         // The final counters, for whoever still holds the handle (a report after Ctrl-C).
         self.refresh();
     }
+}
+
+/// Writes the capture as a classic pcap file (nanosecond variant when the timestamps have
+/// nanosecond precision) until the source ends, an error, or `keep_going` returns false (it is
+/// called at every read timeout). Returns the packets written; `out` is flushed at the end.
+pub fn write_pcap<W: Write>(source: &mut LiveSource, mut out: W, keep_going: &mut dyn FnMut() -> bool) -> Result<u64> {
+    let path = source.info.path.clone();
+    let io = |source: std::io::Error| Error::Io { path: path.clone(), source };
+    let magic: u32 = if source.nanosecond_timestamps() { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+    let scale = if source.nanosecond_timestamps() { 1 } else { 1000 };
+    let mut header = Vec::with_capacity(24);
+    header.extend_from_slice(&magic.to_le_bytes());
+    header.extend_from_slice(&2u16.to_le_bytes());
+    header.extend_from_slice(&4u16.to_le_bytes());
+    header.extend_from_slice(&[0; 8]); // thiszone, sigfigs
+    header.extend_from_slice(&source.cap_snaplen().to_le_bytes());
+    header.extend_from_slice(&u32::from(source.link_type).to_le_bytes());
+    out.write_all(&header).map_err(io)?;
+    let mut written = 0u64;
+    loop {
+        match source.next_record() {
+            Ok(Some(r)) => {
+                let ts = r.ts_ns.unwrap_or_default();
+                let mut h = [0u8; 16];
+                h[0..4].copy_from_slice(&(ts.div_euclid(1_000_000_000) as u32).to_le_bytes());
+                h[4..8].copy_from_slice(&((ts.rem_euclid(1_000_000_000) / scale) as u32).to_le_bytes());
+                h[8..12].copy_from_slice(&r.caplen.to_le_bytes());
+                h[12..16].copy_from_slice(&r.wirelen.to_le_bytes());
+                out.write_all(&h).map_err(io)?;
+                out.write_all(r.data).map_err(io)?;
+                written += 1;
+            }
+            Ok(None) => break,
+            Err(Error::Interrupted) => {
+                if !keep_going() {
+                    break;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(written)
 }
 
 /// libpcap DLT_ values to the LINKTYPE_ values capture files use (they differ only for a few).
