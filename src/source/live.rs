@@ -24,6 +24,7 @@
 
 use std::ffi::{c_int, c_void};
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -210,6 +211,10 @@ impl LiveSource {
                 capture_error(iface, CaptureErrorKind::Filter, format!("invalid BPF filter {bpf:?}: {}", message(&e)))
             })?;
         }
+        // Non-blocking reads, waiting in `poll` with our own deadline: on Linux (TPACKET_V3)
+        // libpcap's read timeout only fires once a packet has arrived, so a blocking read on a
+        // quiet link would never return.
+        let cap = cap.setnonblock().map_err(|e| capture_error(iface, CaptureErrorKind::Other, message(&e)))?;
         let dlt = cap.get_datalink().0;
         // SAFETY: `cap` owns a live, activated pcap_t for the duration of the call.
         let nano = unsafe { pcap_get_tstamp_precision(cap.as_ptr().cast()) } == 1;
@@ -323,39 +328,67 @@ impl PacketSource for LiveSource {
                 return Err(Error::Interrupted);
             }
         }
-        match self.cap.next_packet() {
-            Ok(p) => {
-                let h = p.header;
-                // `as`: time_t and suseconds_t are i64 on 64-bit targets, i32 on some 32-bit ones.
-                #[allow(clippy::unnecessary_cast)]
-                let (sec, frac) = (h.ts.tv_sec as i64, h.ts.tv_usec as i64);
-                let ts_ns = sec.saturating_mul(1_000_000_000).saturating_add(frac.saturating_mul(self.ts_scale));
-                self.captured += 1;
-                self.since_stats += 1;
-                self.bytes += u64::from(h.caplen);
-                Ok(Some(Record {
-                    ts_ns: Some(ts_ns),
-                    caplen: h.caplen,
-                    wirelen: h.len,
-                    interface_id: None,
-                    link_type: Some(self.link_type),
-                    data: p.data,
-                }))
-            }
-            // (The counters are refreshed at the start of the next call, or on drop: the packet
-            // borrowed from `self.cap` in the other arm rules out calling `refresh` here.)
-            Err(pcap::Error::TimeoutExpired) if self.draining_since.is_some() => {
-                self.done = true;
-                Ok(None)
-            }
-            Err(pcap::Error::TimeoutExpired) => {
-                self.since_stats = STATS_EVERY;
-                self.tick = Instant::now();
-                Err(Error::Interrupted)
-            }
-            Err(e) => {
-                self.done = true;
-                Err(capture_error(self.info.path.to_string_lossy().as_ref(), CaptureErrorKind::Other, message(&e)))
+        // libpcap runs non-blocking (see `open`): an empty buffer returns at once, and the wait
+        // happens here, on the socket, bounded by the next tick or the end of the drain.
+        let wake = match self.draining_since {
+            Some(since) => since + self.timeout,
+            None => self.tick + self.timeout,
+        };
+        let fd = self.cap.as_raw_fd();
+        let cap: *mut Capture<Active> = &mut self.cap;
+        loop {
+            // SAFETY: `cap` is `&mut self.cap`, exclusively ours for this whole call. The `Ok`
+            // arm returns the packet, borrowed from it for the lifetime of `&mut self`; the other
+            // arms hold no borrow of it when they loop back for another read. (This is sound
+            // code the borrow checker cannot prove yet: NLL "problem case #3".)
+            match unsafe { (*cap).next_packet() } {
+                Ok(p) => {
+                    let h = p.header;
+                    // `as`: time_t and suseconds_t are i64 on 64-bit targets, i32 on some others.
+                    #[allow(clippy::unnecessary_cast)]
+                    let (sec, frac) = (h.ts.tv_sec as i64, h.ts.tv_usec as i64);
+                    let ts_ns = sec.saturating_mul(1_000_000_000).saturating_add(frac.saturating_mul(self.ts_scale));
+                    self.captured += 1;
+                    self.since_stats += 1;
+                    self.bytes += u64::from(h.caplen);
+                    return Ok(Some(Record {
+                        ts_ns: Some(ts_ns),
+                        caplen: h.caplen,
+                        wirelen: h.len,
+                        interface_id: None,
+                        link_type: Some(self.link_type),
+                        data: p.data,
+                    }));
+                }
+                // Nothing buffered now.
+                Err(pcap::Error::TimeoutExpired) => {
+                    let now = Instant::now();
+                    if now >= wake {
+                        if self.draining_since.is_some() {
+                            self.done = true;
+                            self.refresh();
+                            return Ok(None);
+                        }
+                        self.tick = now;
+                        self.refresh();
+                        return Err(Error::Interrupted);
+                    }
+                    match wait_readable(fd, wake - now) {
+                        Ok(()) => {}
+                        // A signal (Ctrl-C): give the caller a chance to look.
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(Error::Interrupted),
+                        Err(e) => {
+                            self.done = true;
+                            let iface = self.info.path.to_string_lossy().into_owned();
+                            return Err(capture_error(&iface, CaptureErrorKind::Other, format!("poll: {e}")));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    let iface = self.info.path.to_string_lossy().into_owned();
+                    return Err(capture_error(&iface, CaptureErrorKind::Other, message(&e)));
+                }
             }
         }
     }
@@ -375,6 +408,18 @@ impl Drop for LiveSource {
         // The final counters, for whoever still holds the handle (a report after Ctrl-C).
         self.refresh();
     }
+}
+
+/// Waits until `fd` is readable or `timeout` passed (rounded up to whole milliseconds).
+fn wait_readable(fd: RawFd, timeout: Duration) -> std::io::Result<()> {
+    let ms = c_int::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(c_int::MAX);
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, alive for the call.
+    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Writes the capture as a classic pcap file (nanosecond variant when the timestamps have
