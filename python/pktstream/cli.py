@@ -126,10 +126,10 @@ def _capture(args: argparse.Namespace) -> int:
                 progress=False if args.no_progress else None, **live,  # type: ignore[arg-type]
             )
         except KeyboardInterrupt as e:
-            report = getattr(e, "report", None)
-            if report is None:
+            partial = getattr(e, "report", None)
+            if partial is None:
                 raise
-            print(f"pktstream: interrupted; {report}", file=sys.stderr)
+            print(f"pktstream: interrupted; {partial}", file=sys.stderr)
             return 130
         print(report, file=sys.stderr)
         return 0
