@@ -9,9 +9,9 @@ Example:
 
 from . import distance
 from ._kafka import Consumer, ProduceReport, consume, create_topic, produce, produce_pcap
+from ._live import LiveProduceReport, LiveReader, capture, produce_live
 from ._native import __version__
 from ._reader import PacketReader, iter_batches, read_pcap, schema
-from ._live import LiveProduceReport, LiveReader, capture, produce_live
 from .exceptions import (
     CaptureError,
     CaptureWarning,
