@@ -41,9 +41,38 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    /// A live capture could not start or failed: `message` is libpcap's, `kind` says what went wrong.
+    #[error("{interface}: {message}")]
+    Capture { interface: String, kind: CaptureErrorKind, message: String },
+
     /// Building an Arrow batch failed (a bug if it ever happens: the builders are typed by the schema).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// What made a live capture fail (see [`Error::Capture`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureErrorKind {
+    /// No interface of that name.
+    NoSuchDevice,
+    /// Not allowed to capture: root or the CAP_NET_RAW capability is needed.
+    Permission,
+    /// The BPF filter expression does not compile.
+    Filter,
+    /// Anything else libpcap reports.
+    Other,
+}
+
+impl CaptureErrorKind {
+    /// A stable name for the kind: `"no_such_device"`, `"permission"`, `"filter"`, `"other"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoSuchDevice => "no_such_device",
+            Self::Permission => "permission",
+            Self::Filter => "filter",
+            Self::Other => "other",
+        }
+    }
 }
 
 fn record_suffix(record: Option<u64>) -> String {

@@ -60,6 +60,8 @@ pub struct PacketReader {
     finished: bool,
     /// The current run of packets with one link type, not yet in `stats.link_types`.
     link_run: Option<(Option<u16>, u64)>,
+    /// Hand out a partial batch when the source reports [`Error::Interrupted`] (live capture).
+    flush_on_idle: bool,
 }
 
 impl PacketReader {
@@ -86,7 +88,17 @@ impl PacketReader {
             pending_error: None,
             finished: false,
             link_run: None,
+            flush_on_idle: false,
         }
+    }
+
+    /// With `on`, a source that reports [`Error::Interrupted`] (a live capture's read timeout)
+    /// while rows are buffered makes [`Self::next_batch`] return them as a short batch, so a
+    /// quiet link still delivers promptly; with nothing buffered it still returns the error.
+    /// Off by default: file readers always fill their batches.
+    pub fn flush_on_idle(mut self, on: bool) -> Self {
+        self.flush_on_idle = on;
+        self
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -162,6 +174,7 @@ impl PacketReader {
                     }
                 }
                 // A signal interrupted a blocking read: nothing is lost, the caller may retry.
+                Err(Error::Interrupted) if self.flush_on_idle && !self.columns.is_empty() => break,
                 Err(Error::Interrupted) => return Err(Error::Interrupted),
                 Err(e) => {
                     self.finished = true;

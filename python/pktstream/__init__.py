@@ -9,9 +9,11 @@ Example:
 
 from . import distance
 from ._kafka import Consumer, ProduceReport, consume, create_topic, decode_values, produce, produce_pcap
+from ._live import LiveProduceReport, LiveReader, capture, produce_live
 from ._native import __version__
 from ._reader import PacketReader, iter_batches, read_pcap, schema
 from .exceptions import (
+    CaptureError,
     CaptureWarning,
     DeliveryError,
     FormatError,
@@ -29,6 +31,7 @@ __all__ = [
     "iter_batches",
     "schema",
     "PacketReader",
+    "capture", "produce_live", "LiveReader", "LiveProduceReport", "CaptureError",
     "produce_pcap",
     "produce",
     "create_topic",

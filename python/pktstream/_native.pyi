@@ -155,3 +155,76 @@ class NativeWindowedPairs:
     def open_windows(self) -> int: ...
     @property
     def watermark(self) -> Optional[int]: ...
+
+@final
+class NativeLiveReader:
+    """A live capture as a stream of Arrow record batches (see pktstream.capture)."""
+
+    def __new__(
+        cls,
+        interface: str,
+        *,
+        bpf: Optional[str] = None,
+        snaplen: int = 65535,
+        promisc: bool = False,
+        buffer_size: Optional[int] = None,
+        timeout: float = 0.1,
+        immediate: bool = False,
+        max_packets: Optional[int] = None,
+        duration: Optional[float] = None,
+        batch_size: int = 65536,
+        columns: Optional[Sequence[str]] = None,
+        addresses: Literal["string", "binary"] = "string",
+    ) -> Self: ...
+    def next_batch(self) -> Optional[Any]: ...
+    def read_all(self) -> Any: ...
+    def stop(self) -> None: ...
+    @property
+    def schema(self) -> Any: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def file_size(self) -> Optional[int]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def warnings(self) -> list[str]: ...
+    def close(self) -> None: ...
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
+
+def produce_live(
+    interface: str,
+    topic: str,
+    *,
+    bootstrap_servers: str,
+    format: str = "raw",
+    key: Optional[str] = ...,
+    columns: Optional[Sequence[str]] = None,
+    config: Optional[dict[str, Any]] = None,
+    bpf: Optional[str] = None,
+    snaplen: int = 65535,
+    promisc: bool = False,
+    buffer_size: Optional[int] = None,
+    timeout: float = 0.1,
+    immediate: bool = False,
+    max_packets: Optional[int] = None,
+    duration: Optional[float] = None,
+    timestamp_unit: str = "us",
+    rows_per_message: int = 10000,
+    csv_delimiter: str = ",",
+    batch_size: int = 65536,
+    addresses: str = "string",
+    connect_timeout: float = 10.0,
+    progress: Optional[Callable[[int, int, int, int, int], Any]] = None,
+) -> dict[str, Any]: ...
+def capture_to_pcap(
+    interface: str,
+    path: Union[str, PathLike[str]],
+    *,
+    bpf: Optional[str] = None,
+    snaplen: int = 65535,
+    promisc: bool = False,
+    buffer_size: Optional[int] = None,
+    timeout: float = 0.1,
+    immediate: bool = False,
+    max_packets: Optional[int] = None,
+    duration: Optional[float] = None,
+) -> dict[str, Any]: ...

@@ -6,6 +6,8 @@ Examples:
     pktstream schema                          # the packet columns
     pktstream broker --topic packets:3        # a local Kafka-compatible broker on 127.0.0.1:9092
     pktstream produce capture.pcap --topic packets --format json
+    pktstream capture -i eth0 --bpf "udp" --count 1000 --output out.parquet
+    pktstream capture -i eth0 --topic packets -b 127.0.0.1:9092   # raw frames, Ctrl-C to stop
     pktstream consume --topic packets --group analytics --max 1000 --output out.parquet
     pktstream distances --in-topic netflow --out-topic netflow-pairs --window 5s --idle-timeout 10
     pktstream demo                            # local broker, capture -> Kafka -> Arrow, then stop
@@ -104,6 +106,76 @@ def _produce(args: argparse.Namespace) -> int:
     for w in report.warnings:
         print(f"pktstream: warning: {w}", file=sys.stderr)
     return 0
+
+
+def _capture(args: argparse.Namespace) -> int:
+    """Live capture to a topic, a Parquet file, a pcap file or JSON lines; Ctrl-C stops and flushes."""
+    live = dict(
+        bpf=args.bpf, snaplen=args.snaplen, promisc=args.promisc, buffer_size=args.buffer_size,
+        timeout=args.timeout, immediate=args.immediate, max_packets=args.count, duration=args.duration,
+    )
+    out = args.output
+    if args.topic and out:
+        raise ValueError("give either --topic or --output, not both")
+    if args.topic:
+        from ._live import produce_live
+
+        try:
+            report = produce_live(
+                args.interface, args.topic, bootstrap_servers=args.bootstrap_servers, format=args.format,
+                key=None if args.key == "none" else args.key, config=_kafka_config(args.config),
+                progress=False if args.no_progress else None, **live,  # type: ignore[arg-type]
+            )
+        except KeyboardInterrupt as e:
+            partial = getattr(e, "report", None)
+            if partial is None:
+                raise
+            print(f"pktstream: interrupted; {partial}", file=sys.stderr)
+            return 130
+        print(report, file=sys.stderr)
+        return 0
+    if out and out.endswith((".pcap", ".cap")):
+        from ._live import capture_to_pcap
+
+        s = capture_to_pcap(args.interface, out, **live)  # type: ignore[arg-type]
+        print(f"wrote {s['written']:,} packets to {out}{' (interrupted)' if s['interrupted'] else ''}; "
+              f"{_capture_stats(s)}", file=sys.stderr)
+        return 0
+    from ._live import capture
+
+    reader = capture(args.interface, **live)  # type: ignore[arg-type]
+    writer = None
+    rows = 0
+    with reader:
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except KeyboardInterrupt:
+                    reader.stop()  # then drain what was captured before Ctrl-C
+                    continue
+                if batch is None:
+                    break
+                if out:
+                    import pyarrow.parquet as pq
+
+                    if writer is None:
+                        writer = pq.ParquetWriter(out, batch.schema, compression="zstd")
+                    writer.write_batch(batch)
+                else:
+                    _print_rows(batch)
+                rows += batch.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+    where = f" to {out}" if out else ""
+    print(f"wrote {rows:,} packets{where}; {_capture_stats(reader.stats)}", file=sys.stderr)
+    return 0
+
+
+def _capture_stats(s: dict) -> str:
+    return (f"libpcap: {s.get('received', 0):,} received, {s.get('dropped_kernel', 0):,} dropped by the kernel, "
+            f"{s.get('dropped_interface', 0):,} by the interface; pktstream dropped {s.get('dropped_pktstream', 0):,}")
 
 
 def _consume(args: argparse.Namespace) -> int:
@@ -293,6 +365,25 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
     k.add_argument("--no-progress", action="store_true")
     k.set_defaults(func=_produce)
+
+    lc = sub.add_parser("capture", help="capture live from an interface into Kafka, Parquet, pcap or JSON lines")
+    lc.add_argument("-i", "--interface", required=True, help='interface ("any": all interfaces, Linux)')
+    lc.add_argument("--bpf", help='BPF filter expression, e.g. "udp port 53"')
+    lc.add_argument("-c", "--count", type=int, help="stop after this many packets")
+    lc.add_argument("--duration", type=float, help="stop after this many seconds")
+    lc.add_argument("--output", "-o", help="out.parquet or out.pcap (default: JSON lines on stdout)")
+    lc.add_argument("--topic", "-t", help="produce to this Kafka topic instead")
+    lc.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
+    lc.add_argument("--format", "-f", choices=["raw", "json", "csv", "arrow"], default="raw")
+    lc.add_argument("--key", default="flow", help='"flow" (default), "timestamp", a column name, or "none"')
+    lc.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    lc.add_argument("--snaplen", type=int, default=65535)
+    lc.add_argument("--promisc", action="store_true", help="promiscuous mode")
+    lc.add_argument("--buffer-size", type=int, help="kernel buffer in bytes")
+    lc.add_argument("--timeout", type=float, default=0.1, help="libpcap read timeout / batch flush (seconds)")
+    lc.add_argument("--immediate", action="store_true", help="deliver each packet at once")
+    lc.add_argument("--no-progress", action="store_true")
+    lc.set_defaults(func=_capture)
 
     r = sub.add_parser("consume", help="read a Kafka topic into Parquet or JSON lines")
     r.add_argument("--topic", "-t", required=True, action="append", help="repeat for several topics")

@@ -16,11 +16,13 @@ Example:
 
 from __future__ import annotations
 
+import errno
 from typing import Any, Optional
 
 __all__ = [
     "PktstreamError",
     "FormatError",
+    "CaptureError",
     "CaptureWarning",
     "TruncatedCaptureWarning",
     "KafkaError",
@@ -55,6 +57,30 @@ class FormatError(PktstreamError, ValueError):
         self.path = path
         self.offset = offset
         self.record = record
+
+
+class CaptureError(PktstreamError, OSError):
+    """A live capture could not start or failed; the message is libpcap's.
+
+    Attributes:
+        interface: The interface.
+        kind: ``"no_such_device"``, ``"permission"`` (capturing needs root or the ``CAP_NET_RAW``
+            capability), ``"filter"`` (the BPF expression does not compile) or ``"other"``.
+
+    Example:
+        >>> e = CaptureError("no such interface", "eth9", "no_such_device")
+        >>> (e.interface, e.kind, e.errno == errno.ENODEV)
+        ('eth9', 'no_such_device', True)
+    """
+
+    def __init__(self, message: str, interface: Optional[str] = None, kind: str = "other") -> None:
+        super().__init__(message)
+        self.interface = interface
+        self.kind = kind
+        self.errno = {"no_such_device": errno.ENODEV, "permission": errno.EPERM}.get(kind)  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class CaptureWarning(UserWarning):

@@ -8,6 +8,7 @@ use crate::error::Error;
 
 import_exception!(pktstream.exceptions, PktstreamError);
 import_exception!(pktstream.exceptions, FormatError);
+import_exception!(pktstream.exceptions, CaptureError);
 
 pub(crate) fn to_py(e: Error) -> PyErr {
     let message = e.to_string();
@@ -24,6 +25,7 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         }
         Error::InvalidArgument(m) => PyValueError::new_err(m),
         Error::Interrupted => PyKeyboardInterrupt::new_err(()),
+        Error::Capture { interface, kind, .. } => CaptureError::new_err((message, interface, kind.as_str())),
         Error::Arrow(_) => PktstreamError::new_err(message),
     }
 }

@@ -50,7 +50,7 @@ pub(crate) fn kafka_to_py(e: KafkaError) -> PyErr {
     }
 }
 
-fn config_pairs(config: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, String)>> {
+pub(super) fn config_pairs(config: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, String)>> {
     let mut out = Vec::new();
     if let Some(d) = config {
         for (k, v) in d.iter() {
@@ -63,18 +63,18 @@ fn config_pairs(config: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<(String, Str
     Ok(out)
 }
 
-fn seconds(s: f64, what: &str) -> PyResult<Duration> {
+pub(super) fn seconds(s: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number")))
 }
 
 /// Runs the control protocol: Ctrl-C and the progress callback, with the GIL taken briefly.
-struct Control {
-    progress: Option<Py<PyAny>>,
-    raised: Option<PyErr>,
+pub(super) struct Control {
+    pub(super) progress: Option<Py<PyAny>>,
+    pub(super) raised: Option<PyErr>,
 }
 
 impl Control {
-    fn check(&mut self, p: &Progress) -> crate::kafka::Result<()> {
+    pub(super) fn check(&mut self, p: &Progress) -> crate::kafka::Result<()> {
         if self.raised.is_some() {
             // Already stopping: keep awaiting what was queued, unless Ctrl-C comes again.
             return Python::attach(|py| py.check_signals()).map_err(|_| KafkaError::Core(Error::Interrupted));
@@ -110,7 +110,7 @@ fn report_dict<'py>(py: Python<'py>, r: &ProduceReport, partitions: Option<i32>)
 }
 
 /// Turns the outcome into the report dict, or raises what stopped the work with the report on it.
-fn finish_report(
+pub(super) fn finish_report(
     py: Python<'_>,
     outcome: crate::kafka::Result<(ProduceReport, Option<i32>)>,
     control: Control,
@@ -131,7 +131,7 @@ fn finish_report(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn options(
+pub(super) fn options(
     topic: &str,
     format: Format,
     key: Option<&str>,
@@ -197,7 +197,7 @@ pub(crate) fn produce_pcap(
     finish_report(py, outcome, control)
 }
 
-fn produce_reader(
+pub(super) fn produce_reader(
     cfg: crate::kafka::Config,
     opts: ProduceOptions,
     mut reader: PacketReader,

@@ -4,6 +4,8 @@
 mod distance;
 mod errors;
 mod kafka;
+#[cfg(feature = "live")]
+mod live;
 mod reader;
 
 use pyo3::prelude::*;
@@ -25,6 +27,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(packet_schema, m)?)?;
     kafka::register(m)?;
     distance::register(m)?;
+    #[cfg(feature = "live")]
+    live::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -6,6 +6,8 @@
 //! the magic number picks classic pcap (all four variants) or pcapng.
 
 mod bytes;
+#[cfg(feature = "live")]
+pub mod live;
 mod pcap;
 mod pcapng;
 mod prefetch;
