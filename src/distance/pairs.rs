@@ -21,7 +21,7 @@
 use rayon::prelude::*;
 
 use super::metric::{row_to_rows, Kernel};
-use super::pdist::{pair_count, par_rows, row_upper};
+use super::pdist::{pair_count, par_rows, row_upper, zeroed};
 use super::sort::{bucket_words, dist_key, key_dist, sort_bucket, sort_by_key_then_payload, WordDigits, RADIX_MIN_LEN};
 use super::{check_matrix, DistanceError, Metric, Result};
 
@@ -141,7 +141,7 @@ fn all<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], sort: bo
 fn all_sorted_words<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], len: usize) -> Pairs {
     use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
     let m = aux.len();
-    let mut words = vec![0u64; len];
+    let mut words = zeroed::<u64>(len);
     let (lo, hi) = (AtomicU32::new(u32::MAX), AtomicU32::new(0));
     par_rows(m, &mut words, |i, out| {
         let (mut rlo, mut rhi) = (u32::MAX, 0u32);
@@ -168,7 +168,7 @@ fn all_sorted_words<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u
     let (mut words, starts) = bucket_words(words, &digits);
     // The distances overwrite the words, bucket by bucket, once a bucket is copied out: 100 MB
     // less of fresh memory to fault in for 12.5M pairs.
-    let (mut a, mut b) = (vec![0u32; len], vec![0u32; len]);
+    let (mut a, mut b) = (zeroed::<u32>(len), zeroed::<u32>(len));
     // Each bucket with its slices of the output columns.
     let mut tasks = Vec::with_capacity(starts.len());
     let (mut ra, mut rb, mut rd) = (&mut a[..], &mut b[..], &mut words[..]);

@@ -148,6 +148,7 @@ fn scatter<T: Copy + Send + Sync>(
     starts.push(len);
     dst.clear();
     dst.reserve(len);
+    super::pdist::advise_huge(dst.as_ptr(), dst.capacity());
     let out = Out(dst.as_mut_ptr());
     src.par_chunks(chunk).zip(offsets).for_each(|(c, mut off)| {
         for e in c {
