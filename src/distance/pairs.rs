@@ -7,8 +7,9 @@
 //!
 //! Rules:
 //! - **all pairs** (neither option): `m(m-1)/2` pairs. This is the honest cost of the output and
-//!   all of one group's pairs are held in memory to sort them (12 bytes of sort key per pair, plus
-//!   the same again as radix scratch); callers stream *between* groups.
+//!   all of one group's pairs are held in memory to sort them (an 8-byte word per pair plus the
+//!   same again as scatter scratch, which then holds the distances; groups above 65536 rows use
+//!   16-byte items); callers stream *between* groups.
 //! - **`top_k`**: for each event `a`, its k nearest are the k smallest `(distance, position)` among
 //!   the other events; a pair is kept when either event is among the other's k nearest (so an event
 //!   may appear in more than k pairs, and every event with a neighbour appears in at least

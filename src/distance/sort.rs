@@ -10,6 +10,11 @@
 //!   followed by a comparison sort of each run of equal radix digits (in parallel). The runs are
 //!   short (a few dozen elements for millions of pairs), so the fix-up is cheap and cache-local;
 //!   the result is exactly the `(key, payload)` order.
+//!
+//! All of a group's pairs (the big case) use a leaner scheme, see `pairs::all_sorted_words`:
+//! 8-byte words `hi32(key) << 32 | i << 16 | j`, one stable 256-way scatter by the most
+//! significant varying bits ([`bucket_words`]), then per bucket, in cache, a counting sort by the
+//! next bits ([`sort_bucket`]) and a finish of each short run by the full key.
 
 use rayon::prelude::*;
 
