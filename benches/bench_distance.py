@@ -7,7 +7,7 @@ Three tasks per case: distances only; all pairs with ids sorted by distance (the
 pipeline's output); and the pruned variants top_k=10 and max_distance. Prints pairs/s and the
 ratio of pktstream to each baseline. Same data for every tool, one process.
 
-    python benches/bench_distance.py            # best of 3
+    python benches/bench_distance.py            # best of 3 (--repeat N: best of N)
     python benches/bench_distance.py --quick    # smaller cases, one run
 """
 
@@ -177,8 +177,9 @@ def run_case(name: str, t: pa.Table, repeat: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller cases, one run each")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement, the best is kept (default 3)")
     args = ap.parse_args()
-    repeat = 1 if args.quick else 3
+    repeat = 1 if args.quick else args.repeat
     cases = ([("a: 3k events / 25 IPs", events(3_000, 25)), ("b: 1 IP, 2,000 events", events(2_000, 1, 1))]
              if args.quick else
              [("a: 10k events / 25 IPs", events(10_000, 25)), ("b: 1 IP, 5,000 events", events(5_000, 1, 1))])

@@ -310,7 +310,7 @@ def pairs(
 
     Memory: with ``top_k`` or ``max_distance`` no group's ``m x m`` matrix is ever built (one row
     of distances per thread). Without them, the result has ``m(m-1)/2`` rows per group, and one
-    group's pairs are held together (~32 bytes per pair) while they are sorted; use
+    group's pairs are held together (~16 bytes per pair) while they are sorted; use
     :func:`iter_pairs` to stream the result.
 
     Raises:

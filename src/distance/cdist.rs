@@ -23,7 +23,7 @@ pub fn cdist(xa: &[f64], na: usize, xb: &[f64], nb: usize, d: usize, metric: Met
     check_matrix("cdist XA", xa, na, d)?;
     check_matrix("cdist XB", xb, nb, d)?;
     let len = na.checked_mul(nb).ok_or_else(|| DistanceError::Shape(format!("{na} x {nb}: too many values")))?;
-    let mut out = vec![0.0; len];
+    let mut out = super::pdist::zeroed(len);
     if len == 0 {
         return Ok(out);
     }

@@ -17,8 +17,10 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampNanosecondType, UInt32Type};
 use arrow_array::{
-    new_null_array, ArrayRef, Float64Array, PrimitiveArray, RecordBatch, RecordBatchReader, UInt32Array,
+    new_null_array, Array, ArrayRef, Float64Array, PrimitiveArray, RecordBatch, RecordBatchReader, StringArray,
+    UInt32Array,
 };
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow_select::concat::concat;
 use rayon::prelude::*;
@@ -244,12 +246,23 @@ impl PairStream {
                 let starts: Option<Vec<i64>> = self.input.windows.as_ref().map(|_| {
                     segments.iter().flat_map(|&(g, s, e)| std::iter::repeat_n(windows[g].unwrap_or(0), e - s)).collect()
                 });
-                self.batch(a.as_primitive::<UInt32Type>(), b.as_primitive::<UInt32Type>(), dist, starts)
+                // A group has one key: the key column is runs of one value per segment.
+                let key_runs: Vec<(u32, usize)> =
+                    segments.iter().map(|&(g, s, e)| (cols[g].0.value(s), e - s)).collect();
+                let key = repeat_runs(&self.input.key, &key_runs)?;
+                self.batch(key, a.as_primitive::<UInt32Type>(), b.as_primitive::<UInt32Type>(), dist, starts)
             })
             .collect()
     }
 
-    fn batch(&self, a: &UInt32Array, b: &UInt32Array, dist: ArrayRef, starts: Option<Vec<i64>>) -> Result<RecordBatch> {
+    fn batch(
+        &self,
+        key: ArrayRef,
+        a: &UInt32Array,
+        b: &UInt32Array,
+        dist: ArrayRef,
+        starts: Option<Vec<i64>>,
+    ) -> Result<RecordBatch> {
         let take = |values: &ArrayRef, idx: &UInt32Array| arrow_select::take::take(values.as_ref(), idx, None);
         let (window_start, window_end): (ArrayRef, ArrayRef) = match (starts, &self.input.windows) {
             (Some(starts), Some((_, w))) => {
@@ -268,16 +281,36 @@ impl PairStream {
                 (nulls.clone(), nulls)
             }
         };
-        let columns = vec![
-            take(&self.input.key, a)?,
-            window_start,
-            window_end,
-            take(&self.input.id, a)?,
-            take(&self.input.id, b)?,
-            dist,
-        ];
+        let columns = vec![key, window_start, window_end, take(&self.input.id, a)?, take(&self.input.id, b)?, dist];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
+}
+
+/// `values[row]` repeated `n` times for each `(row, n)` of `runs`, concatenated. Strings (the
+/// usual key, an IP address) are written directly, a few bytes per row; other types go through
+/// `take`.
+fn repeat_runs(values: &ArrayRef, runs: &[(u32, usize)]) -> Result<ArrayRef> {
+    if let Some(s) = values.as_string_opt::<i32>() {
+        let bytes: usize = runs.iter().map(|&(r, n)| s.value(r as usize).len() * n).sum();
+        if bytes <= i32::MAX as usize && runs.iter().all(|&(r, _)| s.is_valid(r as usize)) {
+            let rows: usize = runs.iter().map(|&(_, n)| n).sum();
+            let (mut offsets, mut data) = (Vec::with_capacity(rows + 1), Vec::with_capacity(bytes));
+            offsets.push(0i32);
+            for &(r, n) in runs {
+                let v = s.value(r as usize).as_bytes();
+                for _ in 0..n {
+                    data.extend_from_slice(v);
+                    offsets.push(data.len() as i32);
+                }
+            }
+            // Offsets are monotone and within `data` (at most i32::MAX bytes), and `data` is
+            // whole copies of valid strings.
+            let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+            return Ok(Arc::new(StringArray::try_new(offsets, Buffer::from_vec(data), None)?));
+        }
+    }
+    let idx: UInt32Array = runs.iter().flat_map(|&(r, n)| std::iter::repeat_n(r, n)).collect::<Vec<u32>>().into();
+    Ok(arrow_select::take::take(values.as_ref(), &idx, None)?)
 }
 
 impl Iterator for PairStream {

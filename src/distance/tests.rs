@@ -145,6 +145,40 @@ fn large_group_uses_the_radix_path_and_stays_exact() {
     assert_eq!(got, want);
 }
 
+#[test]
+fn all_pairs_sorted_are_exactly_pdist_sorted_with_nan_and_ties() {
+    // Sizes around the scatter threshold, many ties (rounded features), NaN and infinite rows,
+    // a group of identical rows (one run), and every metric: bit-identical to pdist, sorted by
+    // (key, a, b).
+    let cases: [(usize, usize, f64); 5] = [(30, 3, 1.0), (300, 4, 1.0), (700, 3, 4.0), (900, 9, 1e6), (260, 2, 0.0)];
+    for (m, d, scale) in cases {
+        let mut x: Vec<f64> = lcg(m as u64, m * d).iter().map(|v| (v * scale).round() / 7.0).collect();
+        if m > 100 {
+            x[17 * d] = f64::NAN;
+            x[90 * d + 1] = f64::INFINITY;
+        }
+        let rows: Vec<u32> = (0..m as u32).map(|r| r * 3 + 1).collect();
+        for metric in [Metric::Euclidean, Metric::SqEuclidean, Metric::Cityblock, Metric::Chebyshev, Metric::Cosine] {
+            let p = group_pairs(&x, m, d, &rows, &PairOptions::new(metric)).unwrap();
+            let dist = pdist(&x, m, d, metric).unwrap();
+            let mut want: Vec<(u64, u32, u32)> = Vec::with_capacity(dist.len());
+            let mut t = 0;
+            for i in 0..m as u32 {
+                for j in i + 1..m as u32 {
+                    want.push((sort::dist_key(dist[t]), i * 3 + 1, j * 3 + 1));
+                    t += 1;
+                }
+            }
+            want.sort_unstable();
+            let got: Vec<(u64, u32, u32)> = (0..p.len()).map(|i| (sort::dist_key(p.dist[i]), p.a[i], p.b[i])).collect();
+            assert!(got == want, "m={m} d={d} scale={scale} {metric}");
+            for (g, w) in p.dist.iter().zip(&want) {
+                assert!(g.to_bits() == sort::key_dist(w.0).to_bits());
+            }
+        }
+    }
+}
+
 fn column<'a>(b: &'a RecordBatch, name: &str) -> &'a ArrayRef {
     b.column(b.schema().index_of(name).unwrap())
 }
