@@ -13,6 +13,7 @@ need_apt=()
 command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
 [ -f /usr/include/pcap/pcap.h ] || need_apt+=(libpcap-dev)
 command -v gzip >/dev/null 2>&1 || need_apt+=(gzip)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)  # live-capture tests: network namespaces + veth
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)  # PySpark (pktstream[spark])
 if [ ${#need_apt[@]} -gt 0 ]; then

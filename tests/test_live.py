@@ -4,7 +4,7 @@ The near end (captured) stays in the test's namespace *without any address*: not
 through it and the host's networking is untouched. The far end lives in a fresh namespace with
 private addresses (10.x, fd00::/8); the sender there has static neighbour entries for the near
 end, so its packets go out on the link (and are captured) although nobody answers them.
-Needs root (``ip netns``); skipped otherwise.
+Needs root and iproute2 (``ip netns``), as on CI: without them these tests fail, they do not skip.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ import pktstream
 import pyarrow as pa
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("ip") is None, reason="live capture tests need root and iproute2"
-)
+
+@pytest.fixture(autouse=True)
+def _needs_root_and_iproute2() -> None:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.fail("live capture tests need root and iproute2 (ip netns): run them as CI does", pytrace=False)
 
 
 def _ip(*args: str) -> None:
@@ -301,7 +303,6 @@ def test_bad_options(veth: Veth) -> None:
         pktstream.capture(veth.near, columns=["nope"])
 
 
-@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
 def test_missing_permission_explains_cap_net_raw(veth: Veth) -> None:
     code = (
         "import pktstream\n"
