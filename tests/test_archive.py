@@ -132,3 +132,14 @@ def test_query_matches_a_filter_on_the_original(bootstrap, topic_factory, mixed,
 
 def pc_ns(ts) -> int:
     return int(ts.value) if hasattr(ts, "value") else int(ts.timestamp() * 1e9)
+
+
+def test_archive_writes_through_a_pyarrow_filesystem_uri(bootstrap, topic_factory, mixed, tmp_path):
+    topic = topic_factory(partitions=2)
+    pktstream.produce_pcap(mixed, topic, bootstrap_servers=bootstrap, format="raw", progress=False)
+    out = tmp_path / "viafs"
+    report = pa_archive.archive(
+        topic, f"file://{out}", bootstrap_servers=bootstrap, group_id="fs", roll_packets=700, idle_timeout=3
+    )
+    assert report.packets == 5000 and all(p.startswith(str(out)) for p in report.paths)
+    assert archived(out) == records(mixed)

@@ -7,7 +7,8 @@ packet time (Metron's ``numPackets`` / ``maxTimeMS``). :func:`query` selects pac
 rolled files by time range and 5-tuple and writes one time-ordered pcap (Metron's pcap query).
 
 Crash safety: a file is written as ``NAME.part``, flushed and fsynced, renamed to ``NAME`` and
-only then are the partition's offsets committed, up to the file's last packet. File names are
+only then are the partition's offsets committed, up to the file's last packet (one commit per
+consumed batch covers every file closed in it). File names are
 fixed by the file's first message (topic, partition, first offset, first timestamp), so after a
 crash the archiver re-reads from the last committed offset and rewrites the same file under the
 same name: nothing is lost and nothing is stored twice.
@@ -27,8 +28,9 @@ import re
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -73,20 +75,19 @@ class ArchiveReport:
 
 
 class _Rolling:
-    """One partition's open file."""
+    """One partition's open file, on the local disk or on a pyarrow filesystem."""
 
-    def __init__(self, directory: str, topic: str, partition: int, offset: int, ts_ns: int, link_type: int,
+    def __init__(self, target: "_Target", topic: str, partition: int, offset: int, ts_ns: int, link_type: int,
                  nanos: bool) -> None:
+        self.target = target
         self.name = file_name(topic, partition, offset, ts_ns)
-        self.path = os.path.join(directory, self.name)
-        self.tmp = self.path + ".part"
         self.first_ts = ts_ns
         self.link_type = link_type
         self.nanos = nanos
         self.count = 0
         self.bytes = 0
         self.last_offset = offset
-        self.fh: BinaryIO = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()
+        self.fh: Any = target.open(self.name + ".part")
         magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
         self.fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, link_type))
 
@@ -100,13 +101,84 @@ class _Rolling:
         self.bytes += 16 + len(frame)
         self.last_offset = offset
 
-    def close(self, directory_fd: Optional[int]) -> None:
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
-        os.replace(self.tmp, self.path)
-        if directory_fd is not None:
-            os.fsync(directory_fd)
+    def add_many(self, offsets: Any, ts: Any, frames: List[bytes], wirelens: Any) -> None:
+        """Appends a run of packets with one write (headers built with numpy)."""
+        n = len(frames)
+        sec, frac = np.divmod(ts, 1_000_000_000)
+        if not self.nanos:
+            frac //= 1000
+        headers = np.empty((n, 4), dtype="<u4")
+        headers[:, 0] = sec
+        headers[:, 1] = frac
+        headers[:, 2] = [len(x) for x in frames]
+        headers[:, 3] = wirelens
+        raw = headers.tobytes()
+        self.fh.write(b"".join(b for k in range(n) for b in (raw[16 * k:16 * k + 16], frames[k])))
+        self.count += n
+        self.bytes += 16 * n + int(headers[:, 2].sum())
+        self.last_offset = int(offsets[-1])
+
+    def close(self) -> str:
+        return self.target.publish(self.fh, self.name)
+
+
+class _Target:
+    """Where rolled files go: a local directory (fsync + atomic rename + directory fsync) or any
+    pyarrow filesystem URI (``s3://``, ``gs://``, ``hdfs://``, ``file://``: close, then move)."""
+
+    def __init__(self, output: str) -> None:
+        self.fs: Any = None
+        if "://" in output:
+            from pyarrow import fs as pafs
+
+            self.fs, self.root = pafs.FileSystem.from_uri(output)
+            self.fs.create_dir(self.root, recursive=True)
+            self.dir_fd: Optional[int] = None
+        else:
+            self.root = output
+            os.makedirs(output, exist_ok=True)
+            self.dir_fd = os.open(output, os.O_RDONLY)
+
+    def path(self, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{name}" if self.fs is not None else os.path.join(self.root, name)
+
+    def open(self, name: str) -> Any:
+        if self.fs is not None:
+            return self.fs.open_output_stream(self.path(name))
+        return open(self.path(name), "wb")  # noqa: SIM115 - closed in publish()
+
+    def publish(self, fh: Any, name: str) -> str:
+        tmp, final = self.path(name + ".part"), self.path(name)
+        if self.fs is not None:
+            fh.close()
+            self.fs.move(tmp, final)
+            return final
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        os.replace(tmp, final)
+        if self.dir_fd is not None:
+            os.fsync(self.dir_fd)
+        return final
+
+    def clean_parts(self, prefix: str) -> None:
+        """Removes the ``.part`` files a crashed run left (they are rewritten from the commits)."""
+        if self.fs is not None:
+            from pyarrow import fs as pafs
+
+            infos = self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True))
+            for info in infos:
+                if info.base_name.startswith(prefix) and info.base_name.endswith(".pcap.part"):
+                    self.fs.delete_file(info.path)
+            return
+        for name in os.listdir(self.root):
+            if name.startswith(prefix) and name.endswith(".pcap.part"):
+                os.unlink(os.path.join(self.root, name))
+
+    def close(self) -> None:
+        if self.dir_fd is not None:
+            os.close(self.dir_fd)
+            self.dir_fd = None
 
 
 def archive(
@@ -123,7 +195,8 @@ def archive(
     config: Optional[Mapping[str, Any]] = None,
     progress: Optional[Any] = None,
 ) -> ArchiveReport:
-    """Archives a ``raw`` topic into rolling pcap files in ``output`` (a local directory).
+    """Archives a ``raw`` topic into rolling pcap files in ``output``: a local directory, or any
+    filesystem URI pyarrow supports (``s3://bucket/pcap``, ``hdfs://...``, ``file:///...``).
 
     Runs until ``idle_timeout`` seconds pass without a message, ``max_packets`` were written, or
     Ctrl-C; then closes the open files, commits, and returns (re-raising Ctrl-C with ``.report``).
@@ -131,7 +204,9 @@ def archive(
     Args:
         topic: The raw topic (key = timestamp in ``timestamp_unit``, value = frame, headers
             ``link_type`` and ``wirelen`` as written by pktstream).
-        output: Directory for the rolled files (created if missing).
+        output: Directory or filesystem URI for the rolled files (created if missing). Locally a
+            file is fsynced and renamed before its offsets are committed; on a remote
+            filesystem it is closed (uploaded) and moved into place first.
         group_id: The consumer group whose committed offsets say what is archived.
         roll_packets: Packets per file at most.
         roll_seconds: Packet-time span of a file at most.
@@ -146,32 +221,35 @@ def archive(
         raise ValueError("roll_packets must be at least 1 and roll_seconds positive")
     if timestamp_unit not in _UNITS:
         raise ValueError(f"timestamp_unit must be one of {sorted(_UNITS)}, not {timestamp_unit!r}")
-    directory = os.fspath(output)
-    os.makedirs(directory, exist_ok=True)
+    target = _Target(os.fspath(output))
     per = _UNITS[timestamp_unit]
     nanos = timestamp_unit == "ns"
     roll_ns = int(roll_seconds * 1e9)
     report = ArchiveReport()
     started = time.monotonic()
     open_files: Dict[int, _Rolling] = {}
-    dir_fd = os.open(directory, os.O_RDONLY)
     # Leftovers of a crashed run are rewritten from the committed offsets: drop them.
-    for name in os.listdir(directory):
-        if name.endswith(".pcap.part") and name.startswith(f"{topic}-"):
-            os.unlink(os.path.join(directory, name))
+    target.clean_parts(f"{topic}-")
 
     consumer = Consumer(
         topic, group_id=group_id, bootstrap_servers=bootstrap_servers, format="binary",
         timestamp_unit=timestamp_unit, config=config,
     )
 
+    pending: Dict[Tuple[str, int], int] = {}
+
     def close(partition: int) -> None:
         f = open_files.pop(partition)
-        f.close(dir_fd)
+        report.paths.append(f.close())
         report.files += 1
-        report.paths.append(f.path)
-        consumer.commit_offsets({(topic, partition): f.last_offset + 1})
-        report.committed[(topic, partition)] = f.last_offset + 1
+        pending[(topic, partition)] = f.last_offset + 1
+
+    def commit() -> None:
+        """Commits the files closed so far (once per batch: a commit is a broker round trip)."""
+        if pending:
+            consumer.commit_offsets(pending)
+            report.committed.update(pending)
+            pending.clear()
 
     try:
         idle_since = time.monotonic()
@@ -185,45 +263,75 @@ def archive(
                     break
                 continue
             idle_since = time.monotonic()
-            cols = batch.to_pydict()
-            for part, off, key, kts, value, lt, wl in zip(
-                cols["_partition"], cols["_offset"], cols["_key"], cols["_timestamp"],
-                cols["value"], cols["link_type"], cols["wirelen"],
-            ):
-                if key is not None and len(key) == 8:
-                    ts_ns = struct.unpack(">q", key)[0] * per
-                else:  # not pktstream's raw layout: fall back to the message time
-                    ts_ns = int(kts.timestamp() * 1e9) if kts is not None else 0
-                frame = value or b""
-                link = 1 if lt is None else lt
+            parts, offsets, ts, frames, links, wirelens = _columns(batch, per)
+            i, n = 0, len(parts)
+            while i < n:
+                part = int(parts[i])
                 f = open_files.get(part)
                 if f is not None and (
-                    f.count >= roll_packets or ts_ns - f.first_ts >= roll_ns or link != f.link_type
+                    f.count >= roll_packets or ts[i] - f.first_ts >= roll_ns or links[i] != f.link_type
                 ):
                     close(part)
                     f = None
                 if f is None:
-                    f = open_files[part] = _Rolling(directory, topic, part, off, ts_ns, link, nanos)
-                f.add(off, ts_ns, frame, len(frame) if wl is None else wl)
-                report.packets += 1
-                report.bytes += 16 + len(frame)
+                    f = open_files[part] = _Rolling(target, topic, part, int(offsets[i]), int(ts[i]),
+                                                    int(links[i]), nanos)
+                # The longest run from i that stays in this partition and this file.
+                stop = min(n, i + roll_packets - f.count)
+                run = slice(i, stop)
+                breaks = (parts[run] != part) | (ts[run] - f.first_ts >= roll_ns) | (links[run] != f.link_type)
+                if breaks.any():
+                    stop = i + int(np.argmax(breaks))
+                f.add_many(offsets[i:stop], ts[i:stop], frames[i:stop], wirelens[i:stop])
+                report.packets += stop - i
+                i = stop
+            report.bytes += 16 * n + sum(len(x) for x in frames)
+            commit()
             if progress is not None:
                 report.seconds = time.monotonic() - started
                 progress(report)
     except KeyboardInterrupt as e:
         for part in list(open_files):
             close(part)
+        commit()
         report.seconds = time.monotonic() - started
         e.report = report  # type: ignore[attr-defined]
         consumer.close()
-        os.close(dir_fd)
+        target.close()
         raise
     for part in list(open_files):
         close(part)
+    commit()
     consumer.close()
-    os.close(dir_fd)
+    target.close()
     report.seconds = time.monotonic() - started
     return report
+
+
+def _columns(batch: pa.RecordBatch, per: int) -> Tuple[Any, Any, Any, List[bytes], Any, Any]:
+    """A consumed ``binary`` batch as arrays: partition, offset, timestamp (ns), frames, link
+    type, wire length. Timestamps come from the 8-byte keys, else from the message time."""
+    n = batch.num_rows
+    parts = batch.column("_partition").to_numpy(zero_copy_only=False)
+    offsets = batch.column("_offset").to_numpy(zero_copy_only=False)
+    keys = batch.column("_key")
+    frames = [b or b"" for b in batch.column("value").to_pylist()]
+    lens = pc.fill_null(pc.binary_length(keys), 0).to_numpy(zero_copy_only=False)
+    if n and (lens == 8).all():
+        ts = np.frombuffer(b"".join(keys.to_pylist()), dtype=">i8").astype(np.int64) * per
+    else:  # not all in pktstream's raw layout: per row, falling back to the message time
+        kafka_ms = pc.fill_null(pc.cast(batch.column("_timestamp"), pa.int64()), 0).to_numpy(zero_copy_only=False)
+        ts = np.array(
+            [struct.unpack(">q", k)[0] * per if k is not None and len(k) == 8 else int(ms) * 1_000_000
+             for k, ms in zip(keys.to_pylist(), kafka_ms)],
+            dtype=np.int64,
+        )
+    links = pc.fill_null(batch.column("link_type"), 1).to_numpy(zero_copy_only=False).astype(np.int64)
+    frame_lens = np.array([len(x) for x in frames], dtype=np.int64)
+    wl = batch.column("wirelen")
+    wirelens = np.where(wl.is_null().to_numpy(zero_copy_only=False), frame_lens,
+                        pc.fill_null(wl, 0).to_numpy(zero_copy_only=False))
+    return parts, offsets, ts, frames, links, wirelens
 
 
 def read_records(path: Union[str, "os.PathLike[str]"]) -> Iterator[Tuple[int, bytes, int, int]]:
