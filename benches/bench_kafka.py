@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                 what = f"format={fmt!r}" + (f", the {len(FIELDS)} baseline fields" if columns else "")
                 record(f"produce:pktstream-{label}", f"pktstream.produce_pcap {what}", rep.rows, dt,
                        rep.failed == 0 and rep.delivered == rep.messages,
-                       f"{rep.messages:,} messages, ~{rep.bytes // max(rep.messages, 1)} B each",
+                       f"{rep.messages:,} messages, ~{rep.bytes // max(rep.messages, 1)} B each; "
+                       f"handed to librdkafka at {rep.rows / max(rep.queued_seconds, 1e-9):,.0f} rows/s",
                        rep.bytes / 1e6)
                 if fmt == "json":
                     sizes[f"pktstream {label}"] = rep.bytes // max(rep.messages, 1)

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 import pyarrow as pa
 
@@ -29,7 +29,8 @@ class ProduceReport:
         rows: Rows (packets) read from the input.
         messages: Messages handed to librdkafka.
         delivered: Messages the broker acknowledged.
-        failed: Messages that could not be delivered (``errors`` holds the first ones).
+        failed: Messages that could not be delivered (``errors`` holds the first ones,
+            ``error_code`` librdkafka's name for the first one's code).
         bytes: Key and value bytes sent.
         seconds: Wall time, including waiting for the last acknowledgement.
         queued_seconds: Time until the last message was encoded and handed to librdkafka.
@@ -51,6 +52,7 @@ class ProduceReport:
     seconds: float = 0.0
     queued_seconds: float = 0.0
     errors: List[str] = field(default_factory=list)
+    error_code: Optional[str] = None
     interrupted: bool = False
     warnings: List[str] = field(default_factory=list)
     partitions: Optional[int] = None
@@ -116,13 +118,23 @@ class _Tracker:
             self.bar.close()
 
 
-def _run(call: Callable[[], Mapping[str, Any]], tracker: _Tracker, raise_on_failure: bool) -> ProduceReport:
+R = TypeVar("R", bound="ProduceReport")
+
+
+def _run(
+    call: Callable[[], Mapping[str, Any]],
+    tracker: _Tracker,
+    raise_on_failure: bool,
+    convert: Callable[[Mapping[str, Any]], R],
+) -> R:
+    """Runs a native produce call: converts its report (also the one attached to an exception
+    that stopped it) and raises :class:`DeliveryError` for failed deliveries if asked to."""
     try:
-        report = _report(call())
+        report = convert(call())
     except BaseException as e:
         raw = getattr(e, "report", None)
         if isinstance(raw, dict):
-            e.report = _report(raw)  # type: ignore[attr-defined]
+            e.report = convert(raw)  # type: ignore[attr-defined]
         raise
     finally:
         tracker.close()
@@ -130,19 +142,11 @@ def _run(call: Callable[[], Mapping[str, Any]], tracker: _Tracker, raise_on_fail
         first = report.errors[0] if report.errors else "unknown error"
         err = DeliveryError(
             f"{report.failed:,} of {report.messages:,} messages were not delivered; first error: {first}",
-            _error_code(first),
+            report.error_code or "FAIL",
         )
         err.report = report
         raise err
     return report
-
-
-def _error_code(message: str) -> str:
-    # librdkafka renders codes as "... (Broker: ...)" / "KafkaError (...)" -- keep it simple and stable.
-    for token in ("MSG_SIZE_TOO_LARGE", "MSG_TIMED_OUT", "UNKNOWN_TOPIC_OR_PART", "TOPIC_AUTHORIZATION_FAILED"):
-        if token.lower().replace("_", "") in message.lower().replace(" ", "").replace("_", ""):
-            return token
-    return "DELIVERY_FAILED"
 
 
 def produce_pcap(
@@ -224,6 +228,7 @@ def produce_pcap(
         ),
         tracker,
         raise_on_failure,
+        _report,
     )
 
 
@@ -278,6 +283,7 @@ def produce(
         ),
         tracker,
         raise_on_failure,
+        _report,
     )
 
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Literal, Mapping, Optional, Sequence
 
 from . import _native
-from ._kafka import DEFAULT_BOOTSTRAP, ProduceReport, ProgressArg, _config, _error_code, _Tracker
+from ._kafka import DEFAULT_BOOTSTRAP, ProduceReport, ProgressArg, _config, _run, _Tracker
 from ._reader import AddressFormat, PacketReader
-from .exceptions import DeliveryError
 
 __all__ = ["LiveReader", "LiveProduceReport", "capture", "produce_live"]
 
@@ -196,8 +195,8 @@ def produce_live(
         0
     """
     tracker = _Tracker(progress, None, "rows", f"capture {interface}")
-    try:
-        raw = _native.produce_live(
+    return _run(
+        lambda: _native.produce_live(
             interface,
             topic,
             bootstrap_servers=bootstrap_servers,
@@ -219,24 +218,11 @@ def produce_live(
             addresses=addresses,
             connect_timeout=connect_timeout,
             progress=tracker,
-        )
-    except BaseException as e:
-        partial = getattr(e, "report", None)
-        if isinstance(partial, dict):
-            e.report = _live_report(partial)  # type: ignore[attr-defined]
-        raise
-    finally:
-        tracker.close()
-    report = _live_report(raw)
-    if report.failed and raise_on_failure:
-        first = report.errors[0] if report.errors else "unknown error"
-        err = DeliveryError(
-            f"{report.failed:,} of {report.messages:,} messages were not delivered; first error: {first}",
-            _error_code(first),
-        )
-        err.report = report
-        raise err
-    return report
+        ),
+        tracker,
+        raise_on_failure,
+        _live_report,
+    )
 
 
 def capture_to_pcap(

@@ -91,16 +91,6 @@ class _Rolling:
         magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
         self.fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, link_type))
 
-    def add(self, offset: int, ts_ns: int, frame: bytes, wirelen: int) -> None:
-        sec, frac = divmod(ts_ns, 1_000_000_000)
-        if not self.nanos:
-            frac //= 1000
-        self.fh.write(struct.pack("<IIII", sec, frac, len(frame), wirelen))
-        self.fh.write(frame)
-        self.count += 1
-        self.bytes += 16 + len(frame)
-        self.last_offset = offset
-
     def add_many(self, offsets: Any, ts: Any, frames: List[bytes], wirelens: Any) -> None:
         """Appends a run of packets with one write (headers built with numpy)."""
         n = len(frames)

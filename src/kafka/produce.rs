@@ -100,6 +100,8 @@ pub struct ProduceReport {
     pub queued_seconds: f64,
     /// The first delivery errors, verbatim.
     pub errors: Vec<String>,
+    /// librdkafka's name for the first delivery error (`"MSG_SIZE_TOO_LARGE"`), if any failed.
+    pub error_code: Option<String>,
     /// Stopped early by the control callback (Ctrl-C).
     pub interrupted: bool,
     /// Problems with the input that ended it early (a cut capture file).
@@ -281,6 +283,7 @@ fn finish(
         seconds: started.elapsed().as_secs_f64(),
         queued_seconds,
         errors: d.errors(),
+        error_code: d.first_code(),
         interrupted: interrupted || stop_waiting,
         warnings: Vec::new(),
     })
@@ -368,9 +371,11 @@ pub fn produce_raw(
             }
             _ => None,
         };
+        // Decimal text without a String per packet.
+        let (mut lt_text, mut wl_text) = (itoa::Buffer::new(), itoa::Buffer::new());
         let headers = OwnedHeaders::new_with_capacity(2)
-            .insert(Header { key: "link_type", value: record.link_type.map(|l| l.to_string()).as_deref() })
-            .insert(Header { key: "wirelen", value: Some(&record.wirelen.to_string()) });
+            .insert(Header { key: "link_type", value: record.link_type.map(|l| lt_text.format(l)) })
+            .insert(Header { key: "wirelen", value: Some(wl_text.format(record.wirelen)) });
         let m = Outgoing { payload: record.data, key: key.as_ref().map(|k| &k[..]), partition, headers: Some(headers) };
         let snapshot = progress;
         let sent = producer.send(m, &mut || control(&snapshot));

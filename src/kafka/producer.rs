@@ -45,10 +45,13 @@ impl Deliveries {
         self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|e| e.to_string()).collect()
     }
 
-    /// The first failure as a typed error.
-    pub fn first_error(&self) -> Option<KafkaError> {
+    /// librdkafka's name for the first failure's error code.
+    pub fn first_code(&self) -> Option<String> {
         let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
-        errors.first().map(clone_error)
+        errors.first().map(|e| match e {
+            KafkaError::Kafka { code, .. } => code.clone(),
+            _ => "FAIL".to_string(),
+        })
     }
 
     fn fatal(&self) -> Option<KafkaError> {

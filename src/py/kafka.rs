@@ -103,6 +103,7 @@ fn report_dict<'py>(py: Python<'py>, r: &ProduceReport, partitions: Option<i32>)
     d.set_item("seconds", r.seconds)?;
     d.set_item("queued_seconds", r.queued_seconds)?;
     d.set_item("errors", r.errors.clone())?;
+    d.set_item("error_code", r.error_code.clone())?;
     d.set_item("interrupted", r.interrupted)?;
     d.set_item("warnings", r.warnings.clone())?;
     d.set_item("partitions", partitions)?;
