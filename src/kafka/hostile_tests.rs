@@ -111,13 +111,11 @@ fn a_null_column_declaring_2_pow_40_rows_is_one_error_row_at_once() {
 
 #[test]
 fn lying_lengths_and_offsets_are_error_rows() {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("a", DataType::Int32, false),
-        Field::new("b", DataType::Int64, false),
-    ]));
+    let schema =
+        Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, false), Field::new("b", DataType::Int64, false)]));
     let two = RecordBatch::try_new(
         schema,
-        vec![Arc::new(Int32Array::from((0..1000).collect::<Vec<i32>>())), Arc::new(Int64Array::from(vec![7i64; 1000]))],
+        vec![Arc::new(Int32Array::from((0..1024).collect::<Vec<i32>>())), Arc::new(Int64Array::from(vec![7i64; 1024]))],
     )
     .unwrap();
     let good = ipc(&two);
@@ -129,31 +127,31 @@ fn lying_lengths_and_offsets_are_error_rows() {
     let mut neg = good.clone();
     neg[4..8].copy_from_slice(&(-8i32).to_le_bytes());
     cases.push(("negative metadata length", neg));
-    // The batch's body length (4000 + 8000 bytes).
+    // The batch's body length (4096 + 8192 bytes: buffers are 64-byte aligned).
     let mut body = good.clone();
-    assert!(patch_i64(&mut body, 12_000, 1 << 50) >= 1);
+    assert!(patch_i64(&mut body, 12_288, 1 << 50) >= 1);
     cases.push(("body length", body));
     let mut body = good.clone();
-    assert!(patch_i64(&mut body, 12_000, -1) >= 1);
+    assert!(patch_i64(&mut body, 12_288, -1) >= 1);
     cases.push(("negative body length", body));
-    // Column b's buffer offset (and a's length): 4000.
+    // Column b's buffer offset (and a's length): 4096.
     let mut offset = good.clone();
-    assert!(patch_i64(&mut offset, 4000, 1 << 40) >= 2);
+    assert!(patch_i64(&mut offset, 4096, 1 << 40) >= 2);
     cases.push(("buffer offset", offset));
     let mut offset = good.clone();
-    patch_i64(&mut offset, 4000, 11_999);
+    assert!(patch_i64(&mut offset, 4096, 12_000) >= 2);
     cases.push(("buffer past the body", offset));
-    // Node lengths: 1000 rows.
+    // Node lengths: 1024 rows.
     let mut rows = good.clone();
-    patch_i64(&mut rows, 1000, 1 << 40);
+    assert!(patch_i64(&mut rows, 1024, 1 << 40) >= 3);
     cases.push(("row count", rows));
     let mut rows = good.clone();
-    patch_i64(&mut rows, 1000, 2000);
+    assert!(patch_i64(&mut rows, 1024, 2048) >= 3);
     cases.push(("row count beyond the buffers", rows));
     let payloads: Vec<Option<&[u8]>> =
         cases.iter().map(|(_, c)| Some(c.as_slice())).chain([Some(good.as_slice())]).collect();
     let (batch, errors) = run(Format::Arrow, None, &payloads);
-    assert_eq!(batch.num_rows(), cases.len() + 1000);
+    assert_eq!(batch.num_rows(), cases.len() + 1024);
     for (i, (what, _)) in cases.iter().enumerate() {
         assert!(errors[i].is_some(), "{what}: not an error");
     }
@@ -226,13 +224,18 @@ fn random_bytes_are_error_rows_fast() {
 #[test]
 fn a_corrupt_first_message_does_not_fix_the_topic_schema() {
     let good = ipc(&int_batch(&[1, 2]));
-    let other = ipc(&RecordBatch::try_new(
+    let nulls = ipc(&RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("z", DataType::Null, true)])),
         vec![Arc::new(NullArray::new(77_778))],
     )
     .unwrap());
-    let mut corrupt = other.clone();
+    let mut corrupt = nulls.clone();
     assert!(patch_i64(&mut corrupt, 77_778, 1 << 40) >= 2);
+    let other = ipc(&RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, true), Field::new("y", DataType::Int32, true)])),
+        vec![Arc::new(Int32Array::from(vec![1])), Arc::new(Int32Array::from(vec![2]))],
+    )
+    .unwrap());
     let empty = {
         let b = int_batch(&[]);
         ipc(&b)
@@ -265,10 +268,8 @@ fn a_big_key_on_many_rows_is_an_error_row() {
 
 #[test]
 fn json_values_must_be_exactly_one_object() {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("a", DataType::Int64, true),
-        Field::new("f", DataType::Float64, true),
-    ]));
+    let schema =
+        Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true), Field::new("f", DataType::Float64, true)]));
     let mut deep = b"{\"a\":".to_vec();
     deep.extend(std::iter::repeat_n(b'[', 100_000));
     let mut deep_ok = b"{\"x\":".to_vec();

@@ -296,7 +296,10 @@ fn null_rows(schema: &SchemaRef, rows: usize) -> Result<RecordBatch> {
 /// own, returned to fix the topic's). The framing is checked first ([`ipc_check`]); arrow-ipc
 /// then runs behind `catch_unwind`, a belt-and-braces guard: a panic inside it on bytes the
 /// check let through becomes this message's error instead of unwinding through the consumer.
-pub fn read_ipc(payload: &[u8], want: Option<&SchemaRef>) -> std::result::Result<(Vec<RecordBatch>, SchemaRef), String> {
+pub fn read_ipc(
+    payload: &[u8],
+    want: Option<&SchemaRef>,
+) -> std::result::Result<(Vec<RecordBatch>, SchemaRef), String> {
     ipc_check::check_stream(payload).map_err(|e| format!("corrupt Arrow IPC: {e}"))?;
     let (batches, schema) = match catch_unwind(AssertUnwindSafe(|| read_checked(payload, want))) {
         Ok(r) => r?,
