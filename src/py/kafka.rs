@@ -474,8 +474,11 @@ pub(crate) fn decode_values(
         }
         None => None,
     };
-    check_len("keys", keys.as_ref().map(|k| arrow_array::Array::len(k)), values.len())?;
-    check_len("timestamps_ms", times.as_ref().map(|t| t.len()), values.len())?;
+    {
+        use arrow_array::Array;
+        check_len("keys", keys.as_ref().map(Array::len), values.len())?;
+        check_len("timestamps_ms", times.as_ref().map(|t| t.len()), values.len())?;
+    }
     let schema = schema.map(PySchema::into_inner);
     let batch = py
         .detach(|| -> crate::kafka::Result<arrow_array::RecordBatch> {
