@@ -18,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Optional
 
 import pktstream
 import pyarrow as pa
@@ -87,47 +87,57 @@ def _hostile(rng: random.Random) -> list[tuple[str, Callable[[int], Optional[byt
     ]
 
 
+class _RawKey(str):
+    """A header key whose bytes on the wire are ``raw``, UTF-8 or not.
+
+    kafka-python writes a header key as ``key.encode("utf-8")``; this ``str`` answers with its
+    raw bytes. (confluent-kafka cannot send such keys: it turns a ``bytes`` key into its ``repr``
+    and crashes on a ``str`` of lone surrogates.)
+    """
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> "_RawKey":
+        key = super().__new__(cls, raw.decode("latin-1"))
+        key.raw = raw
+        return key
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.raw
+
+
+def _headers(rng: random.Random) -> list[tuple[str, bytes]]:
+    """Headers, often with keys that are not UTF-8 (``ff fe ...``, a cut two-byte sequence)."""
+    choice = rng.randrange(4)
+    if choice == 0:
+        return []
+    if choice == 1:
+        return [("link_type", b"1"), ("wirelen", b"\xff")]
+    return [(_RawKey(b"\xff\xfe-key"), b"x"), ("link_type", b"101"), (_RawKey(b"wirelen\xc3("), b"9")]
+
+
 def _produce(bootstrap: str, topic: str) -> list[list[tuple[str, Optional[bytes], bytes]]]:
     """Produces the hostile topic; returns per partition the (kind, value, key) of each offset."""
-    from confluent_kafka import Producer
+    from kafka import KafkaProducer
 
     rng = random.Random(104)
     kinds = _hostile(rng)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "message.max.bytes": 10_000_000})
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_request_size=10_000_000)
     sent: list[list[tuple[str, Optional[bytes], bytes]]] = [[] for _ in range(PARTITIONS)]
-    failures: list[str] = []
-
-    def report(err: object, _msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-
+    futures = []
     for i in range(MESSAGES):
         p = i % PARTITIONS
         # Each partition starts with a valid JSON then a valid Arrow message, then anything.
         kind, make = kinds[len(sent[p])] if len(sent[p]) < 2 else rng.choice(kinds)
         value = make(i)
         key = f"key-{i}".encode()
-        headers = _headers(rng)
-        producer.produce(topic, value=value, key=key, partition=p, headers=headers, on_delivery=report)
+        futures.append(producer.send(topic, value=value, key=key, partition=p, headers=_headers(rng)))
         sent[p].append((kind, value, key))
-        producer.poll(0)
-    assert producer.flush(60) == 0
-    assert not failures, failures[:3]
+    producer.flush(60)
+    producer.close()
+    for f in futures:
+        f.get(timeout=60)  # raises if a message was not delivered
     return sent
-
-
-def _headers(rng: random.Random) -> list[tuple[Union[str, bytes], bytes]]:
-    """Headers, often with a key that is not UTF-8.
-
-    confluent-kafka passes a ``bytes`` key to librdkafka as it is (a ``str`` of lone surrogates
-    crashes confluent-kafka itself), so the key's bytes on the wire are ``ff fe 2d ...``.
-    """
-    choice = rng.randrange(4)
-    if choice == 0:
-        return []
-    if choice == 1:
-        return [("link_type", b"1"), ("wirelen", b"\xff")]
-    return [(b"\xff\xfe-key", b"x"), ("link_type", b"101"), (b"wirelen\xc3(", b"9")]
 
 
 CHILD = textwrap.dedent(
