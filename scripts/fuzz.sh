@@ -37,6 +37,12 @@ export CARGO_TERM_COLOR=never
 export RUST_LIB_BACKTRACE=0
 # Debug assertions on: integer overflow in length arithmetic is a bug worth a crash report.
 FUZZ_FLAGS=(--sanitizer "$SANITIZER" --debug-assertions)
+# cc-rs passes the sanitizer on to the C dependencies it builds (zstd-sys, ...); librdkafka's
+# configure then links its probe programs against those instrumented archives and, without the
+# sanitizer's runtime on its link line, finds no zstd and fails. Give its probes the runtime too.
+case "$SANITIZER" in
+    address | memory | thread | leak) export LDFLAGS="${LDFLAGS:-} -fsanitize=$SANITIZER" ;;
+esac
 LOGS="fuzz/logs"
 mkdir -p "$LOGS"
 

@@ -99,7 +99,10 @@ fn check_message(
 ) -> Result<(), String> {
     let header = message.header_type();
     match (index, header) {
-        (0, MessageHeader::Schema) => Ok(()),
+        (0, MessageHeader::Schema) => match message.header_as_schema().and_then(|s| s.fields()) {
+            Some(_) => Ok(()),
+            None => Err("schema without fields".to_string()),
+        },
         (0, h) => Err(format!("the stream starts with a {h:?} message, not a schema")),
         (_, MessageHeader::RecordBatch) => {
             let batch = message.header_as_record_batch().ok_or("record batch header missing")?;
