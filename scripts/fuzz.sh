@@ -37,6 +37,8 @@ export CARGO_TERM_COLOR=never
 export RUST_LIB_BACKTRACE=0
 # Debug assertions on: integer overflow in length arithmetic is a bug worth a crash report.
 FUZZ_FLAGS=(--sanitizer "$SANITIZER" --debug-assertions)
+# Builds outside the checkout when scripts/test.sh set CARGO_TARGET_DIR (a clean clone reuses them).
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then FUZZ_FLAGS+=(--target-dir "$CARGO_TARGET_DIR/fuzz"); fi
 LOGS="fuzz/logs"
 mkdir -p "$LOGS"
 
