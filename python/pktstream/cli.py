@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from . import __version__
 from .exceptions import PktstreamError
@@ -126,7 +126,7 @@ def _capture(args: argparse.Namespace) -> int:
             report = produce_live(
                 args.interface, args.topic, bootstrap_servers=args.bootstrap_servers, format=args.format,
                 key=None if args.key == "none" else args.key, config=_kafka_config(args.config),
-                progress=False if args.no_progress else None, **live,  # type: ignore[arg-type]
+                progress=False if args.no_progress else None, **live,
             )
         except KeyboardInterrupt as e:
             partial = getattr(e, "report", None)
@@ -139,13 +139,13 @@ def _capture(args: argparse.Namespace) -> int:
     if out and out.endswith((".pcap", ".cap")):
         from ._live import capture_to_pcap
 
-        s = capture_to_pcap(args.interface, out, **live)  # type: ignore[arg-type]
+        s = capture_to_pcap(args.interface, out, **live)
         print(f"wrote {s['written']:,} packets to {out}{' (interrupted)' if s['interrupted'] else ''}; "
               f"{_capture_stats(s)}", file=sys.stderr)
         return 0
     from ._live import capture
 
-    reader = capture(args.interface, **live)  # type: ignore[arg-type]
+    reader = capture(args.interface, **live)
     writer = None
     rows = 0
     with reader:
@@ -320,32 +320,38 @@ def _demo(args: argparse.Namespace) -> int:
     return run(args.file, partitions=args.partitions, fmt=args.format, progress=False if args.no_progress else None)
 
 
+def _connection(args: argparse.Namespace) -> Dict[str, Any]:
+    """The ``-b``, ``-X`` and ``--timeout`` options as keyword arguments of the admin functions."""
+    return {"bootstrap_servers": args.bootstrap_servers, "config": _kafka_config(args.config),
+            "timeout": args.timeout}
+
+
 def _topics(args: argparse.Namespace) -> int:
     """``pktstream topics``: list, describe, create or delete topics (``kafka-topics``)."""
     from . import admin
 
-    conn = dict(bootstrap_servers=args.bootstrap_servers, config=_kafka_config(args.config), timeout=args.timeout)
+    conn = _connection(args)
     if args.create:
         if not args.partitions:
             raise ValueError("--create needs --partitions N")
         created = admin.create_topic(args.create, partitions=args.partitions,
                                      replication_factor=args.replication_factor,
-                                     topic_config=_kafka_config(args.topic_config), **conn)  # type: ignore[arg-type]
+                                     topic_config=_kafka_config(args.topic_config), **conn)
         if created:
             print(f"Created topic {args.create} ({args.partitions} partition{'s' if args.partitions != 1 else ''}).")
             return 0
         print(f"pktstream: topic {args.create} already exists", file=sys.stderr)
         return 0 if args.if_not_exists else 1
     if args.delete:
-        if admin.delete_topic(args.delete, **conn):  # type: ignore[arg-type]
+        if admin.delete_topic(args.delete, **conn):
             print(f"Deleted topic {args.delete}.")
             return 0
         print(f"pktstream: topic {args.delete} does not exist", file=sys.stderr)
         return 1
     if args.describe:
-        print(admin.describe_topic(args.describe, **conn))  # type: ignore[arg-type]
+        print(admin.describe_topic(args.describe, **conn))
         return 0
-    for name in admin.list_topics(internal=args.internal, **conn):  # type: ignore[arg-type]
+    for name in admin.list_topics(internal=args.internal, **conn):
         print(name)
     return 0
 
@@ -354,9 +360,9 @@ def _groups(args: argparse.Namespace) -> int:
     """``pktstream groups``: list consumer groups, or one group's offsets and lag."""
     from . import admin
 
-    conn = dict(bootstrap_servers=args.bootstrap_servers, config=_kafka_config(args.config), timeout=args.timeout)
+    conn = _connection(args)
     if args.describe:
-        lag = admin.group_lag(args.describe, topics=args.topic, **conn).to_pylist()  # type: ignore[arg-type]
+        lag = admin.group_lag(args.describe, topics=args.topic, **conn).to_pylist()
         if not lag:
             print(f"pktstream: group {args.describe} has no committed offsets", file=sys.stderr)
             return 1
@@ -364,7 +370,7 @@ def _groups(args: argparse.Namespace) -> int:
                 for r in lag]
         _table(("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG"), rows)
         return 0
-    groups = admin.list_groups(**conn)  # type: ignore[arg-type]
+    groups = admin.list_groups(**conn)
     _table(("GROUP", "STATE", "MEMBERS"), [(g.name, g.state, g.members) for g in groups])
     return 0
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{admin_client, admin_error, Context};
+use super::{admin_client, admin_error};
 use crate::kafka::config::Config;
 use crate::kafka::error::{KafkaError, Result};
 
@@ -47,7 +47,8 @@ impl PartitionOffsets {
 /// Every consumer group the cluster knows, by name.
 pub fn list_groups(config: &Config, timeout: Duration) -> Result<Vec<GroupSummary>> {
     let admin = admin_client(config)?;
-    let list = admin.inner().fetch_group_list(None, timeout).map_err(|e| admin_error(config, timeout, "list groups", &e))?;
+    let list =
+        admin.inner().fetch_group_list(None, timeout).map_err(|e| admin_error(config, timeout, "list groups", &e))?;
     let mut out: Vec<GroupSummary> = list
         .groups()
         .iter()
@@ -78,8 +79,8 @@ pub fn group_offsets(
     cfg.set("group.id", group);
     cfg.set("enable.auto.commit", "false");
     cfg.validate()?;
-    let consumer: BaseConsumer<Context> =
-        cfg.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
+    // TODO(connection): a ConsumerContext that records TLS/SASL failures, as for admin clients.
+    let consumer: BaseConsumer = cfg.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
     let metadata = consumer.fetch_metadata(None, timeout).map_err(|e| admin_error(config, timeout, &what, &e))?;
     let mut tpl = TopicPartitionList::new();
     for t in metadata.topics() {
@@ -120,8 +121,9 @@ pub fn group_offsets(
     rows.sort();
     let mut out = Vec::with_capacity(rows.len());
     for (topic, partition, committed) in rows {
-        let (low, high) =
-            consumer.fetch_watermarks(&topic, partition, timeout).map_err(|e| admin_error(config, timeout, &what, &e))?;
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, partition, timeout)
+            .map_err(|e| admin_error(config, timeout, &what, &e))?;
         out.push(PartitionOffsets { topic, partition, committed, low, high });
     }
     Ok(out)

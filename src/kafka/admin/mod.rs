@@ -59,11 +59,24 @@ pub(crate) fn is_unreachable(code: RDKafkaErrorCode) -> bool {
 /// An rdkafka error from `what`, with unreachable brokers as [`KafkaError::Timeout`].
 pub(crate) fn admin_error(config: &Config, timeout: Duration, what: &str, e: &RdError) -> KafkaError {
     match e.rdkafka_error_code() {
-        Some(code) if is_unreachable(code) => KafkaError::Timeout(format!(
-            "{what}: no Kafka broker answered at {} within {:.1} s ({e})",
-            config.servers(),
-            timeout.as_secs_f64()
-        )),
+        Some(code) if is_unreachable(code) => timed_out(config, timeout, what, &e.to_string()),
         _ => KafkaError::from_rdkafka(what, e),
     }
+}
+
+/// A per-resource error code from `what` (one topic of a CreateTopics, say), mapped the same way.
+pub(crate) fn admin_code_error(config: &Config, timeout: Duration, what: &str, code: RDKafkaErrorCode) -> KafkaError {
+    if is_unreachable(code) {
+        timed_out(config, timeout, what, &code.to_string())
+    } else {
+        KafkaError::from_code(what, code)
+    }
+}
+
+fn timed_out(config: &Config, timeout: Duration, what: &str, why: &str) -> KafkaError {
+    KafkaError::Timeout(format!(
+        "{what}: no Kafka broker answered at {} within {:.1} s ({why})",
+        config.servers(),
+        timeout.as_secs_f64()
+    ))
 }

@@ -8,7 +8,7 @@ use rdkafka::admin::{NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{admin_client, admin_error, admin_options};
+use super::{admin_client, admin_code_error, admin_error, admin_options};
 use crate::kafka::config::Config;
 use crate::kafka::error::{KafkaError, Result};
 
@@ -52,10 +52,8 @@ pub struct TopicDescription {
 /// The cluster's topics (all of them, or only `topic`: empty when it does not exist), by name.
 pub fn list_topics(config: &Config, topic: Option<&str>, timeout: Duration) -> Result<Vec<TopicSummary>> {
     let admin = admin_client(config)?;
-    let metadata = admin
-        .inner()
-        .fetch_metadata(topic, timeout)
-        .map_err(|e| admin_error(config, timeout, "list topics", &e))?;
+    let metadata =
+        admin.inner().fetch_metadata(topic, timeout).map_err(|e| admin_error(config, timeout, "list topics", &e))?;
     let mut out: Vec<TopicSummary> = metadata
         .topics()
         .iter()
@@ -96,13 +94,12 @@ pub fn describe_topic(config: &Config, topic: &str, timeout: Duration) -> Result
         });
     }
     partitions.sort_by_key(|p| p.partition);
-    let resources = futures_executor::block_on(
-        admin.describe_configs([&ResourceSpecifier::Topic(topic)], &admin_options(timeout)),
-    )
-    .map_err(|e| admin_error(config, timeout, &what, &e))?;
+    let resources =
+        futures_executor::block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &admin_options(timeout)))
+            .map_err(|e| admin_error(config, timeout, &what, &e))?;
     let mut configs = Vec::new();
     for resource in resources {
-        let resource = resource.map_err(|code| KafkaError::from_code(&what, code))?;
+        let resource = resource.map_err(|code| admin_code_error(config, timeout, &what, code))?;
         configs.extend(resource.entries.into_iter().map(|e| TopicConfigEntry {
             value: if e.is_sensitive { None } else { e.value },
             name: e.name,
@@ -138,7 +135,7 @@ pub fn create_topic(
     match results.into_iter().next() {
         Some(Ok(_)) | None => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
-        Some(Err((_, code))) => Err(KafkaError::from_code(&what, code)),
+        Some(Err((_, code))) => Err(admin_code_error(config, timeout, &what, code)),
     }
 }
 
@@ -151,7 +148,7 @@ pub fn delete_topic(config: &Config, topic: &str, timeout: Duration) -> Result<b
     match results.into_iter().next() {
         Some(Ok(_)) | None => Ok(true),
         Some(Err((_, RDKafkaErrorCode::UnknownTopicOrPartition))) => Ok(false),
-        Some(Err((_, code))) => Err(KafkaError::from_code(&what, code)),
+        Some(Err((_, code))) => Err(admin_code_error(config, timeout, &what, code)),
     }
 }
 
