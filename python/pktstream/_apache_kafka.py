@@ -343,6 +343,7 @@ class ApacheKafka:
             self._proc = subprocess.Popen(
                 self._jvm("kafka.Kafka", str(self.data_dir / "server.properties")),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                cwd=self.data_dir,
             )  # fmt: skip
         _started.add(self)
         deadline = t0 + timeout

@@ -76,7 +76,10 @@ mod tests {
         assert!(matches!(errors.explain(timeout()), KafkaError::Timeout(_)));
         errors.record(&RdError::Global(RDKafkaErrorCode::BrokerTransportFailure), "connection refused");
         assert!(matches!(errors.explain(timeout()), KafkaError::Timeout(_)), "a refused connection is a timeout");
-        errors.record(&RdError::Global(RDKafkaErrorCode::Authentication), "SASL authentication error: invalid credentials");
+        errors.record(
+            &RdError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: invalid credentials",
+        );
         match errors.explain(timeout()) {
             KafkaError::Kafka { code, message, retriable, fatal } => {
                 assert_eq!(code, "AUTHENTICATION");

@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{admin_client, admin_error};
+use super::{admin_client, admin_error, Context};
 use crate::kafka::config::Config;
 use crate::kafka::error::{KafkaError, Result};
 
@@ -81,7 +81,7 @@ pub fn group_offsets(
     cfg.validate()?;
     // TODO(connection): a ConsumerContext that records TLS/SASL failures, as for admin clients.
     let consumer: BaseConsumer = cfg.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
-    let metadata = consumer.fetch_metadata(None, timeout).map_err(|e| admin_error(config, timeout, &what, &e))?;
+    let metadata = consumer.fetch_metadata(None, timeout).map_err(|e| admin_error(ctx, config, timeout, &what, &e))?;
     let mut tpl = TopicPartitionList::new();
     for t in metadata.topics() {
         let wanted = match topics {
@@ -100,7 +100,8 @@ pub fn group_offsets(
     if tpl.count() == 0 {
         return Ok(Vec::new());
     }
-    let committed = consumer.committed_offsets(tpl, timeout).map_err(|e| admin_error(config, timeout, &what, &e))?;
+    let committed =
+        consumer.committed_offsets(tpl, timeout).map_err(|e| admin_error(ctx, config, timeout, &what, &e))?;
     let mut rows: Vec<(String, i32, Option<i64>)> = committed
         .elements()
         .iter()
@@ -128,6 +129,9 @@ pub fn group_offsets(
     }
     Ok(out)
 }
+
+/// The offsets consumer never joins the group: nothing to do on rebalances.
+impl ConsumerContext for Context {}
 
 #[cfg(test)]
 mod tests {

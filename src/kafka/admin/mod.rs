@@ -8,7 +8,8 @@
 //! configuration keys, so an admin call works wherever producing works.
 //!
 //! Every call takes the user's librdkafka [`Config`] (with `bootstrap.servers`) and a timeout, and
-//! turns "no broker answered" into [`KafkaError::Timeout`] naming the servers.
+//! turns "no broker answered" into [`KafkaError::Timeout`] naming the servers, or into the TLS or
+//! SASL failure that kept the client out (see [`super::connection`]).
 
 mod groups;
 mod topics;
@@ -22,22 +23,20 @@ pub use topics::{
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::config::Config;
+use super::connection::RecordingContext;
 use super::error::{KafkaError, Result};
 
-// TODO(connection): once `src/kafka/connection.rs` is wired into the crate, create admin clients
-// with `RecordingContext` and pass timeouts through `context.errors.explain(..)`, so a bad CA or
-// password raises KafkaSSLError / KafkaAuthenticationError instead of a timeout.
-pub(crate) type Context = DefaultClientContext;
+/// Every admin client records TLS and SASL failures, so a timeout they cause says what happened.
+pub(crate) type Context = RecordingContext;
 
 /// An admin client for `config`, after librdkafka has checked every key.
 pub(crate) fn admin_client(config: &Config) -> Result<AdminClient<Context>> {
     config.validate()?;
-    config.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))
+    config.client_config().create_with_context(Context::default()).map_err(|e| KafkaError::from_rdkafka("", &e))
 }
 
 /// Request and operation timeouts for one admin call.
@@ -56,21 +55,30 @@ pub(crate) fn is_unreachable(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-/// An rdkafka error from `what`, with unreachable brokers as [`KafkaError::Timeout`].
-pub(crate) fn admin_error(config: &Config, timeout: Duration, what: &str, e: &RdError) -> KafkaError {
-    match e.rdkafka_error_code() {
+/// An rdkafka error from `what`: unreachable brokers become [`KafkaError::Timeout`], unless the
+/// client recorded a TLS or SASL failure that explains them.
+pub(crate) fn admin_error(ctx: &Context, config: &Config, timeout: Duration, what: &str, e: &RdError) -> KafkaError {
+    let mapped = match e.rdkafka_error_code() {
         Some(code) if is_unreachable(code) => timed_out(config, timeout, what, &e.to_string()),
         _ => KafkaError::from_rdkafka(what, e),
-    }
+    };
+    ctx.errors.explain(mapped)
 }
 
 /// A per-resource error code from `what` (one topic of a CreateTopics, say), mapped the same way.
-pub(crate) fn admin_code_error(config: &Config, timeout: Duration, what: &str, code: RDKafkaErrorCode) -> KafkaError {
-    if is_unreachable(code) {
+pub(crate) fn admin_code_error(
+    ctx: &Context,
+    config: &Config,
+    timeout: Duration,
+    what: &str,
+    code: RDKafkaErrorCode,
+) -> KafkaError {
+    let mapped = if is_unreachable(code) {
         timed_out(config, timeout, what, &code.to_string())
     } else {
         KafkaError::from_code(what, code)
-    }
+    };
+    ctx.errors.explain(mapped)
 }
 
 fn timed_out(config: &Config, timeout: Duration, what: &str, why: &str) -> KafkaError {

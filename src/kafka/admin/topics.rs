@@ -52,8 +52,10 @@ pub struct TopicDescription {
 /// The cluster's topics (all of them, or only `topic`: empty when it does not exist), by name.
 pub fn list_topics(config: &Config, topic: Option<&str>, timeout: Duration) -> Result<Vec<TopicSummary>> {
     let admin = admin_client(config)?;
-    let metadata =
-        admin.inner().fetch_metadata(topic, timeout).map_err(|e| admin_error(config, timeout, "list topics", &e))?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(topic, timeout)
+        .map_err(|e| admin_error(admin.inner().context(), config, timeout, "list topics", &e))?;
     let mut out: Vec<TopicSummary> = metadata
         .topics()
         .iter()
@@ -68,8 +70,10 @@ pub fn list_topics(config: &Config, topic: Option<&str>, timeout: Duration) -> R
 pub fn describe_topic(config: &Config, topic: &str, timeout: Duration) -> Result<TopicDescription> {
     let admin = admin_client(config)?;
     let what = format!("describe topic {topic:?}");
-    let metadata: Metadata =
-        admin.inner().fetch_metadata(Some(topic), timeout).map_err(|e| admin_error(config, timeout, &what, &e))?;
+    let metadata: Metadata = admin
+        .inner()
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
     let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
         return Err(unknown(config, topic));
     };
@@ -83,7 +87,7 @@ pub fn describe_topic(config: &Config, topic: &str, timeout: Duration) -> Result
         let (low, high) = admin
             .inner()
             .fetch_watermarks(topic, p.id(), timeout)
-            .map_err(|e| admin_error(config, timeout, &what, &e))?;
+            .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
         partitions.push(PartitionInfo {
             partition: p.id(),
             leader: p.leader(),
@@ -96,10 +100,11 @@ pub fn describe_topic(config: &Config, topic: &str, timeout: Duration) -> Result
     partitions.sort_by_key(|p| p.partition);
     let resources =
         futures_executor::block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &admin_options(timeout)))
-            .map_err(|e| admin_error(config, timeout, &what, &e))?;
+            .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
     let mut configs = Vec::new();
     for resource in resources {
-        let resource = resource.map_err(|code| admin_code_error(config, timeout, &what, code))?;
+        let resource =
+            resource.map_err(|code| admin_code_error(admin.inner().context(), config, timeout, &what, code))?;
         configs.extend(resource.entries.into_iter().map(|e| TopicConfigEntry {
             value: if e.is_sensitive { None } else { e.value },
             name: e.name,
@@ -131,11 +136,11 @@ pub fn create_topic(
     }
     let what = format!("create topic {topic:?}");
     let results = futures_executor::block_on(admin.create_topics([&new], &admin_options(timeout)))
-        .map_err(|e| admin_error(config, timeout, &what, &e))?;
+        .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
     match results.into_iter().next() {
         Some(Ok(_)) | None => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
-        Some(Err((_, code))) => Err(admin_code_error(config, timeout, &what, code)),
+        Some(Err((_, code))) => Err(admin_code_error(admin.inner().context(), config, timeout, &what, code)),
     }
 }
 
@@ -144,11 +149,11 @@ pub fn delete_topic(config: &Config, topic: &str, timeout: Duration) -> Result<b
     let admin = admin_client(config)?;
     let what = format!("delete topic {topic:?}");
     let results = futures_executor::block_on(admin.delete_topics(&[topic], &admin_options(timeout)))
-        .map_err(|e| admin_error(config, timeout, &what, &e))?;
+        .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
     match results.into_iter().next() {
         Some(Ok(_)) | None => Ok(true),
         Some(Err((_, RDKafkaErrorCode::UnknownTopicOrPartition))) => Ok(false),
-        Some(Err((_, code))) => Err(admin_code_error(config, timeout, &what, code)),
+        Some(Err((_, code))) => Err(admin_code_error(admin.inner().context(), config, timeout, &what, code)),
     }
 }
 
