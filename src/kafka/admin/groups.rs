@@ -47,8 +47,10 @@ impl PartitionOffsets {
 /// Every consumer group the cluster knows, by name.
 pub fn list_groups(config: &Config, timeout: Duration) -> Result<Vec<GroupSummary>> {
     let admin = admin_client(config)?;
-    let list =
-        admin.inner().fetch_group_list(None, timeout).map_err(|e| admin_error(config, timeout, "list groups", &e))?;
+    let list = admin
+        .inner()
+        .fetch_group_list(None, timeout)
+        .map_err(|e| admin_error(admin.inner().context(), config, timeout, "list groups", &e))?;
     let mut out: Vec<GroupSummary> = list
         .groups()
         .iter()
@@ -124,7 +126,7 @@ pub fn group_offsets(
     for (topic, partition, committed) in rows {
         let (low, high) = consumer
             .fetch_watermarks(&topic, partition, timeout)
-            .map_err(|e| admin_error(config, timeout, &what, &e))?;
+            .map_err(|e| admin_error(ctx, config, timeout, &what, &e))?;
         out.push(PartitionOffsets { topic, partition, committed, low, high });
     }
     Ok(out)
