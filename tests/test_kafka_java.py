@@ -158,10 +158,10 @@ def test_java_reads_what_pktstream_writes_unchanged(written, name):
             assert r.headers == ()
     keyed = [r for r in java if r.key is not None]
     if key is None:
-        assert not keyed
+        assert not keyed  # (and librdkafka's sticky partitioner may put them all on one partition)
     else:
         assert len(keyed) > len(java) // 2, "most synthetic packets are IP: they have a flow and a src_ip"
-    assert len({r.partition for r in java}) > 1, "the keys should spread over the partitions"
+        assert len({r.partition for r in java}) > 1, "the keys should spread over the partitions"
 
 
 def test_json_and_csv_values_are_what_the_encoders_promise(written):

@@ -94,7 +94,7 @@ def describe_topic(
     topic: str, *, bootstrap_servers: str, config: Optional[dict[str, Any]] = None, timeout: float = 10.0
 ) -> tuple[
     list[tuple[int, int, list[int], list[int], int, int]],
-    list[tuple[str, Optional[str], bool, bool]],
+    list[tuple[str, Optional[str], str, bool]],
 ]: ...
 def list_groups(
     *, bootstrap_servers: str, config: Optional[dict[str, Any]] = None, timeout: float = 10.0

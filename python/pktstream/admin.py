@@ -119,7 +119,8 @@ class TopicDescription:
             offset and the end offset: ``high - low`` messages are stored).
         configs: Every topic setting (``retention.ms``, ``compression.type``, ...); sensitive
             values are None.
-        overrides: The settings that differ from the broker's defaults.
+        overrides: The settings made on this topic (what ``kafka-topics --describe`` lists as
+            ``Configs``), as opposed to the broker's configuration and defaults.
     """
 
     name: str
@@ -181,7 +182,7 @@ def describe_topic(
         name=topic,
         partitions=table,
         configs={name: value for name, value, _, _ in configs},
-        overrides={name: value for name, value, is_default, _ in configs if not is_default},
+        overrides={name: value for name, value, source, _ in configs if source == "topic"},
     )
 
 

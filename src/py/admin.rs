@@ -66,9 +66,9 @@ pub(crate) fn list_topics(
 }
 
 type PartitionRow = (i32, i32, Vec<i32>, Vec<i32>, i64, i64);
-type ConfigRow = (String, Option<String>, bool, bool);
+type ConfigRow = (String, Option<String>, &'static str, bool);
 
-/// ([(partition, leader, replicas, isr, low, high)], [(config, value, is_default, is_sensitive)]).
+/// ([(partition, leader, replicas, isr, low, high)], [(config, value, source, is_sensitive)]).
 #[pyfunction]
 #[pyo3(signature = (topic, *, bootstrap_servers, config=None, timeout=10.0))]
 pub(crate) fn describe_topic(
@@ -82,7 +82,7 @@ pub(crate) fn describe_topic(
     let timeout = seconds(timeout, "timeout")?;
     let d = py.detach(|| admin::describe_topic(&cfg, topic, timeout)).map_err(kafka_to_py)?;
     let partitions = d.partitions.into_iter().map(|p| (p.partition, p.leader, p.replicas, p.isr, p.low, p.high));
-    let configs = d.configs.into_iter().map(|c| (c.name, c.value, c.is_default, c.is_sensitive));
+    let configs = d.configs.into_iter().map(|c| (c.name, c.value, c.source, c.is_sensitive));
     Ok((partitions.collect(), configs.collect()))
 }
 

@@ -81,8 +81,9 @@ pub fn group_offsets(
     cfg.set("group.id", group);
     cfg.set("enable.auto.commit", "false");
     cfg.validate()?;
-    // TODO(connection): a ConsumerContext that records TLS/SASL failures, as for admin clients.
-    let consumer: BaseConsumer = cfg.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
+    let consumer: BaseConsumer<Context> =
+        cfg.client_config().create_with_context(Context::default()).map_err(|e| KafkaError::from_rdkafka("", &e))?;
+    let ctx = consumer.context();
     let metadata = consumer.fetch_metadata(None, timeout).map_err(|e| admin_error(ctx, config, timeout, &what, &e))?;
     let mut tpl = TopicPartitionList::new();
     for t in metadata.topics() {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -37,8 +37,19 @@ pub struct PartitionInfo {
 pub struct TopicConfigEntry {
     pub name: String,
     pub value: Option<String>,
-    pub is_default: bool,
+    /// Where the value comes from: `"topic"` (set on this topic, what `kafka-topics --describe`
+    /// lists), `"broker"` (the broker's configuration), `"default"` or `"unknown"`.
+    pub source: &'static str,
     pub is_sensitive: bool,
+}
+
+fn source_name(source: &ConfigSource) -> &'static str {
+    match source {
+        ConfigSource::DynamicTopic => "topic",
+        ConfigSource::DynamicBroker | ConfigSource::DynamicDefaultBroker | ConfigSource::StaticBroker => "broker",
+        ConfigSource::Default => "default",
+        ConfigSource::Unknown => "unknown",
+    }
 }
 
 /// Everything `kafka-topics --describe` shows, plus the watermarks.
@@ -108,7 +119,7 @@ pub fn describe_topic(config: &Config, topic: &str, timeout: Duration) -> Result
         configs.extend(resource.entries.into_iter().map(|e| TopicConfigEntry {
             value: if e.is_sensitive { None } else { e.value },
             name: e.name,
-            is_default: e.is_default,
+            source: source_name(&e.source),
             is_sensitive: e.is_sensitive,
         }));
     }
