@@ -34,7 +34,13 @@ use super::error::{KafkaError, Result};
 pub(crate) type Context = RecordingContext;
 
 /// An admin client for `config`, after librdkafka has checked every key.
+///
+/// librdkafka's admin client is a producer inside, and producers let a metadata request create
+/// the topics it names on brokers that auto-create (`auto.create.topics.enable`, Tansu's
+/// in-memory build): describing a missing topic would create it. So admin clients ask without.
 pub(crate) fn admin_client(config: &Config) -> Result<AdminClient<Context>> {
+    let mut config = config.clone();
+    config.set_default("allow.auto.create.topics", "false");
     config.validate()?;
     config.client_config().create_with_context(Context::default()).map_err(|e| KafkaError::from_rdkafka("", &e))
 }
