@@ -67,6 +67,7 @@ pub(crate) fn list_topics(
 
 type PartitionRow = (i32, i32, Vec<i32>, Vec<i32>, i64, i64);
 type ConfigRow = (String, Option<String>, &'static str, bool);
+type OffsetsRow = (String, i32, Option<i64>, i64, i64);
 
 /// ([(partition, leader, replicas, isr, low, high)], [(config, value, source, is_sensitive)]).
 #[pyfunction]
@@ -111,7 +112,7 @@ pub(crate) fn group_offsets(
     topics: Option<Vec<String>>,
     config: Option<&Bound<'_, PyDict>>,
     timeout: f64,
-) -> PyResult<Vec<(String, i32, Option<i64>, i64, i64)>> {
+) -> PyResult<Vec<OffsetsRow>> {
     let cfg = client_config(bootstrap_servers, config)?;
     let timeout = seconds(timeout, "timeout")?;
     let rows = py.detach(|| admin::group_offsets(&cfg, group, topics.as_deref(), timeout)).map_err(kafka_to_py)?;

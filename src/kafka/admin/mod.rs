@@ -64,8 +64,14 @@ pub(crate) fn is_unreachable(code: RDKafkaErrorCode) -> bool {
 /// An rdkafka error from `what`: unreachable brokers become [`KafkaError::Timeout`], unless the
 /// client recorded a TLS or SASL failure that explains them.
 pub(crate) fn admin_error(ctx: &Context, config: &Config, timeout: Duration, what: &str, e: &RdError) -> KafkaError {
-    let mapped = match e.rdkafka_error_code() {
+    // An admin operation's own failure carries its code outside `rdkafka_error_code()`.
+    let code = match e {
+        RdError::AdminOp(code) => Some(*code),
+        _ => e.rdkafka_error_code(),
+    };
+    let mapped = match code {
         Some(code) if is_unreachable(code) => timed_out(config, timeout, what, &e.to_string()),
+        Some(code) if matches!(e, RdError::AdminOp(_)) => KafkaError::from_code(what, code),
         _ => KafkaError::from_rdkafka(what, e),
     };
     ctx.errors.explain(mapped)
