@@ -50,7 +50,7 @@ pub fn list_groups(config: &Config, timeout: Duration) -> Result<Vec<GroupSummar
     let list = admin
         .inner()
         .fetch_group_list(None, timeout)
-        .map_err(|e| admin_error(admin.inner().context(), config, timeout, "list groups", &e))?;
+        .map_err(|e| admin_error(admin.inner(), config, timeout, "list groups", &e))?;
     let mut out: Vec<GroupSummary> = list
         .groups()
         .iter()
@@ -83,8 +83,9 @@ pub fn group_offsets(
     cfg.validate()?;
     let consumer: BaseConsumer<Context> =
         cfg.client_config().create_with_context(Context::default()).map_err(|e| KafkaError::from_rdkafka("", &e))?;
-    let ctx = consumer.context();
-    let metadata = consumer.fetch_metadata(None, timeout).map_err(|e| admin_error(ctx, config, timeout, &what, &e))?;
+    let metadata = consumer
+        .fetch_metadata(None, timeout)
+        .map_err(|e| admin_error(consumer.client(), config, timeout, &what, &e))?;
     let mut tpl = TopicPartitionList::new();
     for t in metadata.topics() {
         let wanted = match topics {
@@ -103,8 +104,9 @@ pub fn group_offsets(
     if tpl.count() == 0 {
         return Ok(Vec::new());
     }
-    let committed =
-        consumer.committed_offsets(tpl, timeout).map_err(|e| admin_error(ctx, config, timeout, &what, &e))?;
+    let committed = consumer
+        .committed_offsets(tpl, timeout)
+        .map_err(|e| admin_error(consumer.client(), config, timeout, &what, &e))?;
     let mut rows: Vec<(String, i32, Option<i64>)> = committed
         .elements()
         .iter()
@@ -127,7 +129,7 @@ pub fn group_offsets(
     for (topic, partition, committed) in rows {
         let (low, high) = consumer
             .fetch_watermarks(&topic, partition, timeout)
-            .map_err(|e| admin_error(ctx, config, timeout, &what, &e))?;
+            .map_err(|e| admin_error(consumer.client(), config, timeout, &what, &e))?;
         out.push(PartitionOffsets { topic, partition, committed, low, high });
     }
     Ok(out)

@@ -23,12 +23,13 @@ pub use topics::{
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::Client;
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::config::Config;
 use super::connection::RecordingContext;
-use super::error::{KafkaError, Result};
+use super::error::{code_of, KafkaError, Result};
 
 /// Every admin client records TLS and SASL failures, so a timeout they cause says what happened.
 pub(crate) type Context = RecordingContext;
@@ -63,23 +64,27 @@ pub(crate) fn is_unreachable(code: RDKafkaErrorCode) -> bool {
 
 /// An rdkafka error from `what`: unreachable brokers become [`KafkaError::Timeout`], unless the
 /// client recorded a TLS or SASL failure that explains them.
-pub(crate) fn admin_error(ctx: &Context, config: &Config, timeout: Duration, what: &str, e: &RdError) -> KafkaError {
-    // An admin operation's own failure carries its code outside `rdkafka_error_code()`.
-    let code = match e {
-        RdError::AdminOp(code) => Some(*code),
-        _ => e.rdkafka_error_code(),
+pub(crate) fn admin_error(
+    client: &Client<Context>,
+    config: &Config,
+    timeout: Duration,
+    what: &str,
+    e: &RdError,
+) -> KafkaError {
+    let code = code_of(e);
+    let mapped = if is_unreachable(code) {
+        timed_out(config, timeout, what, &e.to_string())
+    } else if matches!(e, RdError::AdminOp(_)) {
+        KafkaError::from_code(what, code)
+    } else {
+        KafkaError::from_rdkafka(what, e)
     };
-    let mapped = match code {
-        Some(code) if is_unreachable(code) => timed_out(config, timeout, what, &e.to_string()),
-        Some(code) if matches!(e, RdError::AdminOp(_)) => KafkaError::from_code(what, code),
-        _ => KafkaError::from_rdkafka(what, e),
-    };
-    ctx.errors.explain(mapped)
+    explain(client, mapped)
 }
 
 /// A per-resource error code from `what` (one topic of a CreateTopics, say), mapped the same way.
 pub(crate) fn admin_code_error(
-    ctx: &Context,
+    client: &Client<Context>,
     config: &Config,
     timeout: Duration,
     what: &str,
@@ -90,7 +95,15 @@ pub(crate) fn admin_code_error(
     } else {
         KafkaError::from_code(what, code)
     };
-    ctx.errors.explain(mapped)
+    explain(client, mapped)
+}
+
+/// `e`, or the TLS/SASL failure behind it. Admin clients' error events wait in their main queue
+/// (rdkafka polls only the operation queue), so they are drained first.
+fn explain(client: &Client<Context>, e: KafkaError) -> KafkaError {
+    let errors = &client.context().errors;
+    errors.drain(client);
+    errors.explain(e)
 }
 
 fn timed_out(config: &Config, timeout: Duration, what: &str, why: &str) -> KafkaError {

@@ -66,7 +66,7 @@ pub fn list_topics(config: &Config, topic: Option<&str>, timeout: Duration) -> R
     let metadata = admin
         .inner()
         .fetch_metadata(topic, timeout)
-        .map_err(|e| admin_error(admin.inner().context(), config, timeout, "list topics", &e))?;
+        .map_err(|e| admin_error(admin.inner(), config, timeout, "list topics", &e))?;
     let mut out: Vec<TopicSummary> = metadata
         .topics()
         .iter()
@@ -84,7 +84,7 @@ pub fn describe_topic(config: &Config, topic: &str, timeout: Duration) -> Result
     let metadata: Metadata = admin
         .inner()
         .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
+        .map_err(|e| admin_error(admin.inner(), config, timeout, &what, &e))?;
     let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
         return Err(unknown(config, topic));
     };
@@ -98,7 +98,7 @@ pub fn describe_topic(config: &Config, topic: &str, timeout: Duration) -> Result
         let (low, high) = admin
             .inner()
             .fetch_watermarks(topic, p.id(), timeout)
-            .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
+            .map_err(|e| admin_error(admin.inner(), config, timeout, &what, &e))?;
         partitions.push(PartitionInfo {
             partition: p.id(),
             leader: p.leader(),
@@ -111,11 +111,10 @@ pub fn describe_topic(config: &Config, topic: &str, timeout: Duration) -> Result
     partitions.sort_by_key(|p| p.partition);
     let resources =
         futures_executor::block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &admin_options(timeout)))
-            .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
+            .map_err(|e| admin_error(admin.inner(), config, timeout, &what, &e))?;
     let mut configs = Vec::new();
     for resource in resources {
-        let resource =
-            resource.map_err(|code| admin_code_error(admin.inner().context(), config, timeout, &what, code))?;
+        let resource = resource.map_err(|code| admin_code_error(admin.inner(), config, timeout, &what, code))?;
         configs.extend(resource.entries.into_iter().map(|e| TopicConfigEntry {
             value: if e.is_sensitive { None } else { e.value },
             name: e.name,
@@ -147,11 +146,11 @@ pub fn create_topic(
     }
     let what = format!("create topic {topic:?}");
     let results = futures_executor::block_on(admin.create_topics([&new], &admin_options(timeout)))
-        .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
+        .map_err(|e| admin_error(admin.inner(), config, timeout, &what, &e))?;
     match results.into_iter().next() {
         Some(Ok(_)) | None => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
-        Some(Err((_, code))) => Err(admin_code_error(admin.inner().context(), config, timeout, &what, code)),
+        Some(Err((_, code))) => Err(admin_code_error(admin.inner(), config, timeout, &what, code)),
     }
 }
 
@@ -160,11 +159,11 @@ pub fn delete_topic(config: &Config, topic: &str, timeout: Duration) -> Result<b
     let admin = admin_client(config)?;
     let what = format!("delete topic {topic:?}");
     let results = futures_executor::block_on(admin.delete_topics(&[topic], &admin_options(timeout)))
-        .map_err(|e| admin_error(admin.inner().context(), config, timeout, &what, &e))?;
+        .map_err(|e| admin_error(admin.inner(), config, timeout, &what, &e))?;
     match results.into_iter().next() {
         Some(Ok(_)) | None => Ok(true),
         Some(Err((_, RDKafkaErrorCode::UnknownTopicOrPartition))) => Ok(false),
-        Some(Err((_, code))) => Err(admin_code_error(admin.inner().context(), config, timeout, &what, code)),
+        Some(Err((_, code))) => Err(admin_code_error(admin.inner(), config, timeout, &what, code)),
     }
 }
 
