@@ -294,9 +294,19 @@ def create_topic(
     bootstrap_servers: str = DEFAULT_BOOTSTRAP,
     replication_factor: int = 1,
     config: Config = None,
+    topic_config: Optional[Mapping[str, Any]] = None,
     timeout: float = 10.0,
 ) -> bool:
     """Creates a topic; returns ``False`` if it already existed (not an error).
+
+    Args:
+        topic: The topic name.
+        partitions: Its number of partitions.
+        bootstrap_servers: ``host:port[,...]``.
+        replication_factor: Copies of each partition (at most the number of brokers).
+        config: librdkafka client settings (TLS, SASL, ...).
+        topic_config: Topic settings, e.g. ``{"retention.ms": 3600000, "compression.type": "zstd"}``.
+        timeout: Seconds to wait for the cluster.
 
     Example:
         >>> pktstream.create_topic("packets", partitions=6,
@@ -310,6 +320,7 @@ def create_topic(
             bootstrap_servers=bootstrap_servers,
             replication_factor=replication_factor,
             config=_config(config),
+            topic_config=_config(topic_config),
             timeout=timeout,
         )
     )

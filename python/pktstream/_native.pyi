@@ -77,8 +77,36 @@ def create_topic(
     bootstrap_servers: str,
     replication_factor: int = 1,
     config: Optional[dict[str, Any]] = None,
+    topic_config: Optional[dict[str, Any]] = None,
     timeout: float = 10.0,
 ) -> bool: ...
+def delete_topic(
+    topic: str, *, bootstrap_servers: str, config: Optional[dict[str, Any]] = None, timeout: float = 10.0
+) -> bool: ...
+def list_topics(
+    *,
+    bootstrap_servers: str,
+    config: Optional[dict[str, Any]] = None,
+    topic: Optional[str] = None,
+    timeout: float = 10.0,
+) -> list[tuple[str, int]]: ...
+def describe_topic(
+    topic: str, *, bootstrap_servers: str, config: Optional[dict[str, Any]] = None, timeout: float = 10.0
+) -> tuple[
+    list[tuple[int, int, list[int], list[int], int, int]],
+    list[tuple[str, Optional[str], str, bool]],
+]: ...
+def list_groups(
+    *, bootstrap_servers: str, config: Optional[dict[str, Any]] = None, timeout: float = 10.0
+) -> list[tuple[str, str, str, int]]: ...
+def group_offsets(
+    group: str,
+    *,
+    bootstrap_servers: str,
+    topics: Optional[Sequence[str]] = None,
+    config: Optional[dict[str, Any]] = None,
+    timeout: float = 10.0,
+) -> list[tuple[str, int, Optional[int], int, int]]: ...
 def decode_values(
     values: Any,
     *,

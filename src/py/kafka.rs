@@ -19,7 +19,6 @@ use pyo3_arrow::{PyArray, PyRecordBatch, PyRecordBatchReader, PySchema};
 
 use super::errors::to_py;
 use crate::error::Error;
-use crate::kafka::admin::create_topic as core_create_topic;
 use crate::kafka::{
     consumer_config, produce_raw, producer_config, BatchProducer, Consumer, ConsumerOptions, Format, KafkaError,
     KeySpec, ProduceOptions, ProduceReport, Progress, TsUnit,
@@ -289,23 +288,6 @@ pub(crate) fn produce(
     finish_report(py, outcome, control)
 }
 
-/// Creates a topic; returns False if it already existed.
-#[pyfunction]
-#[pyo3(signature = (topic, *, partitions=1, bootstrap_servers, replication_factor=1, config=None, timeout=10.0))]
-pub(crate) fn create_topic(
-    py: Python<'_>,
-    topic: &str,
-    partitions: i32,
-    bootstrap_servers: &str,
-    replication_factor: i32,
-    config: Option<&Bound<'_, PyDict>>,
-    timeout: f64,
-) -> PyResult<bool> {
-    let cfg = crate::kafka::Config::layered(&[("bootstrap.servers", bootstrap_servers)], &config_pairs(config)?);
-    let timeout = seconds(timeout, "timeout")?;
-    py.detach(|| core_create_topic(&cfg, topic, partitions, replication_factor, timeout)).map_err(kafka_to_py)
-}
-
 /// A Kafka consumer returning Arrow record batches (see `pktstream.Consumer`).
 #[pyclass(module = "pktstream._native", name = "NativeConsumer", frozen)]
 pub(crate) struct NativeConsumer {
@@ -535,7 +517,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeConsumer>()?;
     m.add_function(wrap_pyfunction!(produce_pcap, m)?)?;
     m.add_function(wrap_pyfunction!(produce, m)?)?;
-    m.add_function(wrap_pyfunction!(create_topic, m)?)?;
     m.add_function(wrap_pyfunction!(decode_values, m)?)?;
     Ok(())
 }
