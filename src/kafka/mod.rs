@@ -17,6 +17,7 @@ pub mod key;
 pub mod messages;
 pub mod produce;
 pub mod producer;
+pub mod rebalance;
 pub mod text;
 
 pub use config::Config;
