@@ -31,7 +31,8 @@ def _create(bootstrap: str, config: dict[str, str] | None = None) -> str:
     from confluent_kafka.admin import NewTopic
 
     name = f"pktstream-test-ranges-{uuid.uuid4().hex[:10]}"
-    for f in _admin(bootstrap).create_topics([NewTopic(name, 1, 1, config=config or {})]).values():
+    admin = _admin(bootstrap)  # kept alive until the futures are done
+    for f in admin.create_topics([NewTopic(name, 1, 1, config=config or {})]).values():
         f.result(30)
     return name
 
@@ -87,6 +88,7 @@ def transactional_topic(bootstrap: str) -> str:
     p.begin_transaction()
     for i in range(100, 105):
         p.produce(topic, json.dumps({"n": i}).encode(), partition=0)
+    assert p.flush(30) == 0  # on the broker before the abort (abort purges what is still queued)
     p.abort_transaction(30)
     low, high = _watermarks(bootstrap, topic)
     # 10 records + commit marker + 5 aborted records + abort marker.

@@ -345,7 +345,10 @@ class Consumer:
     is called with newly assigned partitions. Both run inside :meth:`read_batch` (or :meth:`close`)
     and may not call any other method of the consumer; an exception they raise comes out of the
     next :meth:`read_batch`. ``partition.assignment.strategy=cooperative-sticky`` in ``config``
-    selects incremental rebalancing: only the partitions that move are revoked.
+    selects incremental rebalancing: only the partitions that move are revoked. A commit the
+    broker refuses because a rebalance is under way raises :class:`pktstream.KafkaError` with
+    ``retriable=True`` (``REBALANCE_IN_PROGRESS``, ``ILLEGAL_GENERATION``): nothing was committed,
+    and the next :meth:`commit` after a read commits it (for the partitions still held).
 
     ``config`` holds librdkafka keys over pktstream's defaults: ``enable.auto.commit=false``,
     ``auto.offset.reset=earliest``, ``session.timeout.ms=6000``.
