@@ -1,9 +1,9 @@
 """Raw packet archive throughput: a raw topic into rolled pcap files, pktstream against the
 hand-written alternative, on the same topic in one run.
 
-    .venv/bin/python benches/bench_archive.py [--packets 200000] [--roll 1000] [--durable]
+    .venv/bin/python benches/bench_archive.py [--packets 200000] [--roll 1000] [--broker kafka|tansu]
 
-A local broker (in-memory Tansu by default, so the clients are what is measured) gets the capture
+A local broker (Apache Kafka by default; ``--broker tansu`` for the in-memory Tansu) gets the capture
 as ``format="raw"`` (Metron's layout) once; then each contender reads the whole topic in its own
 consumer group and writes rolling pcap files per partition:
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "benches"))
 import pktstream  # noqa: E402
 from bench_kafka import cached_capture  # noqa: E402
 from pktstream import archive as pk_archive  # noqa: E402
-from pktstream.broker import Broker  # noqa: E402
+from pktstream.broker import ApacheKafka, Broker  # noqa: E402
 
 
 def count_packets(directory: str) -> int:
@@ -106,16 +106,17 @@ def main() -> int:
     ap.add_argument("--packets", type=int, default=200_000)
     ap.add_argument("--roll", type=int, default=1000)
     ap.add_argument("--partitions", type=int, default=3)
-    ap.add_argument("--durable", action="store_true", help="the sqlite Tansu instead of the in-memory one")
+    ap.add_argument("--broker", choices=["kafka", "tansu"], default="kafka",
+                    help="Apache Kafka (default) or the in-memory Tansu")
     args = ap.parse_args()
     capture = cached_capture(args.packets)
-    with Broker(storage="sqlite" if args.durable else "memory") as broker:
+    with (ApacheKafka(security=False) if args.broker == "kafka" else Broker(storage="memory")) as broker:
         bs = broker.bootstrap_servers
         topic = f"raw-{uuid.uuid4().hex[:6]}"
         pktstream.create_topic(topic, partitions=args.partitions, bootstrap_servers=bs)
         r = pktstream.produce_pcap(capture, topic, bootstrap_servers=bs, format="raw", progress=False)
         print(f"capture {capture.name}: {r.rows:,} packets produced as raw to {args.partitions} partitions "
-              f"({'durable' if args.durable else 'in-memory'} Tansu)", file=sys.stderr)
+              f"({'Apache Kafka' if args.broker == 'kafka' else 'in-memory Tansu'})", file=sys.stderr)
         rows = []
         for name, fn in [("pktstream.archive (fsync per file)", run_pktstream),
                          ("confluent-kafka + dpkt.pcap.Writer (no fsync)", run_confluent_dpkt),

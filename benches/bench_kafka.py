@@ -2,12 +2,14 @@
 
 One command, one process run, one table::
 
-    .venv/bin/python benches/bench_kafka.py [--packets 200000] [--quick] [--durable | --bootstrap H:P]
+    .venv/bin/python benches/bench_kafka.py [--packets 200000] [--quick] [--broker kafka|tansu | --bootstrap H:P]
                                             [--pcap FILE] [--partitions 6] [--json out.json]
 
-It starts its own broker (``pktstream.broker``): the in-memory Tansu by default (the fastest
-broker available here, so the clients are what is measured), the durable sqlite one with
-``--durable``, or uses an existing Kafka with ``--bootstrap``. On one capture (synthetic,
+It starts its own broker (``pktstream.broker``): Apache Kafka by default (``ApacheKafka``, PLAINTEXT
+listener; what users run), the in-memory Tansu with ``--broker tansu``, or uses an existing Kafka
+with ``--bootstrap``. On Apache Kafka the broker's own ceiling for the same message sizes is
+measured too, with Kafka's ``kafka-producer-perf-test`` and ``kafka-consumer-perf-test``
+(``org.apache.kafka.tools.ProducerPerformance`` / ``ConsumerPerformance``, Java client). On one capture (synthetic,
 ``pktstream.synth`` seed 0, cached under ``~/.cache/pktstream/bench/``; or ``--pcap FILE``), each
 contender writes to a fresh topic with ``--partitions`` partitions:
 
@@ -38,6 +40,7 @@ import logging
 import os
 import platform
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -49,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pktstream" / "bench"
 
 from pktstream import synth  # noqa: E402  (stdlib-only module)
-from pktstream.broker import Broker, create_topic  # noqa: E402
+from pktstream.broker import ApacheKafka, Broker  # noqa: E402
 
 try:
     from pktstream import consume, produce_pcap
@@ -85,7 +88,9 @@ class Topics:
 
     def new(self, label: str) -> str:
         name = f"bench-{self.run}-{label}"
-        create_topic(self.bootstrap, name, self.partitions)
+        from pktstream import create_topic
+
+        create_topic(name, partitions=self.partitions, bootstrap_servers=self.bootstrap)
         return name
 
 
@@ -235,6 +240,32 @@ def pktstream_consume(topic: str, bootstrap: str, n: int, fmt: str) -> int:
 
 
 # ----------------------------------------------------------------------------- report
+def _java_tool(broker: ApacheKafka, main: str, *args: str) -> str:
+    cmd = [broker.java, "-Xmx1g", "-cp", f"{broker.libs}/*", main, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600).stdout
+
+
+def java_producer_perf(broker: ApacheKafka, topic: str, n: int, size: int) -> tuple[int, float]:
+    """Kafka's own producer benchmark: its last line is 'N records sent, R records/sec (...)'."""
+    out = _java_tool(broker, "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
+                     "--num-records", str(n), "--record-size", str(size), "--throughput", "-1",
+                     "--producer-props", f"bootstrap.servers={broker.bootstrap_servers}", "acks=all",
+                     "enable.idempotence=true", "linger.ms=20")
+    last = [line for line in out.splitlines() if "records sent" in line][-1]
+    sent, rate = int(last.split()[0]), float(last.split(",")[1].split()[0])
+    return sent, sent / rate
+
+
+def java_consumer_perf(broker: ApacheKafka, topic: str, n: int) -> tuple[int, float]:
+    """Kafka's own consumer benchmark (CSV: ..., data.consumed.in.nMsg, nMsg.sec, ...)."""
+    out = _java_tool(broker, "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server",
+                     broker.bootstrap_servers, "--topic", topic, "--messages", str(n), "--timeout", "60000")
+    header, row = [line for line in out.splitlines() if line.strip()][-2:]
+    fields = dict(zip((h.strip() for h in header.split(",")), (v.strip() for v in row.split(","))))
+    msgs, rate = int(fields["data.consumed.in.nMsg"]), float(fields["nMsg.sec"])
+    return msgs, msgs / rate if rate else float("inf")
+
+
 def machine(broker: str) -> str:
     cpu = "unknown CPU"
     try:
@@ -266,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="50k packets, scapy on 5k")
     ap.add_argument("--partitions", type=int, default=6, help="partitions of each topic (default 6)")
     where = ap.add_mutually_exclusive_group()
-    where.add_argument("--durable", action="store_true", help="a durable (sqlite) Tansu instead of in-memory")
+    where.add_argument("--broker", choices=["kafka", "tansu"], default="kafka",
+                       help="start Apache Kafka (default) or the in-memory Tansu")
     where.add_argument("--bootstrap", help="an existing Kafka (host:port); topics bench-* are created there")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = ap.parse_args(argv)
@@ -283,14 +315,18 @@ def main(argv: list[str] | None = None) -> int:
     if PKTSTREAM_MISSING:
         print(f"NOTE: {PKTSTREAM_MISSING}; only the baselines run", file=sys.stderr)
 
-    broker: Optional[Broker] = None
+    broker: Any = None
     if args.bootstrap:
         bootstrap, broker_desc = args.bootstrap, f"external Kafka at {args.bootstrap}"
-    else:
-        broker = Broker(storage="sqlite" if args.durable else "memory").start()
+    elif args.broker == "kafka":
+        broker = ApacheKafka(security=False).start()
         bootstrap = broker.bootstrap_servers
-        broker_desc = (f"Tansu 0.6.0, {'durable sqlite' if broker.durable else 'in-memory'}, "
-                       f"{broker.bootstrap_servers} ({broker.binary})")
+        broker_desc = (f"Apache Kafka {broker.version} (one KRaft node, same machine, started in "
+                       f"{broker.startup_seconds:.1f} s), {bootstrap}")
+    else:
+        broker = Broker(storage="memory").start()
+        bootstrap = broker.bootstrap_servers
+        broker_desc = f"Tansu 0.6.0, in-memory, {bootstrap} ({broker.binary})"
     topics = Topics(bootstrap, args.partitions)
     results: list[dict[str, Any]] = []
 
@@ -347,6 +383,15 @@ def main(argv: list[str] | None = None) -> int:
             dt, (sent, ok) = timed(confluent_ceiling, t, bootstrap, n_packets, size)
             record(f"produce:ceiling-{label}", f"ceiling: confluent-kafka, pre-built {size} B messages",
                    sent, dt, ok == sent, f"size of {label}", sent * size / 1e6)
+            if isinstance(broker, ApacheKafka):
+                t = topics.new(f"java-{size}")
+                rows, dt = java_producer_perf(broker, t, n_packets, size)
+                record(f"produce:java-{label}", f"ceiling: kafka-producer-perf-test (Java), {size} B records",
+                       rows, dt, rows == n_packets, f"size of {label}; acks=all, idempotent, linger.ms=20",
+                       rows * size / 1e6)
+                rows, dt = java_consumer_perf(broker, t, n_packets)
+                record(f"consume:java-{label}", f"ceiling: kafka-consumer-perf-test (Java), {size} B records",
+                       rows, dt, rows == n_packets, "records only, no decoding")
 
         # Consuming: the same topics, read back into a table.
         for label, what in [("json-fields", "7 fields"), ("json", "all columns"), ("arrow", "all columns")]:

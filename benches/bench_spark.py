@@ -5,7 +5,7 @@ One command, one process run, one table::
     .venv/bin/python benches/bench_spark.py [--packets 200000] [--partitions 4] [--repeat 2]
                                             [--master local[2]] [--json out.json]
 
-A durable Tansu broker is started (``pktstream.broker``; the ``pktstream`` source plans with the
+Apache Kafka is started (``pktstream.broker.ApacheKafka``; the ``pktstream`` source plans with the
 partitions' end offsets, which the in-memory Tansu reports wrongly), a synthetic capture
 (``pktstream.synth`` seed 0, cached under ``~/.cache/pktstream/bench/``) is produced as JSON, one
 message per packet, to a topic of ``--partitions`` partitions, and the same JSON messages are
@@ -47,7 +47,8 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pktstr
 
 import pktstream  # noqa: E402
 from pktstream import synth  # noqa: E402
-from pktstream.broker import Broker, create_topic  # noqa: E402
+from pktstream import create_topic  # noqa: E402
+from pktstream.broker import ApacheKafka  # noqa: E402
 
 
 def cached_capture(n: int, seed: int = 0) -> Path:
@@ -128,14 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     try:
         capture = cached_capture(args.packets)
-        with Broker(storage="sqlite", data_dir=work / "broker") as broker:
+        with ApacheKafka(work / "broker", security=False) as broker:
             bootstrap = broker.bootstrap_servers
             topic = f"bench-spark-{uuid.uuid4().hex[:6]}"
-            create_topic(bootstrap, topic, args.partitions)
+            create_topic(topic, partitions=args.partitions, bootstrap_servers=bootstrap)
             report = pktstream.produce_pcap(capture, topic, bootstrap_servers=bootstrap, progress=False)
             n = report.delivered
             arrow_topic = f"{topic}-arrow"
-            create_topic(bootstrap, arrow_topic, args.partitions)
+            create_topic(arrow_topic, partitions=args.partitions, bootstrap_servers=bootstrap)
             pktstream.produce_pcap(capture, arrow_topic, bootstrap_servers=bootstrap, format="arrow",
                                    rows_per_message=10_000, progress=False)
             t = time.perf_counter()

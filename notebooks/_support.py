@@ -52,12 +52,36 @@ def _when_gone(command: str) -> None:
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_broker() -> Any:
-    """A started local broker (:class:`pktstream.broker.Broker`, free loopback port, temporary
-    data). ``broker.stop()`` ends it; if the kernel dies first, a watchdog ends it."""
-    from pktstream.broker import Broker
+class _SharedBroker:
+    """A broker someone else runs (``$PKTSTREAM_NOTEBOOK_BOOTSTRAP``): ``stop()`` leaves it running."""
 
-    broker = Broker().start()
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+
+    def stop(self) -> None:
+        pass
+
+
+def start_broker() -> Any:
+    """A Kafka broker for the notebook, on loopback.
+
+    * ``$PKTSTREAM_NOTEBOOK_BOOTSTRAP`` set (the test suite passes its Apache Kafka): that one;
+      ``stop()`` leaves it running.
+    * Apache Kafka installed (``bash scripts/install_kafka.sh``, Java 17+): a private one
+      (:class:`pktstream.broker.ApacheKafka`, free ports, temporary data).
+    * Otherwise the in-memory Tansu (:class:`pktstream.broker.Broker`; ``pip install "pktstream[broker]"``).
+
+    ``broker.stop()`` ends a private broker; if the kernel dies first, a watchdog ends it.
+    """
+    shared = os.environ.get("PKTSTREAM_NOTEBOOK_BOOTSTRAP")
+    if shared:
+        return _SharedBroker(shared)
+    from pktstream.broker import ApacheKafka, Broker, KafkaServerError
+
+    try:
+        broker: Any = ApacheKafka(security=False).start()
+    except KafkaServerError:
+        broker = Broker().start()
     data = shlex.quote(str(broker.data_dir))
     # Only if that pid is still this broker (running in its data directory), not a reused pid.
     _when_gone(f'[ "$(readlink /proc/{broker.pid}/cwd)" = {data} ] && kill {broker.pid}; sleep 2; rm -rf {data}')

@@ -15,7 +15,10 @@ command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
 command -v gzip >/dev/null 2>&1 || need_apt+=(gzip)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)  # live-capture tests: network namespaces + veth
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
-command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)  # PySpark (pktstream[spark])
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)  # Apache Kafka, PySpark
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)                     # Kafka's jars from Maven Central
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)               # test CA for Kafka's SSL listeners
+command -v perl >/dev/null 2>&1 || need_apt+=(perl)                     # OpenSSL's build (rdkafka ssl-vendored)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -27,14 +30,17 @@ fi
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust >= 1.85) is required and not on PATH" >&2; exit 1; }
 
-# The durable Kafka-compatible broker (Tansu, sqlite storage) the Kafka tests run against; cached.
-bash scripts/install_tansu.sh
+# Apache Kafka, the broker of the test suite and the benchmarks: jars from Maven Central, cached in
+# ~/.cache/pktstream/kafka-<version>.
+bash scripts/install_kafka.sh
 bash scripts/install_postgres.sh   # PostgreSQL server for notebooks/03 (each run starts a private one)
 
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3 -m venv .venv
 fi
+# Cargo builds live outside the checkout (a clean clone reuses them): ~/.cache/pktstream/target.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${PKTSTREAM_CACHE:-$HOME/.cache/pktstream}/target}"
 log "pip install pktstream[test,bench,broker,spark] (builds the Rust extension in release mode; ~5 min cold)"
 .venv/bin/python -m pip install -q -U pip
 .venv/bin/python -m pip install -q -e ".[test,bench,broker,spark]"

@@ -4,6 +4,8 @@
 # Run scripts/setup.sh once first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The same build cache as scripts/setup.sh: outside the checkout, reused by the next clean clone.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${PKTSTREAM_CACHE:-$HOME/.cache/pktstream}/target}"
 
 echo "== lint (clippy, ruff)"
 cargo fmt --check

@@ -1,29 +1,36 @@
-"""Kafka fixtures: one broker for the session, uniquely named topics, private brokers for crash tests.
+"""Kafka fixtures: one Apache Kafka for the session, uniquely named topics, private brokers for
+crash tests.
 
 ``tests/conftest.py`` imports them (``from kafka_fixtures import ...``).
 
-The session broker is a durable Tansu (sqlite storage, ``scripts/install_tansu.sh``) started on a
-free loopback port in a temporary directory. Set ``PKTSTREAM_TEST_BOOTSTRAP=host:port`` to run the
-suite against a Kafka of your own instead (plaintext listener): the tests then create topics named
-``pktstream-test-<test>-<random>`` there, never delete or write to any other topic, and leave
-theirs behind. Crash tests (``restartable_broker``) always start a private local broker, because
-they kill it.
+The session broker is Apache Kafka (``scripts/install_kafka.sh``; :class:`pktstream.broker.ApacheKafka`):
+one KRaft broker+controller on free loopback ports, in a temporary directory, with three
+listeners: PLAINTEXT, SSL (a CA and server certificate made for the run) and SASL_SSL (SCRAM
+users made at format time). Its start-up time is printed.
 
-A missing broker fails the Kafka tests with the install command: they never skip silently.
+Set ``PKTSTREAM_TEST_BOOTSTRAP=host:port`` to run the suite against a Kafka of your own instead
+(plaintext listener): the tests then create topics named ``pktstream-test-<test>-<random>`` there,
+never delete or write to any other topic, and leave theirs behind. The TLS/SASL tests
+(``secure_kafka``) and crash tests (``restartable_broker``) always start a private local Apache
+Kafka, because they need its certificates and users, or kill it.
+
+A missing Kafka install fails the Kafka tests with the install command: they never skip silently.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
+import pktstream
 import pytest
-from pktstream.broker import Broker, BrokerError, create_topic
+from pktstream.broker import ApacheKafka
 
 __all__ = [
     "EXTERNAL_ENV",
@@ -32,10 +39,11 @@ __all__ = [
     "consumer_config",
     "kafka_broker",
     "restartable_broker",
+    "secure_kafka",
     "topic_factory",
 ]
 
-#: Names the external Kafka to test against, instead of a local Tansu.
+#: Names the external Kafka to test against, instead of the local Apache Kafka.
 EXTERNAL_ENV = "PKTSTREAM_TEST_BOOTSTRAP"
 
 
@@ -47,12 +55,8 @@ class ExternalKafka:
     durable: bool = True
 
 
-def consumer_config(bootstrap_servers: str, group: str | None = None, **extra: object) -> dict[str, object]:
-    """A confluent-kafka consumer config that reads a topic from the start, in a fresh group.
-
-    ``session.timeout.ms`` is 6 s because Tansu makes a brand-new group wait about half of it
-    before assigning partitions (librdkafka's default of 45 s would make that ~22 s).
-    """
+def consumer_config(bootstrap_servers: str, group: Optional[str] = None, **extra: object) -> dict[str, object]:
+    """A confluent-kafka consumer config that reads a topic from the start, in a fresh group."""
     config: dict[str, object] = {
         "bootstrap.servers": bootstrap_servers,
         "group.id": group or f"pktstream-test-{uuid.uuid4().hex[:12]}",
@@ -64,54 +68,70 @@ def consumer_config(bootstrap_servers: str, group: str | None = None, **extra: o
     return config
 
 
-def _private_broker(data_dir: Path) -> Broker:
+def _start(data_dir: Path, *, security: bool) -> ApacheKafka:
     try:
-        return Broker(data_dir=data_dir, storage="sqlite").start()
-    except BrokerError as e:
-        pytest.fail(f"the Kafka tests need a durable Tansu broker: {e}", pytrace=False)
+        kafka = ApacheKafka(data_dir, security=security).start()
+    except pktstream.PktstreamError as e:
+        pytest.fail(f"the Kafka tests need Apache Kafka: {e}", pytrace=False)
+    print(
+        f"\nApache Kafka {kafka.version} started in {kafka.startup_seconds:.1f} s at {kafka.bootstrap_servers}",
+        file=sys.stderr,
+    )
+    return kafka
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker | ExternalKafka]:
-    """The session's broker: ``$PKTSTREAM_TEST_BOOTSTRAP`` if set, else a local durable Tansu."""
+def _local_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafka]:
+    """The session's own Apache Kafka with PLAINTEXT, SSL and SASL_SSL listeners (started on first use)."""
+    kafka = _start(tmp_path_factory.mktemp("apache-kafka"), security=True)
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(request: pytest.FixtureRequest) -> ApacheKafka | ExternalKafka:
+    """The session's broker: ``$PKTSTREAM_TEST_BOOTSTRAP`` if set, else the local Apache Kafka."""
     external = os.environ.get(EXTERNAL_ENV)
     if external:
-        yield ExternalKafka(external)
-        return
-    broker = _private_broker(tmp_path_factory.mktemp("kafka-broker"))
-    try:
-        yield broker
-    finally:
-        broker.stop()
+        return ExternalKafka(external)
+    return request.getfixturevalue("_local_kafka")
 
 
 @pytest.fixture(scope="session")
-def bootstrap(kafka_broker: Broker | ExternalKafka) -> str:
+def secure_kafka(_local_kafka: ApacheKafka) -> ApacheKafka:
+    """A local Apache Kafka with SSL and SASL_SSL listeners: ``client_config("SSL")`` etc."""
+    return _local_kafka
+
+
+@pytest.fixture(scope="session")
+def bootstrap(kafka_broker: ApacheKafka | ExternalKafka) -> str:
     """``bootstrap.servers`` of the session's broker."""
     return kafka_broker.bootstrap_servers
 
 
 @pytest.fixture
 def topic_factory(bootstrap: str, request: pytest.FixtureRequest) -> Callable[..., str]:
-    """``make(partitions=1) -> name``: creates a new, uniquely named topic on the session's broker."""
+    """``make(partitions=1, config=None) -> name``: a new, uniquely named topic on the session's broker."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name)[:80].strip("-")
 
     def make(partitions: int = 1) -> str:
         name = f"pktstream-test-{stem}-{uuid.uuid4().hex[:8]}"
-        create_topic(bootstrap, name, partitions)
+        pktstream.create_topic(name, partitions=partitions, bootstrap_servers=bootstrap)
         return name
 
     return make
 
 
 @pytest.fixture
-def restartable_broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private durable broker for this test alone, free to ``kill()`` and ``restart()``.
+def restartable_broker(tmp_path: Path) -> Iterator[ApacheKafka]:
+    """A private Apache Kafka for this test alone, free to ``kill()`` and ``restart()``.
 
     Always local (even with ``$PKTSTREAM_TEST_BOOTSTRAP`` set): crash tests must own the process.
     """
-    broker = _private_broker(tmp_path / "broker")
+    kafka = _start(tmp_path / "kafka", security=False)
     try:
-        yield broker
+        yield kafka
     finally:
-        broker.stop()
+        kafka.stop()

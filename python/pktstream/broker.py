@@ -46,10 +46,14 @@ import weakref
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from ._apache_kafka import ApacheKafka, KafkaServerError, find_kafka
 from .exceptions import PktstreamError
 
 __all__ = [
     "TANSU_VERSION",
+    "ApacheKafka",
+    "KafkaServerError",
+    "find_kafka",
     "Broker",
     "BrokerError",
     "create_topic",
@@ -612,6 +616,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                       "~/.cache/pktstream/broker-PORT; $PKTSTREAM_CACHE moves the base)")
     p.add_argument("--memory", action="store_true",
                    help="in-memory storage: faster, data is lost on stop (default: durable when installed)")
+    p.add_argument("--kafka", action="store_true",
+                   help="run Apache Kafka (needs Java 17+ and scripts/install_kafka.sh) instead of Tansu, "
+                        "with PLAINTEXT on --port and SSL / SASL_SSL (SCRAM) listeners beside it")
     p.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS]",
                    help="create this topic if missing (repeatable; partitions default to 1)")
 
@@ -625,6 +632,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--topic {spec!r}: expected NAME or NAME:PARTITIONS")
         topics.append((name, int(n) if n else 1))
     data_dir = args.data_dir or cache_dir() / f"broker-{args.port}"
+    if getattr(args, "kafka", False):
+        return _run_kafka(args, topics, Path(data_dir))
     broker = Broker(port=args.port, data_dir=data_dir, storage="memory" if args.memory else "auto")
 
     def on_term(signum: int, frame: object) -> None:
@@ -659,6 +668,43 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         broker.stop()
+
+
+def _run_kafka(args: argparse.Namespace, topics: list[tuple[str, int]], data_dir: Path) -> int:
+    """``pktstream broker --kafka``: Apache Kafka in the foreground until Ctrl-C or SIGTERM."""
+    from . import create_topic as native_create_topic
+
+    # A fresh storage directory each run: formatting needs an empty one.
+    shutil.rmtree(data_dir, ignore_errors=True)
+    kafka = ApacheKafka(data_dir, port=args.port)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        kafka.start()
+        for name, partitions in topics:
+            native_create_topic(name, partitions=partitions, bootstrap_servers=kafka.bootstrap_servers)
+        print(f"Apache Kafka {kafka.version} started in {kafka.startup_seconds:.1f} s (data in {data_dir})")
+        for listener in ("PLAINTEXT", "SSL", "SASL_SSL"):
+            print(f"  {listener:<9} {kafka.bootstrap(listener)}")
+        print(f"  CA certificate: {kafka.ca_file}")
+        print(f"  SASL users (SCRAM-SHA-512/256, PLAIN): {', '.join(kafka.users)} (passwords in {data_dir}/users)")
+        for name, partitions in topics:
+            print(f"  topic {name} ({partitions} partition{'s' if partitions != 1 else ''})")
+        print(f"Log: {data_dir / 'server.log'}.  Ctrl-C stops it.", flush=True)
+        while kafka.running:
+            time.sleep(0.2)
+        print(f"pktstream: Kafka exited unexpectedly:\n{kafka.log_tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping Apache Kafka", file=sys.stderr)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        kafka.stop()
 
 
 def main(argv: Optional[list[str]] = None) -> int:

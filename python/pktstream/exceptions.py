@@ -28,6 +28,8 @@ __all__ = [
     "KafkaError",
     "KafkaConfigError",
     "KafkaTimeoutError",
+    "KafkaSSLError",
+    "KafkaAuthenticationError",
     "UnknownTopicError",
     "DeliveryError",
 ]
@@ -125,6 +127,18 @@ class KafkaConfigError(KafkaError, ValueError):
 
 class KafkaTimeoutError(KafkaError, TimeoutError):
     """No broker answered in time: it is unreachable or down."""
+
+
+class KafkaSSLError(KafkaError, ConnectionError):
+    """The TLS handshake with a broker failed: its certificate is not signed by a trusted CA
+    (``ssl.ca.location``), does not name the host connected to, or the listener does not speak TLS.
+    ``code`` is ``"SSL"``; the message is OpenSSL's reason, as librdkafka reported it."""
+
+
+class KafkaAuthenticationError(KafkaError, PermissionError):
+    """The broker refused the SASL login: wrong user or password, or a mechanism it does not enable.
+    ``code`` is ``"AUTHENTICATION"`` (or the broker's ``"SASL_AUTHENTICATION_FAILED"``); no secret
+    is ever part of the message."""
 
 
 class UnknownTopicError(KafkaError, LookupError):

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::config::Config;
+use super::connection::RecordingContext;
 use super::error::{KafkaError, Result};
 
 /// Creates `topic` with `partitions` partitions; `Ok(false)` if it already existed.
@@ -22,8 +22,10 @@ pub fn create_topic(
         return Err(KafkaError::invalid("partitions must be at least 1"));
     }
     config.validate()?;
-    let admin: AdminClient<DefaultClientContext> =
-        config.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
+    let admin: AdminClient<RecordingContext> = config
+        .client_config()
+        .create_with_context(RecordingContext::default())
+        .map_err(|e| KafkaError::from_rdkafka("", &e))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
     let results =
@@ -38,7 +40,8 @@ pub fn create_topic(
                 timeout.as_secs_f64()
             )),
             _ => KafkaError::from_rdkafka(&format!("create topic {topic:?}"), &e),
-        })?;
+        })
+        .map_err(|e| admin.inner().context().errors.explain(e))?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),

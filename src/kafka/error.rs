@@ -50,6 +50,12 @@ impl KafkaError {
             return KafkaError::Config(format!("{key}: {description}"));
         }
         if let RdError::ClientCreation(m) = e {
+            if m.contains("GSSAPI") {
+                return KafkaError::Config(format!(
+                    "{m}. pktstream's librdkafka has no GSSAPI (Kerberos): it is built with OpenSSL's SASL \
+                     mechanisms PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER only"
+                ));
+            }
             return KafkaError::Config(m.clone());
         }
         let (retriable, fatal) = flags(e, code);
@@ -62,6 +68,16 @@ impl KafkaError {
         KafkaError::Kafka {
             code: code_name(code),
             message: format!("{context}: {code}"),
+            retriable: is_retriable(code),
+            fatal: code == RDKafkaErrorCode::Fatal,
+        }
+    }
+
+    /// A failure librdkafka reported through a client's error callback, with its reason.
+    pub fn from_code_reason(code: RDKafkaErrorCode, reason: &str) -> Self {
+        KafkaError::Kafka {
+            code: code_name(code),
+            message: reason.to_string(),
             retriable: is_retriable(code),
             fatal: code == RDKafkaErrorCode::Fatal,
         }

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod batch_keys;
 pub mod config;
+pub mod connection;
 pub mod consumer;
 pub mod encode;
 pub mod error;

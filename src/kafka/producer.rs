@@ -17,6 +17,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerConte
 use rdkafka::util::Timeout;
 
 use super::config::Config;
+use super::connection::ConnectionErrors;
 use super::error::{KafkaError, Result};
 
 /// How many delivery errors a report keeps verbatim.
@@ -68,13 +69,15 @@ fn clone_error(e: &KafkaError) -> KafkaError {
     }
 }
 
-/// librdkafka callbacks: deliveries and client-level (fatal) errors.
+/// librdkafka callbacks: deliveries, client-level (fatal) errors and connection failures.
 pub struct Context {
     deliveries: Arc<Deliveries>,
+    connection: ConnectionErrors,
 }
 
 impl ClientContext for Context {
     fn error(&self, error: RdError, reason: &str) {
+        self.connection.record(&error, reason);
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
             let e = KafkaError::from_rdkafka(reason, &error);
             *self.deliveries.fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -123,7 +126,7 @@ impl Producer {
     pub fn new(config: Config, topic: &str) -> Result<Self> {
         config.validate()?;
         let deliveries = Arc::new(Deliveries::default());
-        let context = Context { deliveries: deliveries.clone() };
+        let context = Context { deliveries: deliveries.clone(), connection: ConnectionErrors::default() };
         let inner =
             config.client_config().create_with_context(context).map_err(|e| KafkaError::from_rdkafka("", &e))?;
         Ok(Self { inner, deliveries, topic: topic.to_string(), config, sent: 0, bytes: 0 })
@@ -141,6 +144,7 @@ impl Producer {
     /// `timeout` or the topic does not exist.
     pub fn partitions(&self, timeout: Duration) -> Result<i32> {
         partition_count(self.inner.client(), &self.topic, self.config.servers(), timeout)
+            .map_err(|e| self.inner.context().connection.explain(e))
     }
 
     /// Queues one message, waiting (never dropping) while librdkafka's queue is full.

@@ -34,6 +34,8 @@ mod exc {
     import_exception!(pktstream.exceptions, KafkaError);
     import_exception!(pktstream.exceptions, KafkaConfigError);
     import_exception!(pktstream.exceptions, KafkaTimeoutError);
+    import_exception!(pktstream.exceptions, KafkaSSLError);
+    import_exception!(pktstream.exceptions, KafkaAuthenticationError);
     import_exception!(pktstream.exceptions, UnknownTopicError);
 }
 
@@ -41,7 +43,13 @@ mod exc {
 pub(crate) fn kafka_to_py(e: KafkaError) -> PyErr {
     let message = e.to_string();
     match e {
-        KafkaError::Kafka { code, retriable, fatal, .. } => exc::KafkaError::new_err((message, code, retriable, fatal)),
+        KafkaError::Kafka { code, retriable, fatal, .. } => match code.as_str() {
+            "SSL" => exc::KafkaSSLError::new_err((message, code, retriable, fatal)),
+            "AUTHENTICATION" | "SASL_AUTHENTICATION_FAILED" | "UNSUPPORTED_SASL_MECHANISM" | "ILLEGAL_SASL_STATE" => {
+                exc::KafkaAuthenticationError::new_err((message, code, retriable, fatal))
+            }
+            _ => exc::KafkaError::new_err((message, code, retriable, fatal)),
+        },
         KafkaError::Config(_) => exc::KafkaConfigError::new_err((message, "INVALID_ARG", false, false)),
         KafkaError::Timeout(_) => exc::KafkaTimeoutError::new_err((message, "TIMED_OUT", true, false)),
         KafkaError::UnknownTopic { .. } => {
