@@ -13,10 +13,9 @@ import time
 import uuid
 from collections.abc import Callable
 
+import pktstream
 import pyarrow as pa
 import pytest
-
-import pktstream
 
 SCHEMA = pa.schema({"n": pa.int64()})
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}

@@ -14,7 +14,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-
 from pktstream.exceptions import KafkaError
 from pktstream.spark._source import KafkaDataSource
 

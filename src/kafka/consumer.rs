@@ -241,8 +241,7 @@ impl Consumer {
             return Ok(());
         }
         let owned = self.assignment()?;
-        let offsets =
-            lock(&self.book).forward_only(offsets, &|t, p| owned.iter().any(|(ot, op)| ot == t && *op == p));
+        let offsets = lock(&self.book).forward_only(offsets, &|t, p| owned.iter().any(|(ot, op)| ot == t && *op == p));
         commit_now(&self.inner, &self.book, &offsets).map_err(|e| KafkaError::from_rdkafka("commit", &e))
     }
 

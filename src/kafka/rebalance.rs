@@ -128,7 +128,11 @@ impl Book {
 
     /// `wanted` without what would not move any offset forward (at or below this member's earlier
     /// commits or returned offsets); `owned` filters to the partitions this member holds.
-    pub fn forward_only(&self, wanted: &[(String, i32, i64)], owned: &dyn Fn(&str, i32) -> bool) -> Vec<(String, i32, i64)> {
+    pub fn forward_only(
+        &self,
+        wanted: &[(String, i32, i64)],
+        owned: &dyn Fn(&str, i32) -> bool,
+    ) -> Vec<(String, i32, i64)> {
         wanted
             .iter()
             .filter(|(t, p, o)| owned(t, *p) && self.committed.get(t, *p).is_none_or(|c| *o > c))
@@ -213,7 +217,8 @@ impl ConsumerContext for GroupContext {
                 offsets.extend(b.returned.iter().map(|(t, p, o)| (t.to_string(), p, o)));
             }
             let owned = consumer.assignment().map(|a| pairs(&a)).unwrap_or_default();
-            let offsets = lock(&self.book).forward_only(&offsets, &|t, p| owned.iter().any(|(ot, op)| ot == t && *op == p));
+            let offsets =
+                lock(&self.book).forward_only(&offsets, &|t, p| owned.iter().any(|(ot, op)| ot == t && *op == p));
             if let Err(e) = commit_now(consumer, &self.book, &offsets) {
                 lock(&self.book).hook_error = Some(KafkaError::from_rdkafka("commit before revoke", &e));
             }
@@ -271,7 +276,8 @@ mod tests {
         assert_eq!(b.returned.iter().collect::<Vec<_>>(), vec![("t", 1, 4)]);
         assert!(b.pending.is_empty());
         b.committed.raise("t", 1, 4);
-        let wanted = vec![("t".to_string(), 1, 3), ("t".to_string(), 1, 4), ("t".to_string(), 2, 1), ("u".to_string(), 0, 1)];
+        let wanted =
+            vec![("t".to_string(), 1, 3), ("t".to_string(), 1, 4), ("t".to_string(), 2, 1), ("u".to_string(), 0, 1)];
         let kept = b.forward_only(&wanted, &|t, _| t == "t");
         assert_eq!(kept, vec![("t".to_string(), 2, 1)]);
     }

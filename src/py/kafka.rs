@@ -442,7 +442,12 @@ impl NativeConsumer {
     /// (commit_returned, [(topic, partition, next_offset)])` and `on_assign(partitions)`. They run
     /// inside `read_batch`/`close` and must not call this consumer.
     #[pyo3(signature = (on_revoke=None, on_assign=None))]
-    fn set_rebalance_callbacks(&self, py: Python<'_>, on_revoke: Option<Py<PyAny>>, on_assign: Option<Py<PyAny>>) -> PyResult<()> {
+    fn set_rebalance_callbacks(
+        &self,
+        py: Python<'_>,
+        on_revoke: Option<Py<PyAny>>,
+        on_assign: Option<Py<PyAny>>,
+    ) -> PyResult<()> {
         let hook = (on_revoke.is_some() || on_assign.is_some())
             .then(|| Arc::new(PyHook { on_revoke, on_assign, raised: Mutex::new(None) }));
         *self.hook.lock().unwrap_or_else(|p| p.into_inner()) = hook.clone();
