@@ -454,7 +454,9 @@ class Consumer:
 
     def commit_offsets(self, offsets: Mapping[Tuple[str, int], int]) -> None:
         """Commits explicit next offsets ``{(topic, partition): offset}`` (needs a ``group_id``), for
-        applications that make data durable in pieces and may commit only part of what they read."""
+        applications that make data durable in pieces and may commit only part of what they read.
+        Partitions not assigned to this consumer, and offsets at or below what it committed
+        before, are left out (never an error)."""
         if self.group_id is None:
             raise ValueError("commit_offsets() needs a consumer with a group_id")
         wanted = [(t, p, o) for (t, p), o in offsets.items()]
