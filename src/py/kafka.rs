@@ -332,9 +332,8 @@ impl RebalanceHook for PyHook {
             return HookCommit::default();
         };
         Python::attach(|py| {
-            let out = cb
-                .call1(py, (partitions.to_vec(),))
-                .and_then(|r| r.extract::<(bool, Vec<(String, i32, i64)>)>(py).map_err(PyErr::from));
+            let out =
+                cb.call1(py, (partitions.to_vec(),)).and_then(|r| r.extract::<(bool, Vec<(String, i32, i64)>)>(py));
             match out {
                 Ok((returned, offsets)) => HookCommit { returned, offsets },
                 Err(e) => {
