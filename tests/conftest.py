@@ -15,7 +15,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import oracle`, any import mode
 
 import oracle
-from kafka_fixtures import bootstrap, kafka_broker, restartable_broker, topic_factory  # noqa: F401  (fixtures)
+from kafka_fixtures import (  # noqa: F401  (fixtures)
+    _local_kafka,
+    bootstrap,
+    kafka_broker,
+    restartable_broker,
+    secure_kafka,
+    topic_factory,
+)
 from spark_fixtures import spark  # noqa: F401  (fixtures)
 
 #: The shared corpus: ``$PKTSTREAM_PCAPS``, else ``../shared/pcaps`` beside the repository.

@@ -26,7 +26,7 @@ def _topic(kafka, partitions: int = 2) -> str:
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory):
+def pcap2k(tmp_path_factory):
     path = tmp_path_factory.mktemp("secure") / "2k.pcap"
     synth.write_pcap(str(path), 2000, seed=11)
     return path
@@ -40,13 +40,13 @@ def _frames(table: pa.Table) -> list[int]:
     "listener,mechanism",
     [("SSL", None), ("SASL_SSL", "SCRAM-SHA-512"), ("SASL_SSL", "SCRAM-SHA-256"), ("SASL_SSL", "PLAIN")],
 )
-def test_produce_pcap_and_consume_over_a_secured_listener(secure_kafka, capture, listener, mechanism):
+def test_produce_pcap_and_consume_over_a_secured_listener(secure_kafka, pcap2k, listener, mechanism):
     conf = secure_kafka.client_config(listener)
     if mechanism:
         conf["sasl.mechanisms"] = mechanism
     servers = conf.pop("bootstrap.servers")
     topic = _topic(secure_kafka)
-    report = pktstream.produce_pcap(capture, topic, bootstrap_servers=servers, config=conf, columns=COLUMNS)
+    report = pktstream.produce_pcap(pcap2k, topic, bootstrap_servers=servers, config=conf, columns=COLUMNS)
     assert (report.rows, report.delivered, report.failed) == (2000, 2000, 0)
     got = pktstream.consume(topic, bootstrap_servers=servers, config=conf,
                             schema=pa.schema({"frame_number": pa.uint64()}))
@@ -98,13 +98,13 @@ def test_wrong_host_name_is_a_typed_tls_error(secure_kafka):
     assert e.value.code == "SSL"
 
 
-def test_wrong_password_is_a_typed_authentication_error_that_shows_no_secret(secure_kafka, capture):
+def test_wrong_password_is_a_typed_authentication_error_that_shows_no_secret(secure_kafka, pcap2k):
     conf = secure_kafka.client_config("SASL_SSL")
     conf["sasl.password"] = "not-the-Secret-42"
     servers = conf.pop("bootstrap.servers")
     topic = _topic(secure_kafka, partitions=1)
     with pytest.raises(pktstream.KafkaAuthenticationError) as e:
-        pktstream.produce_pcap(capture, topic, bootstrap_servers=servers, config=conf)
+        pktstream.produce_pcap(pcap2k, topic, bootstrap_servers=servers, config=conf)
     assert e.value.code in ("AUTHENTICATION", "SASL_AUTHENTICATION_FAILED")
     assert isinstance(e.value, PermissionError)
     with pytest.raises(pktstream.KafkaAuthenticationError) as e2:
@@ -113,13 +113,13 @@ def test_wrong_password_is_a_typed_authentication_error_that_shows_no_secret(sec
         assert "not-the-Secret-42" not in str(err) and "not-the-Secret-42" not in repr(err)
 
 
-def test_cli_never_echoes_a_password(secure_kafka, capture):
+def test_cli_never_echoes_a_password(secure_kafka, pcap2k):
     conf = secure_kafka.client_config("SASL_SSL")
     servers = conf.pop("bootstrap.servers")
     conf["sasl.password"] = "cli-Wrong-secret-7"
     args = [a for k, v in conf.items() for a in ("-X", f"{k}={v}")]
     r = subprocess.run(
-        [sys.executable, "-m", "pktstream.cli", "produce", str(capture), "--topic", "t", "-b", servers, *args],
+        [sys.executable, "-m", "pktstream.cli", "produce", str(pcap2k), "--topic", "t", "-b", servers, *args],
         capture_output=True, text=True, timeout=120,
     )
     assert r.returncode != 0
@@ -133,7 +133,7 @@ def test_gssapi_is_refused_with_a_clear_error(secure_kafka):
         pktstream.create_topic("never", bootstrap_servers=secure_kafka.bootstrap("SASL_SSL"), config=conf)
 
 
-def test_readme_secured_cluster_example_runs(secure_kafka, capture):
+def test_readme_secured_cluster_example_runs(secure_kafka, pcap2k):
     # The README's "Connecting to a secured cluster" example, with the fixture's CA and user.
     topic = _topic(secure_kafka, partitions=1)
     user, password = next(iter(secure_kafka.users.items()))
@@ -144,18 +144,18 @@ def test_readme_secured_cluster_example_runs(secure_kafka, capture):
         "sasl.password": password,
         "ssl.ca.location": str(secure_kafka.ca_file),
     }
-    report = pktstream.produce_pcap(capture, topic, bootstrap_servers=secure_kafka.bootstrap("SASL_SSL"),
+    report = pktstream.produce_pcap(pcap2k, topic, bootstrap_servers=secure_kafka.bootstrap("SASL_SSL"),
                                     config=config, format="json")
     assert report.delivered == 2000
     table = pktstream.consume(topic, bootstrap_servers=secure_kafka.bootstrap("SASL_SSL"), config=config)
     assert table.num_rows == 2000
 
 
-def test_spark_source_over_sasl_ssl(spark, secure_kafka, capture):
+def test_spark_source_over_sasl_ssl(spark, secure_kafka, pcap2k):
     conf = secure_kafka.client_config("SASL_SSL")
     servers = conf.pop("bootstrap.servers")
     topic = _topic(secure_kafka, partitions=2)
-    pktstream.produce_pcap(capture, topic, bootstrap_servers=servers, config=conf, columns=COLUMNS)
+    pktstream.produce_pcap(pcap2k, topic, bootstrap_servers=servers, config=conf, columns=COLUMNS)
     reader = spark.read.format("pktstream").option("kafka.bootstrap.servers", servers).option("subscribe", topic)
     for k, v in conf.items():
         reader = reader.option(f"kafka.{k}", v)

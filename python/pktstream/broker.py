@@ -46,7 +46,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from ._apache_kafka import ApacheKafka, KafkaServerError, find_kafka
+from ._apache_kafka import ApacheKafka, KafkaServerError, find_kafka, make_ca
 from .exceptions import PktstreamError
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "ApacheKafka",
     "KafkaServerError",
     "find_kafka",
+    "make_ca",
     "Broker",
     "BrokerError",
     "create_topic",

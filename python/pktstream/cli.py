@@ -451,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .broker import add_arguments  # stdlib only: cheap
 
-    b = sub.add_parser("broker", help="run a local Kafka-compatible broker (Tansu) in the foreground")
+    b = sub.add_parser("broker", help="run a local Kafka broker in the foreground (Tansu; Apache Kafka with --kafka)")
     add_arguments(b)
     b.set_defaults(func=_broker)
     return p

@@ -8,7 +8,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::config::Config;
 use super::connection::RecordingContext;
-use super::error::{KafkaError, Result};
+use super::error::{code_of, KafkaError, Result};
 
 /// Creates `topic` with `partitions` partitions; `Ok(false)` if it already existed.
 pub fn create_topic(
@@ -28,20 +28,22 @@ pub fn create_topic(
         .map_err(|e| KafkaError::from_rdkafka("", &e))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
-    let results =
-        futures_executor::block_on(admin.create_topics([&new], &opts)).map_err(|e| match e.rdkafka_error_code() {
-            Some(
-                RDKafkaErrorCode::OperationTimedOut
-                | RDKafkaErrorCode::AllBrokersDown
-                | RDKafkaErrorCode::BrokerTransportFailure,
-            ) => KafkaError::Timeout(format!(
+    let results = futures_executor::block_on(admin.create_topics([&new], &opts))
+        .map_err(|e| match code_of(&e) {
+            RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::BrokerTransportFailure => KafkaError::Timeout(format!(
                 "no Kafka broker answered at {} within {:.1} s ({e})",
                 config.servers(),
                 timeout.as_secs_f64()
             )),
             _ => KafkaError::from_rdkafka(&format!("create topic {topic:?}"), &e),
         })
-        .map_err(|e| admin.inner().context().errors.explain(e))?;
+        .map_err(|e| {
+            let errors = &admin.inner().context().errors;
+            errors.drain(admin.inner());
+            errors.explain(e)
+        })?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),

@@ -8,9 +8,11 @@
 //! `KafkaSSLError` or `KafkaAuthenticationError` with librdkafka's explanation. librdkafka's
 //! messages name mechanisms, users and certificates, never passwords.
 
+use std::ffi::CStr;
 use std::sync::Mutex;
 
-use rdkafka::client::ClientContext;
+use rdkafka::bindings as rdsys;
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 
 use super::error::KafkaError;
@@ -24,8 +26,43 @@ pub struct ConnectionErrors {
 impl ConnectionErrors {
     /// Keeps `error` if it explains why brokers are unreachable (TLS, SASL, name resolution).
     pub fn record(&self, error: &RdError, reason: &str) {
-        if let Some(code) = error.rdkafka_error_code().filter(|c| explains_unreachable(*c)) {
+        if let Some(code) = error.rdkafka_error_code() {
+            self.record_code(code, reason);
+        }
+    }
+
+    fn record_code(&self, code: RDKafkaErrorCode, reason: &str) {
+        if explains_unreachable(code) {
             *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((code, reason.to_string()));
+        }
+    }
+
+    /// Reads the error events waiting in `client`'s main queue. Admin clients need this: rdkafka
+    /// polls only their operation queue, so their error callback never runs.
+    pub fn drain<C: ClientContext>(&self, client: &Client<C>) {
+        // SAFETY: `native_ptr` is the live client handle `client` owns; `rd_kafka_queue_get_main`
+        // returns a new reference to its main queue, released with `rd_kafka_queue_destroy`.
+        // Each non-null event polled from it is ours until `rd_kafka_event_destroy`; its error
+        // string lives as long as the event and is copied before the event is destroyed.
+        unsafe {
+            let queue = rdsys::rd_kafka_queue_get_main(client.native_ptr());
+            if queue.is_null() {
+                return;
+            }
+            for _ in 0..10_000 {
+                let event = rdsys::rd_kafka_queue_poll(queue, 0);
+                if event.is_null() {
+                    break;
+                }
+                if rdsys::rd_kafka_event_type(event) == rdsys::RD_KAFKA_EVENT_ERROR {
+                    let code: RDKafkaErrorCode = rdsys::rd_kafka_event_error(event).into();
+                    let reason = rdsys::rd_kafka_event_error_string(event);
+                    let reason = if reason.is_null() { "".into() } else { CStr::from_ptr(reason).to_string_lossy() };
+                    self.record_code(code, reason.trim());
+                }
+                rdsys::rd_kafka_event_destroy(event);
+            }
+            rdsys::rd_kafka_queue_destroy(queue);
         }
     }
 
@@ -76,7 +113,10 @@ mod tests {
         assert!(matches!(errors.explain(timeout()), KafkaError::Timeout(_)));
         errors.record(&RdError::Global(RDKafkaErrorCode::BrokerTransportFailure), "connection refused");
         assert!(matches!(errors.explain(timeout()), KafkaError::Timeout(_)), "a refused connection is a timeout");
-        errors.record(&RdError::Global(RDKafkaErrorCode::Authentication), "SASL authentication error: invalid credentials");
+        errors.record(
+            &RdError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error: invalid credentials",
+        );
         match errors.explain(timeout()) {
             KafkaError::Kafka { code, message, retriable, fatal } => {
                 assert_eq!(code, "AUTHENTICATION");

@@ -44,7 +44,7 @@ pub enum KafkaError {
 impl KafkaError {
     /// Wraps an rdkafka error, keeping its code and flags, with `context` prefixed to the message.
     pub fn from_rdkafka(context: &str, e: &RdError) -> Self {
-        let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+        let code = code_of(e);
         // Never echo the value: it may be a secret.
         if let RdError::ClientConfig(_, description, key, _) = e {
             return KafkaError::Config(format!("{key}: {description}"));
@@ -86,6 +86,15 @@ impl KafkaError {
     /// An invalid pktstream option (as opposed to a librdkafka configuration key).
     pub fn invalid(message: impl Into<String>) -> Self {
         KafkaError::Core(crate::error::Error::InvalidArgument(message.into()))
+    }
+}
+
+/// The librdkafka code of an rdkafka error; admin operations carry theirs in `AdminOp`, which
+/// `rdkafka_error_code()` does not report.
+pub fn code_of(e: &RdError) -> RDKafkaErrorCode {
+    match e {
+        RdError::AdminOp(code) => *code,
+        _ => e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
     }
 }
 
