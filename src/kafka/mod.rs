@@ -18,6 +18,7 @@ pub mod key;
 pub mod messages;
 pub mod produce;
 pub mod producer;
+pub mod rebalance;
 pub mod text;
 
 pub use config::Config;
