@@ -618,10 +618,16 @@ def decode_values(
         keys: The message keys (needed by ``raw`` for timestamps). Message headers are not read:
             ``raw`` frames get link type 1 (Ethernet) and ``wirelen`` = captured length.
         timestamps_ms: The messages' Kafka timestamps (``raw`` falls back to them without a key).
+            ``keys`` and ``timestamps_ms`` hold one entry per value.
 
     Returns:
         The value columns, ``_error`` (null, or why a value could not be decoded) and ``_message``
-        (which value each row came from: an ``arrow`` value holds many rows).
+        (which value each row came from: an ``arrow`` value holds many rows). Every value is at
+        least one row, by the consumer's rules (see the README's Kafka section).
+
+    Raises:
+        ValueError: ``keys`` or ``timestamps_ms`` do not have one entry per value.
+        MemoryError: the decoded rows do not fit in memory.
 
     Example:
         >>> import pktstream, pyarrow as pa

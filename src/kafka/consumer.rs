@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::util::Timeout;
 
 use super::config::Config;
 use super::encode::Format;
 use super::error::{KafkaError, Result};
+use super::headers::RawHeaders;
 use super::key::TsUnit;
 use super::messages::{MessageBatch, MessageRef};
 use super::producer::partition_count;
@@ -45,6 +46,11 @@ pub fn consumer_config(bootstrap_servers: &str, group_id: Option<&str>, user: &[
     }
     c
 }
+
+/// A batch stops taking messages once it holds this many bytes (256 MiB), whatever `max_rows`
+/// says: large messages then make smaller batches rather than one batch past memory or past the
+/// 2 GiB a 32-bit-offset column holds.
+pub const MAX_BATCH_BYTES: usize = 256 << 20;
 
 /// pktstream's own consumer options.
 #[derive(Debug, Clone)]
@@ -172,7 +178,7 @@ impl Consumer {
             return Err(e);
         }
         let deadline = Instant::now() + timeout;
-        while self.batch.rows() < max_rows.max(1) {
+        while self.batch.rows() < max_rows.max(1) && self.batch.bytes() < MAX_BATCH_BYTES {
             let now = Instant::now();
             let wait = if self.batch.rows() > 0 {
                 Duration::ZERO
@@ -181,27 +187,25 @@ impl Consumer {
             };
             match self.inner.poll(Timeout::After(wait)) {
                 Some(Ok(m)) => {
-                    let (mut link_type, mut wirelen) = (None, None);
-                    if let Some(headers) = m.headers() {
-                        for h in headers.iter() {
-                            let text = h.value.and_then(|v| std::str::from_utf8(v).ok());
-                            match h.key {
-                                "link_type" => link_type = text.and_then(|t| t.parse().ok()),
-                                "wirelen" => wirelen = text.and_then(|t| t.parse().ok()),
-                                _ => {}
-                            }
-                        }
-                    }
-                    self.batch.push(&MessageRef {
+                    let headers = RawHeaders::of(&m);
+                    let pushed = self.batch.push(&MessageRef {
                         topic: m.topic(),
                         partition: m.partition(),
                         offset: m.offset(),
                         timestamp_ms: m.timestamp().to_millis(),
                         key: m.key(),
                         payload: m.payload(),
-                        link_type,
-                        wirelen,
+                        link_type: headers.link_type,
+                        wirelen: headers.wirelen,
                     });
+                    if let Err(err) = pushed {
+                        // Out of memory: the message is not handed out (nor committed).
+                        if self.batch.rows() == 0 {
+                            return Err(err);
+                        }
+                        self.pending_error = Some(err);
+                        break;
+                    }
                     lock(&self.book).pending.raise(m.topic(), m.partition(), m.offset() + 1);
                 }
                 // `enable.partition.eof=true`: a partition's end was reached; return what is here.

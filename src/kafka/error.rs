@@ -36,6 +36,11 @@ pub enum KafkaError {
     )]
     UnknownTopic { topic: String, servers: String },
 
+    /// Memory for a consumed batch could not be reserved (or one batch column would pass 2 GiB).
+    /// Nothing was added for the message that hit it; Python sees a `MemoryError`.
+    #[error("out of memory while decoding Kafka messages: {0}")]
+    OutOfMemory(String),
+
     /// A capture file problem, an invalid argument or an interruption from the core.
     #[error(transparent)]
     Core(#[from] crate::error::Error),

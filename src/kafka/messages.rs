@@ -5,23 +5,39 @@
 //! becomes a row whose value columns are null and whose `_error` says why, exactly like a
 //! malformed packet becomes a row with a `decode_status`. Every row's offset is in the batch, so
 //! committing after a batch never skips a message the application has not seen.
+//!
+//! A topic can hold anything, from any producer, so the rules are strict: every message is at
+//! least one row with its own offset, partition and key (an `arrow` value holding N rows is N
+//! rows; one that holds none, or cannot be read, is one error row), and a message costs memory
+//! and time in proportion to its size. Hence: JSON values must be exactly one object
+//! ([`super::json_scan`]); IPC framing and row counts are checked before arrow-ipc reads a value
+//! ([`super::ipc_check`], at most [`super::ipc_check::MAX_UNBACKED_ROWS`] rows beyond one per
+//! byte), with arrow-ipc itself behind `catch_unwind`; and row metadata grows fallibly
+//! ([`super::meta`]). Empty values (tombstones) are error rows in `json`, `arrow` and `raw` (a
+//! frame of no bytes is not a packet); `binary` passes values through as they are: null for a
+//! tombstone, empty for an empty value, no error.
 
 use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt16Builder, UInt32Builder,
-};
-use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_array::builder::{BinaryBuilder, UInt16Builder, UInt32Builder};
+use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow_json::reader::{Decoder as JsonDecoder, ReaderBuilder};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::encode::Format;
 use super::error::{KafkaError, Result};
 use super::key::TsUnit;
+use super::meta::MetaColumns;
+use super::{ipc_check, json_scan};
 use crate::columns::{PacketColumns, RecordMeta};
 use crate::decode::{decode, Packet};
 use crate::schema::SchemaOptions;
+
+/// The most bytes an `arrow` message's key may take once repeated on each of its rows (64 MiB):
+/// a large key on a value declaring many cheap rows would otherwise multiply.
+pub const MAX_REPEATED_KEY_BYTES: usize = 64 << 20;
 
 /// The metadata columns appended to every consumed batch.
 pub fn meta_fields() -> Vec<Field> {
@@ -50,12 +66,14 @@ pub struct MessageRef<'a> {
 
 /// How values decode.
 enum Values {
-    /// Messages buffered as newline-separated JSON, decoded together at `finish`.
-    Json { schema: SchemaRef, buf: Vec<u8>, ranges: Vec<(usize, usize)> },
+    /// Messages buffered as newline-separated JSON, decoded together at `finish`; `None` for a
+    /// message that is not one JSON object (its error is already set).
+    Json { schema: SchemaRef, buf: Vec<u8>, ranges: Vec<Option<(usize, usize)>> },
     /// Frames decoded into packet columns as they arrive.
     Raw { columns: Box<PacketColumns>, packet: Packet, unit: TsUnit, frames: u64 },
-    /// Arrow IPC batches as sent; the first message's schema (or the given one) fixes the shape.
-    Arrow { schema: Option<SchemaRef>, batches: Vec<RecordBatch> },
+    /// Arrow IPC batches as sent; `None` stands for one null row (a message that failed). The
+    /// given schema, or else the first message that decodes to rows, fixes the shape.
+    Arrow { schema: Option<SchemaRef>, parts: Vec<Option<RecordBatch>> },
     /// Value bytes as they are, with the `raw` headers.
     Binary { values: BinaryBuilder, link_types: UInt16Builder, wirelens: UInt32Builder },
 }
@@ -63,13 +81,14 @@ enum Values {
 /// Accumulates messages and builds the batch.
 pub struct MessageBatch {
     values: Values,
-    topic: StringBuilder,
-    partition: Int32Builder,
-    offset: Int64Builder,
-    timestamp: TimestampMillisecondBuilder,
-    key: BinaryBuilder,
-    errors: Vec<Option<String>>,
-    rows: usize,
+    meta: MetaColumns,
+    /// Bytes of values buffered (for the consumer's batch size limit).
+    value_bytes: usize,
+}
+
+/// A tombstone's error, per format.
+fn empty_value(what: &str) -> String {
+    format!("empty value (a tombstone or zero bytes): no {what}")
 }
 
 impl MessageBatch {
@@ -89,7 +108,7 @@ impl MessageBatch {
                     unit,
                     frames: 0,
                 },
-                Format::Arrow => Values::Arrow { schema: schema.map(|s| nullable(&s)), batches: Vec::new() },
+                Format::Arrow => Values::Arrow { schema: schema.map(|s| nullable(&s)), parts: Vec::new() },
                 Format::Binary => Values::Binary {
                     values: BinaryBuilder::new(),
                     link_types: UInt16Builder::new(),
@@ -100,95 +119,126 @@ impl MessageBatch {
                      that want text lines and carries no types to decode into (consume it as \"binary\")",
                 )),
             };
-        Ok(Self {
-            values,
-            topic: StringBuilder::new(),
-            partition: Int32Builder::new(),
-            offset: Int64Builder::new(),
-            timestamp: TimestampMillisecondBuilder::new().with_timezone("UTC"),
-            key: BinaryBuilder::new(),
-            errors: Vec::new(),
-            rows: 0,
-        })
+        Ok(Self { values, meta: MetaColumns::default(), value_bytes: 0 })
     }
 
     pub fn rows(&self) -> usize {
-        self.rows
+        self.meta.len()
     }
 
-    /// Adds one message (one row, or for `arrow` as many rows as the message holds).
-    pub fn push(&mut self, m: &MessageRef<'_>) {
-        let (rows, error) = match &mut self.values {
+    /// Roughly the bytes buffered so far (values and row metadata).
+    pub fn bytes(&self) -> usize {
+        self.value_bytes.saturating_add(self.meta.len_bytes())
+    }
+
+    /// Adds one message: one row, or for `arrow` as many rows as the message holds (at least
+    /// one). Fails only when memory runs out ([`KafkaError::OutOfMemory`]); the batch is then
+    /// unchanged.
+    pub fn push(&mut self, m: &MessageRef<'_>) -> Result<()> {
+        let payload = m.payload.unwrap_or_default();
+        match &mut self.values {
             Values::Json { buf, ranges, .. } => {
-                let start = buf.len();
-                buf.extend_from_slice(m.payload.unwrap_or_default());
-                ranges.push((start, buf.len()));
-                buf.push(b'\n');
-                (1, None)
+                let scanned = match m.payload {
+                    None | Some([]) => Err(empty_value("JSON object")),
+                    Some(p) => json_scan::one_object(p),
+                };
+                self.meta.reserve(m, 1)?;
+                let range = if scanned.is_ok() {
+                    buf.try_reserve(payload.len() + 1)
+                        .map_err(|_| KafkaError::OutOfMemory(format!("a {}-byte JSON value", payload.len())))?;
+                    let start = buf.len();
+                    buf.extend_from_slice(payload);
+                    buf.push(b'\n');
+                    Some((start, start + payload.len()))
+                } else {
+                    None
+                };
+                ranges.push(range);
+                self.meta.append(m, 1, scanned.err());
             }
             Values::Raw { columns, packet, unit, frames } => {
-                let data = m.payload.unwrap_or_default();
+                self.meta.reserve(m, 1)?;
                 let from_key = m.key.and_then(|k| unit.from_key(k));
                 let ts_ns = from_key.or(m.timestamp_ms.map(|t| t.saturating_mul(1_000_000)));
                 let link_type = m.link_type.or(Some(1));
                 *frames += 1;
+                let caplen = u32::try_from(payload.len()).unwrap_or(u32::MAX);
                 let meta = RecordMeta {
                     frame_number: *frames,
                     ts_ns,
-                    caplen: data.len() as u32,
-                    wirelen: m.wirelen.unwrap_or(data.len() as u32),
+                    caplen,
+                    wirelen: m.wirelen.unwrap_or(caplen),
                     interface_id: None,
                     link_type,
                 };
                 if columns.needs_decode() {
-                    decode(link_type.unwrap_or(1), data, packet);
+                    decode(link_type.unwrap_or(1), payload, packet);
                 }
                 columns.append(&meta, packet);
-                let error = from_key
-                    .is_none()
-                    .then(|| "key is not an 8-byte timestamp: ts is the message's Kafka timestamp".to_string());
-                (1, error)
+                let error = if payload.is_empty() {
+                    Some(empty_value("frame"))
+                } else {
+                    from_key
+                        .is_none()
+                        .then(|| "key is not an 8-byte timestamp: ts is the message's Kafka timestamp".to_string())
+                };
+                self.meta.append(m, 1, error);
             }
             Values::Binary { values, link_types, wirelens } => {
+                self.meta.reserve(m, 1)?;
                 values.append_option(m.payload);
                 link_types.append_option(m.link_type);
                 wirelens.append_option(m.wirelen);
-                (1, None)
+                self.meta.append(m, 1, None);
             }
-            Values::Arrow { schema, batches } => match read_ipc(m.payload.unwrap_or_default(), schema) {
-                Ok(bs) => {
-                    let n: usize = bs.iter().map(RecordBatch::num_rows).sum();
-                    batches.extend(bs);
-                    (n, None)
+            Values::Arrow { schema, parts } => {
+                let decoded = match m.payload {
+                    None | Some([]) => Err(empty_value("Arrow IPC stream")),
+                    Some(p) => read_ipc(p, schema.as_ref()).and_then(|(bs, got)| {
+                        let rows: usize = bs.iter().map(RecordBatch::num_rows).sum();
+                        let key = m.key.map_or(0, <[u8]>::len);
+                        if key.saturating_mul(rows) > MAX_REPEATED_KEY_BYTES {
+                            return Err(format!(
+                                "its {key}-byte key repeated on each of its {rows} rows would take more than \
+                                 {MAX_REPEATED_KEY_BYTES} bytes"
+                            ));
+                        }
+                        Ok((bs, got, rows))
+                    }),
+                };
+                match decoded {
+                    Ok((bs, got, rows)) => {
+                        self.meta.reserve(m, rows)?;
+                        parts.try_reserve(bs.len()).map_err(|_| KafkaError::OutOfMemory("IPC batches".into()))?;
+                        schema.get_or_insert(got);
+                        parts.extend(bs.into_iter().map(Some));
+                        self.meta.append(m, rows, None);
+                    }
+                    Err(e) => {
+                        self.meta.reserve(m, 1)?;
+                        parts.try_reserve(1).map_err(|_| KafkaError::OutOfMemory("IPC batches".into()))?;
+                        parts.push(None);
+                        self.meta.append(m, 1, Some(e));
+                    }
                 }
-                Err(e) => {
-                    batches.push(RecordBatch::new_empty(Arc::new(Schema::empty())));
-                    (1, Some(e))
-                }
-            },
-        };
-        for _ in 0..rows {
-            self.topic.append_value(m.topic);
-            self.partition.append_value(m.partition);
-            self.offset.append_value(m.offset);
-            self.timestamp.append_option(m.timestamp_ms);
-            self.key.append_option(m.key);
-            self.errors.push(error.clone());
+            }
         }
-        self.rows += rows;
+        self.value_bytes = self.value_bytes.saturating_add(payload.len());
+        Ok(())
     }
 
     /// Builds the batch of everything pushed and starts over.
     pub fn finish(&mut self) -> Result<RecordBatch> {
-        let rows = std::mem::take(&mut self.rows);
+        let rows = self.meta.len();
+        self.value_bytes = 0;
         let (mut fields, mut arrays): (Vec<Field>, Vec<ArrayRef>) = match &mut self.values {
             Values::Json { schema, buf, ranges } => {
                 let r = std::mem::take(ranges);
                 let (batch, errors) = decode_json(schema, buf, &r)?;
                 buf.clear();
-                for (slot, e) in self.errors.iter_mut().zip(errors) {
-                    if e.is_some() {
-                        *slot = e;
+                for (row, e) in errors.into_iter().enumerate() {
+                    if let Some(e) = e {
+                        self.meta.set_error(row, e);
                     }
                 }
                 split(&batch)
@@ -202,40 +252,27 @@ impl MessageBatch {
                 ],
                 vec![Arc::new(values.finish()), Arc::new(link_types.finish()), Arc::new(wirelens.finish())],
             ),
-            Values::Arrow { schema, batches } => {
-                let bs = std::mem::take(batches);
-                let schema = schema.clone().unwrap_or_else(|| Arc::new(Schema::empty()));
-                if schema.fields().is_empty() {
-                    (Vec::new(), Vec::new())
-                } else {
-                    let parts = bs
-                        .iter()
-                        .map(|b| {
-                            if b.num_columns() == 0 && !schema.fields().is_empty() {
-                                null_rows(&schema, 1)
-                            } else {
-                                Ok(b.clone())
-                            }
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    let batch = arrow_select::concat::concat_batches(&schema, parts.iter())
-                        .map_err(crate::error::Error::from)?;
-                    split(&batch)
+            Values::Arrow { schema, parts } => {
+                let parts = std::mem::take(parts);
+                match schema {
+                    Some(schema) if !schema.fields().is_empty() => {
+                        let parts = parts
+                            .into_iter()
+                            .map(|b| match b {
+                                Some(b) => Ok(b),
+                                None => null_rows(schema, 1),
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        let batch = arrow_select::concat::concat_batches(schema, parts.iter())
+                            .map_err(crate::error::Error::from)?;
+                        split(&batch)
+                    }
+                    _ => (Vec::new(), Vec::new()),
                 }
             }
         };
-        let meta = meta_fields();
-        let errors: arrow_array::StringArray = std::mem::take(&mut self.errors).into_iter().collect();
-        let meta_arrays: Vec<ArrayRef> = vec![
-            Arc::new(self.topic.finish()),
-            Arc::new(self.partition.finish()),
-            Arc::new(self.offset.finish()),
-            Arc::new(self.timestamp.finish()),
-            Arc::new(self.key.finish()),
-            Arc::new(errors),
-        ];
-        fields.extend(meta);
-        arrays.extend(meta_arrays);
+        fields.extend(meta_fields());
+        arrays.extend(self.meta.finish()?);
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)
             .map_err(crate::error::Error::from)?)
@@ -255,14 +292,42 @@ fn null_rows(schema: &SchemaRef, rows: usize) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema.clone(), arrays).map_err(crate::error::Error::from)?)
 }
 
-/// Decodes one IPC stream message; the first one fixes `schema`.
-fn read_ipc(payload: &[u8], schema: &mut Option<SchemaRef>) -> std::result::Result<Vec<RecordBatch>, String> {
+/// Decodes one IPC stream value into batches of the topic's schema (`want`, or else the value's
+/// own, returned to fix the topic's). The framing is checked first ([`ipc_check`]); arrow-ipc
+/// then runs behind `catch_unwind`, a belt-and-braces guard: a panic inside it on bytes the
+/// check let through becomes this message's error instead of unwinding through the consumer.
+pub fn read_ipc(
+    payload: &[u8],
+    want: Option<&SchemaRef>,
+) -> std::result::Result<(Vec<RecordBatch>, SchemaRef), String> {
+    ipc_check::check_stream(payload).map_err(|e| format!("corrupt Arrow IPC: {e}"))?;
+    let (batches, schema) = match catch_unwind(AssertUnwindSafe(|| read_checked(payload, want))) {
+        Ok(r) => r?,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown");
+            return Err(format!("corrupt Arrow IPC (the decoder panicked: {why})"));
+        }
+    };
+    if batches.iter().all(|b| b.num_rows() == 0) {
+        return Err("the Arrow IPC stream holds no rows".to_string());
+    }
+    Ok((batches, schema))
+}
+
+fn read_checked(
+    payload: &[u8],
+    want: Option<&SchemaRef>,
+) -> std::result::Result<(Vec<RecordBatch>, SchemaRef), String> {
     let reader = arrow_ipc::reader::StreamReader::try_new(Cursor::new(payload), None)
         .map_err(|e| format!("not an Arrow IPC stream: {e}"))?;
     let got = reader.schema();
-    let want = schema.get_or_insert_with(|| nullable(&got)).clone();
+    let want = want.cloned().unwrap_or_else(|| nullable(&got));
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| format!("corrupt Arrow IPC: {e}"))?;
-    batches
+    let batches = batches
         .into_iter()
         .map(|b| {
             if b.schema().fields().len() != want.fields().len() {
@@ -275,48 +340,69 @@ fn read_ipc(payload: &[u8], schema: &mut Option<SchemaRef>) -> std::result::Resu
                 .map(|(c, f)| arrow_cast::cast(c, f.data_type()))
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| format!("message schema {} differs from the topic's {want}: {e}", b.schema()))?;
-            RecordBatch::try_new(want.clone(), cols).map_err(|e| e.to_string())
+            let options = RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+            RecordBatch::try_new_with_options(want.clone(), cols, &options).map_err(|e| e.to_string())
         })
-        .collect()
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((batches, want))
 }
 
-/// Decodes newline-separated JSON messages. The fast path decodes all at once; if any message is
-/// bad, each is decoded on its own so only the bad ones become null rows with an error.
+/// Decodes newline-separated JSON messages (`ranges`: each message's bytes in `buf`, `None` for
+/// one already found not to be one object). The fast path decodes all at once; if any message is
+/// bad, each is decoded on its own so only the bad ones become null rows with an error. Returns
+/// one row and one error slot per range.
 fn decode_json(
     schema: &SchemaRef,
     buf: &[u8],
-    ranges: &[(usize, usize)],
+    ranges: &[Option<(usize, usize)>],
 ) -> Result<(RecordBatch, Vec<Option<String>>)> {
-    let n = ranges.len();
-    if let Ok(batch) = decode_all(schema, buf, n) {
-        if batch.num_rows() == n {
-            return Ok((batch, vec![None; n]));
-        }
+    let good: Vec<(usize, usize)> = ranges.iter().flatten().copied().collect();
+    let n = good.len();
+    let mut errors = vec![None; ranges.len()];
+    if n == 0 {
+        return Ok((null_rows(schema, ranges.len())?, errors));
     }
-    let mut parts = Vec::with_capacity(n);
-    let mut errors = Vec::with_capacity(n);
-    for &(start, end) in ranges {
-        let one = &buf[start..end];
-        match decode_all(schema, one, 1) {
-            Ok(b) if b.num_rows() == 1 => {
-                parts.push(b);
-                errors.push(None);
-            }
-            Ok(b) => {
+    let decoded = match decode_all(schema, buf, n) {
+        Ok(batch) if batch.num_rows() == n => batch,
+        _ => {
+            let mut parts = Vec::with_capacity(n);
+            let mut slots = ranges.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i);
+            for &(start, end) in &good {
+                let slot = slots.next();
+                let one = buf.get(start..end).unwrap_or_default();
+                let error = match decode_all(schema, one, 1) {
+                    Ok(b) if b.num_rows() == 1 => {
+                        parts.push(b);
+                        continue;
+                    }
+                    Ok(b) => format!("expected one JSON object per message, found {}", b.num_rows()),
+                    Err(e) => e,
+                };
                 parts.push(null_rows(schema, 1)?);
-                errors.push(Some(format!("expected one JSON object per message, found {}", b.num_rows())));
+                if let Some(i) = slot {
+                    errors[i] = Some(error);
+                }
             }
-            Err(e) => {
-                parts.push(null_rows(schema, 1)?);
-                errors.push(Some(e));
-            }
+            arrow_select::concat::concat_batches(schema, parts.iter()).map_err(crate::error::Error::from)?
         }
-    }
-    let batch = arrow_select::concat::concat_batches(schema, parts.iter()).map_err(crate::error::Error::from)?;
+    };
+    // Spread the decoded rows over all messages: a null index is a null row (its value, 0, is
+    // in bounds since n > 0).
+    let mut next = 0u32;
+    let indices: UInt32Array = ranges
+        .iter()
+        .map(|r| {
+            r.map(|_| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    let batch = arrow_select::take::take_record_batch(&decoded, &indices).map_err(crate::error::Error::from)?;
     Ok((batch, errors))
 }
 
-fn decode_all(schema: &SchemaRef, bytes: &[u8], rows: usize) -> std::result::Result<RecordBatch, String> {
+pub fn decode_all(schema: &SchemaRef, bytes: &[u8], rows: usize) -> std::result::Result<RecordBatch, String> {
     let mut decoder: JsonDecoder = ReaderBuilder::new(schema.clone())
         .with_batch_size(rows.max(1) + 1)
         .build_decoder()
@@ -334,6 +420,10 @@ fn decode_all(schema: &SchemaRef, bytes: &[u8], rows: usize) -> std::result::Res
         None => null_rows(schema, 0).map_err(|e| e.to_string()),
     }
 }
+
+#[cfg(test)]
+#[path = "hostile_tests.rs"]
+mod hostile_tests;
 
 #[cfg(test)]
 mod tests {
@@ -357,7 +447,7 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
         let mut b = MessageBatch::new(Format::Json, Some(schema), &SchemaOptions::default(), TsUnit::Micros).unwrap();
         for (i, p) in [&b"{\"a\":1}"[..], b"not json", b"{\"a\":3}", b"{\"a\":\"x\"}"].iter().enumerate() {
-            b.push(&msg(i as i64, p));
+            b.push(&msg(i as i64, p)).unwrap();
         }
         let batch = b.finish().unwrap();
         assert_eq!(batch.num_rows(), 4);

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow_schema::SchemaRef;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::PyErr;
@@ -54,6 +54,7 @@ pub(crate) fn kafka_to_py(e: KafkaError) -> PyErr {
         KafkaError::UnknownTopic { .. } => {
             exc::UnknownTopicError::new_err((message, "UNKNOWN_TOPIC_OR_PART", false, false))
         }
+        KafkaError::OutOfMemory(_) => PyMemoryError::new_err(message),
         KafkaError::Core(core) => to_py(core),
     }
 }
@@ -572,6 +573,11 @@ pub(crate) fn decode_values(
         }
         None => None,
     };
+    {
+        use arrow_array::Array;
+        check_len("keys", keys.as_ref().map(Array::len), values.len())?;
+        check_len("timestamps_ms", times.as_ref().map(|t| t.len()), values.len())?;
+    }
     let schema = schema.map(PySchema::into_inner);
     let batch = py
         .detach(|| -> crate::kafka::Result<arrow_array::RecordBatch> {
@@ -589,7 +595,7 @@ pub(crate) fn decode_values(
                     payload: values.is_valid(i).then(|| values.value(i)),
                     link_type: None,
                     wirelen: None,
-                });
+                })?;
             }
             let b = out.finish()?;
             let keep: Vec<usize> = (0..b.num_columns())
@@ -612,6 +618,16 @@ pub(crate) fn decode_values(
         })
         .map_err(kafka_to_py)?;
     Ok(PyRecordBatch::new(batch))
+}
+
+/// A per-message argument must have one entry per value.
+fn check_len(what: &str, len: Option<usize>, values: usize) -> PyResult<()> {
+    match len {
+        Some(n) if n != values => {
+            Err(PyValueError::new_err(format!("{what} has {n} entries but values has {values}: one per message")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn binary_view(a: arrow_array::ArrayRef, what: &str) -> PyResult<arrow_array::BinaryArray> {

@@ -1,0 +1,129 @@
+//! A consumed message's `raw` headers (`link_type`, `wirelen`), read as bytes.
+//!
+//! rdkafka's header accessors (`Headers::iter`, `Headers::get`) turn each key into a `&str` with
+//! `unwrap()`, so one producer writing a header key that is not UTF-8 would panic the consumer,
+//! across the FFI boundary into Python. Header keys and values are bytes on the wire; here they
+//! are read through librdkafka's own `rd_kafka_header_get_all`, and a key that is not one of ours
+//! (UTF-8 or not) is simply ignored.
+
+use std::ffi::CStr;
+
+use rdkafka::bindings as rd;
+use rdkafka::message::BorrowedMessage;
+
+const NO_ERROR: rd::rd_kafka_resp_err_t = rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR;
+
+/// The headers the `raw` and `binary` formats read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RawHeaders {
+    pub link_type: Option<u16>,
+    pub wirelen: Option<u32>,
+}
+
+impl RawHeaders {
+    /// The headers of a consumed message.
+    pub fn of(m: &BorrowedMessage<'_>) -> Self {
+        let mut hdrs: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
+        // SAFETY: `m.ptr()` is the rd_kafka_message_t that `m` owns, alive while `m` is borrowed;
+        // rd_kafka_message_headers only reads it and stores the message's own header list (or
+        // leaves NULL) in `hdrs`.
+        let err = unsafe { rd::rd_kafka_message_headers(m.ptr(), &mut hdrs) };
+        if err != NO_ERROR || hdrs.is_null() {
+            return Self::default();
+        }
+        // SAFETY: the header list belongs to the message, which outlives this call.
+        unsafe { Self::from_native(hdrs) }
+    }
+
+    /// Reads a librdkafka header list.
+    ///
+    /// # Safety
+    /// `hdrs` must point to a valid `rd_kafka_headers_t` that is not modified during the call.
+    pub unsafe fn from_native(hdrs: *const rd::rd_kafka_headers_t) -> Self {
+        let mut out = Self::default();
+        // SAFETY: `hdrs` is valid (the caller's contract).
+        let count = unsafe { rd::rd_kafka_header_cnt(hdrs) };
+        for idx in 0..count {
+            let mut name: *const std::ffi::c_char = std::ptr::null();
+            let mut value: *const std::ffi::c_void = std::ptr::null();
+            let mut size = 0usize;
+            // SAFETY: `idx` < count; librdkafka writes a pointer to the header's NUL-terminated
+            // name and to its value (NULL for a null value) of `size` bytes, both owned by `hdrs`.
+            let err = unsafe { rd::rd_kafka_header_get_all(hdrs, idx, &mut name, &mut value, &mut size) };
+            if err != NO_ERROR || name.is_null() {
+                continue;
+            }
+            // SAFETY: librdkafka stores header names NUL-terminated; both stay valid while `hdrs` does.
+            let key = unsafe { CStr::from_ptr(name) }.to_bytes();
+            // SAFETY: as above; `value` is non-null and points to `size` bytes.
+            let value = (!value.is_null()).then(|| unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) });
+            out.apply(key, value);
+        }
+        out
+    }
+
+    /// Applies one header: `link_type` and `wirelen` take a decimal text value (the last such
+    /// header wins; one that is not a number unsets it). Any other key, UTF-8 or not, is ignored.
+    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) {
+        let text = value.and_then(|v| std::str::from_utf8(v).ok());
+        match key {
+            b"link_type" => self.link_type = text.and_then(|t| t.parse().ok()),
+            b"wirelen" => self.wirelen = text.and_then(|t| t.parse().ok()),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A native header list with the given (key, value) pairs, keys as raw bytes.
+    struct Native(*mut rd::rd_kafka_headers_t);
+
+    impl Native {
+        fn new(pairs: &[(&[u8], Option<&[u8]>)]) -> Self {
+            // SAFETY: a fresh list; each add copies name and value (sizes given explicitly).
+            unsafe {
+                let h = rd::rd_kafka_headers_new(pairs.len());
+                for (k, v) in pairs {
+                    let (vp, vl) = match v {
+                        Some(v) => (v.as_ptr().cast(), v.len() as isize),
+                        None => (std::ptr::null(), 0),
+                    };
+                    assert_eq!(rd::rd_kafka_header_add(h, k.as_ptr().cast(), k.len() as isize, vp, vl), NO_ERROR);
+                }
+                Native(h)
+            }
+        }
+    }
+
+    impl Drop for Native {
+        fn drop(&mut self) {
+            // SAFETY: created by rd_kafka_headers_new, destroyed once.
+            unsafe { rd::rd_kafka_headers_destroy(self.0) }
+        }
+    }
+
+    #[test]
+    fn non_utf8_header_keys_are_ignored_not_a_panic() {
+        let h = Native::new(&[
+            (b"\xff\xfe", Some(b"x")),
+            (b"link_type", Some(b"101")),
+            (b"\xc3(", None),
+            (b"wirelen", Some(b"1500")),
+            (b"wirelen\xff", Some(b"7")),
+        ]);
+        // SAFETY: `h` is a valid list for the call.
+        let got = unsafe { RawHeaders::from_native(h.0) };
+        assert_eq!(got, RawHeaders { link_type: Some(101), wirelen: Some(1500) });
+    }
+
+    #[test]
+    fn odd_values_unset_rather_than_fail() {
+        let h = Native::new(&[(b"link_type", Some(b"\xff")), (b"wirelen", None), (b"", Some(b""))]);
+        // SAFETY: `h` is a valid list for the call.
+        let got = unsafe { RawHeaders::from_native(h.0) };
+        assert_eq!(got, RawHeaders::default());
+    }
+}
