@@ -228,7 +228,7 @@ def topic_partitions(
     A thin wrapper over :func:`pktstream.admin.topic_partitions` (librdkafka's metadata request).
 
     Example:
-        >>> with Broker(storage="sqlite") as b:
+        >>> with Broker(storage="memory") as b:
         ...     topic_partitions(b.bootstrap_servers, "nothing-here") is None
         True
     """
@@ -270,7 +270,7 @@ def create_topic(
         pktstream.KafkaError: The broker refused (``code`` holds librdkafka's error name).
 
     Example:
-        >>> with Broker(storage="sqlite") as b:
+        >>> with Broker(storage="memory") as b:
         ...     create_topic(b.bootstrap_servers, "flows", partitions=4)
         ...     create_topic(b.bootstrap_servers, "flows", partitions=4, exist_ok=True)
         ...     topic_partitions(b.bootstrap_servers, "flows")
@@ -316,11 +316,11 @@ class Broker:
         host: The listening address (loopback by default).
 
     Example:
-        >>> b = Broker(storage="sqlite").start()
+        >>> b = Broker(storage="memory").start()
         >>> b.durable, b.bootstrap_servers.startswith("127.0.0.1:")
-        (True, True)
+        (False, True)
         >>> pid = b.pid
-        >>> b.kill(); b.restart().pid != pid              # same port and data, new process
+        >>> b.kill(); b.restart().pid != pid              # same port, new process
         True
         >>> b.close()
     """

@@ -95,6 +95,20 @@ impl Consumer {
         config.client_config().create_with_context(context).map_err(|e| KafkaError::from_rdkafka("", &e))
     }
 
+    /// `e`, or the TLS/SASL failure that explains it when it is a timeout. The consumer's error
+    /// events wait in its queue until polled; with no broker reachable nothing is assigned, so
+    /// polling here hands out no message.
+    fn explain(&self, e: KafkaError) -> KafkaError {
+        if matches!(e, KafkaError::Timeout(_)) {
+            for _ in 0..100 {
+                if self.inner.poll(Duration::ZERO).is_none() {
+                    break;
+                }
+            }
+        }
+        self.inner.context().connection.explain(e)
+    }
+
     /// Callbacks run when partitions are revoked (with a last chance to commit) and assigned.
     pub fn set_rebalance_hook(&mut self, hook: Option<Arc<dyn RebalanceHook>>) {
         self.inner.context().set_hook(hook.clone());
@@ -111,7 +125,7 @@ impl Consumer {
             return Err(KafkaError::invalid("subscribing needs a group_id"));
         }
         for t in topics {
-            partition_count(self.inner.client(), t, self.config.servers(), timeout)?;
+            partition_count(self.inner.client(), t, self.config.servers(), timeout).map_err(|e| self.explain(e))?;
         }
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         self.inner.subscribe(&names).map_err(|e| KafkaError::from_rdkafka("subscribe", &e))
@@ -150,7 +164,8 @@ impl Consumer {
         let mut tpl = TopicPartitionList::new();
         let mut ends = Vec::new();
         for t in topics {
-            let n = partition_count(self.inner.client(), t, self.config.servers(), timeout)?;
+            let n =
+                partition_count(self.inner.client(), t, self.config.servers(), timeout).map_err(|e| self.explain(e))?;
             for p in 0..n {
                 let (_, high) = self
                     .inner

@@ -25,6 +25,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use super::connection::ConnectionErrors;
 use super::error::KafkaError;
 
 /// Next offset per partition, per topic (looked up by `&str` without allocating).
@@ -146,11 +147,13 @@ impl Book {
 pub struct GroupContext {
     book: Arc<Mutex<Book>>,
     hook: Mutex<Option<Arc<dyn RebalanceHook>>>,
+    /// TLS and SASL failures, to explain a metadata timeout (see [`super::connection`]).
+    pub connection: ConnectionErrors,
 }
 
 impl GroupContext {
     pub fn new(book: Arc<Mutex<Book>>) -> Self {
-        Self { book, hook: Mutex::new(None) }
+        Self { book, hook: Mutex::new(None), connection: ConnectionErrors::default() }
     }
 
     pub fn set_hook(&self, hook: Option<Arc<dyn RebalanceHook>>) {
@@ -192,7 +195,11 @@ pub fn commit_now<C: ConsumerContext>(
     Ok(())
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.connection.record(&error, reason);
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
