@@ -96,15 +96,11 @@ impl Consumer {
     }
 
     /// `e`, or the TLS/SASL failure that explains it when it is a timeout. The consumer's error
-    /// events wait in its queue until polled; with no broker reachable nothing is assigned, so
-    /// polling here hands out no message.
+    /// events wait in its queues until polled; with no broker reachable nothing is assigned, so
+    /// draining them here loses no message.
     fn explain(&self, e: KafkaError) -> KafkaError {
         if matches!(e, KafkaError::Timeout(_)) {
-            for _ in 0..100 {
-                if self.inner.poll(Duration::ZERO).is_none() {
-                    break;
-                }
-            }
+            self.inner.context().connection.drain(self.inner.client());
         }
         self.inner.context().connection.explain(e)
     }
