@@ -46,8 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pktstream" / "bench"
 
 import pktstream  # noqa: E402
-from pktstream import synth  # noqa: E402
-from pktstream import create_topic  # noqa: E402
+from pktstream import create_topic, synth  # noqa: E402
 from pktstream.broker import ApacheKafka  # noqa: E402
 
 

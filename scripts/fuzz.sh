@@ -43,6 +43,8 @@ FUZZ_FLAGS=(--sanitizer "$SANITIZER" --debug-assertions)
 case "$SANITIZER" in
     address | memory | thread | leak) export LDFLAGS="${LDFLAGS:-} -fsanitize=$SANITIZER" ;;
 esac
+# Builds outside the checkout when scripts/test.sh set CARGO_TARGET_DIR (a clean clone reuses them).
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then FUZZ_FLAGS+=(--target-dir "$CARGO_TARGET_DIR/fuzz"); fi
 LOGS="fuzz/logs"
 mkdir -p "$LOGS"
 

@@ -38,8 +38,13 @@ def test_docstring_examples(name):
         assert result.attempted > 0, f"{name} documents no runnable example"
 
 
-def test_readme_python_blocks_run(tmp_path, bootstrap, monkeypatch):
+def test_readme_python_blocks_run(tmp_path, bootstrap, secure_kafka, monkeypatch):
     monkeypatch.setenv("KAFKA_BOOTSTRAP", bootstrap)  # the Kafka block talks to the test broker
+    user, password = next(iter(secure_kafka.users.items()))  # the secured-cluster block: SASL_SSL
+    monkeypatch.setenv("KAFKA_SASL_BOOTSTRAP", secure_kafka.bootstrap("SASL_SSL"))
+    monkeypatch.setenv("KAFKA_USER", user)
+    monkeypatch.setenv("KAFKA_PASSWORD", password)
+    monkeypatch.setenv("KAFKA_CA", str(secure_kafka.ca_file))
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert blocks
     for block in blocks:

@@ -133,8 +133,8 @@ def test_gssapi_is_refused_with_a_clear_error(secure_kafka):
         pktstream.create_topic("never", bootstrap_servers=secure_kafka.bootstrap("SASL_SSL"), config=conf)
 
 
-def test_readme_secured_cluster_example_runs(secure_kafka, pcap2k):
-    # The README's "Connecting to a secured cluster" example, with the fixture's CA and user.
+def test_sasl_scram_json_round_trip(secure_kafka, pcap2k):
+    # JSON over SASL_SSL with SCRAM-SHA-512 (the README block runs in test_docs.py).
     topic = _topic(secure_kafka, partitions=1)
     user, password = next(iter(secure_kafka.users.items()))
     config = {

@@ -294,9 +294,19 @@ def create_topic(
     bootstrap_servers: str = DEFAULT_BOOTSTRAP,
     replication_factor: int = 1,
     config: Config = None,
+    topic_config: Optional[Mapping[str, Any]] = None,
     timeout: float = 10.0,
 ) -> bool:
     """Creates a topic; returns ``False`` if it already existed (not an error).
+
+    Args:
+        topic: The topic name.
+        partitions: Its number of partitions.
+        bootstrap_servers: ``host:port[,...]``.
+        replication_factor: Copies of each partition (at most the number of brokers).
+        config: librdkafka client settings (TLS, SASL, ...).
+        topic_config: Topic settings, e.g. ``{"retention.ms": 3600000, "compression.type": "zstd"}``.
+        timeout: Seconds to wait for the cluster.
 
     Example:
         >>> pktstream.create_topic("packets", partitions=6,
@@ -310,6 +320,7 @@ def create_topic(
             bootstrap_servers=bootstrap_servers,
             replication_factor=replication_factor,
             config=_config(config),
+            topic_config=_config(topic_config),
             timeout=timeout,
         )
     )
@@ -330,6 +341,25 @@ class Consumer:
     With a ``group_id``, the consumer joins the group and :meth:`commit` stores the offsets of
     everything already returned (at-least-once: commit after processing, and a crash re-delivers
     rather than loses). Without one, it reads every partition from the beginning.
+
+    **Rebalances.** When members join or leave, partitions move. A partition revoked from this
+    consumer is forgotten at once: :meth:`commit` and :meth:`commit_offsets` never commit a
+    partition this consumer no longer holds (that would move the new owner's offset), and never
+    commit an offset lower than one this consumer committed or returned before. The at-least-once
+    bound: the messages of a partition returned (or being read) *after its last commit and before
+    it was revoked* are delivered again to its next owner, which may be this consumer again (the
+    default, eager protocol revokes every partition at each rebalance and assigns them anew). Nothing
+    else is delivered twice, and nothing is skipped. To shrink the bound, commit often, or pass
+    ``on_revoke``: it is called as ``on_revoke(consumer, [(topic, partition), ...])`` just before
+    the partitions go, and may call ``consumer.commit()`` / ``consumer.commit_offsets(...)`` (for
+    what it has processed) while they are still this consumer's. ``on_assign(consumer, partitions)``
+    is called with newly assigned partitions. Both run inside :meth:`read_batch` (or :meth:`close`)
+    and may not call any other method of the consumer; an exception they raise comes out of the
+    next :meth:`read_batch`. ``partition.assignment.strategy=cooperative-sticky`` in ``config``
+    selects incremental rebalancing: only the partitions that move are revoked. A commit the
+    broker refuses because a rebalance is under way raises :class:`pktstream.KafkaError` with
+    ``retriable=True`` (``REBALANCE_IN_PROGRESS``, ``ILLEGAL_GENERATION``): nothing was committed,
+    and the next :meth:`commit` after a read commits it (for the partitions still held).
 
     ``config`` holds librdkafka keys over pktstream's defaults: ``enable.auto.commit=false``,
     ``auto.offset.reset=earliest``, ``session.timeout.ms=6000``.
@@ -355,6 +385,8 @@ class Consumer:
         timestamp_unit: str = "us",
         config: Config = None,
         timeout: float = 10.0,
+        on_revoke: Optional[Callable[["Consumer", List[Tuple[str, int]]], Any]] = None,
+        on_assign: Optional[Callable[["Consumer", List[Tuple[str, int]]], Any]] = None,
     ) -> None:
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.group_id = group_id
@@ -371,15 +403,48 @@ class Consumer:
             config=_config(config),
         )
         self.ends: Optional[List[Tuple[str, int, int]]] = None
+        self._on_revoke, self._on_assign = on_revoke, on_assign
+        # Inside on_revoke: what it asked to commit (commit() everything returned, offsets).
+        self._revoke_commits: Optional[Tuple[bool, List[Tuple[str, int, int]]]] = None
+        self._in_callback = False
+        if (on_revoke is not None or on_assign is not None) and group_id is not None:
+            self._native.set_rebalance_callbacks(
+                self._revoking if on_revoke is not None else None,
+                self._assigned if on_assign is not None else None,
+            )
         if group_id is None:
             self.ends = self._native.assign_all(self.topics, timeout)
         else:
             self._native.subscribe(self.topics, timeout)
         self._closed = False
 
+    def _revoking(self, partitions: List[Tuple[str, int]]) -> Tuple[bool, List[Tuple[str, int, int]]]:
+        self._revoke_commits = (False, [])
+        self._in_callback = True
+        try:
+            assert self._on_revoke is not None
+            self._on_revoke(self, list(partitions))
+            return self._revoke_commits
+        finally:
+            self._revoke_commits = None
+            self._in_callback = False
+
+    def _assigned(self, partitions: List[Tuple[str, int]]) -> None:
+        self._in_callback = True
+        try:
+            assert self._on_assign is not None
+            self._on_assign(self, list(partitions))
+        finally:
+            self._in_callback = False
+
+    def _not_in_callback(self, what: str) -> None:
+        if self._in_callback:
+            raise RuntimeError(f"{what}() cannot be called from on_revoke/on_assign (only commit() can)")
+
     def read_batch(self, max_rows: int = 65_536, timeout: float = 1.0) -> pa.RecordBatch:
         """Up to ``max_rows`` rows: waits up to ``timeout`` seconds for the first message, then
         returns what is immediately available. An empty batch means nothing arrived."""
+        self._not_in_callback("read_batch")
         return pa.record_batch(self._native.read_batch(max_rows, timeout))
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
@@ -393,26 +458,51 @@ class Consumer:
         """Commits the offsets of every message returned so far (needs a ``group_id``)."""
         if self.group_id is None:
             raise ValueError("commit() needs a consumer with a group_id")
+        if self._revoke_commits is not None:  # inside on_revoke: committed before the revoke completes
+            self._revoke_commits = (True, self._revoke_commits[1])
+            return
         self._native.commit()
 
     def commit_offsets(self, offsets: Mapping[Tuple[str, int], int]) -> None:
         """Commits explicit next offsets ``{(topic, partition): offset}`` (needs a ``group_id``), for
-        applications that make data durable in pieces and may commit only part of what they read."""
+        applications that make data durable in pieces and may commit only part of what they read.
+        Partitions not assigned to this consumer, and offsets at or below what it committed
+        before, are left out (never an error)."""
         if self.group_id is None:
             raise ValueError("commit_offsets() needs a consumer with a group_id")
-        self._native.commit_offsets([(t, p, o) for (t, p), o in offsets.items()])
+        wanted = [(t, p, o) for (t, p), o in offsets.items()]
+        if self._revoke_commits is not None:  # inside on_revoke
+            self._revoke_commits[1].extend(wanted)
+            return
+        self._native.commit_offsets(wanted)
 
     def seek(self, topic: str, partition: int, offset: int, timeout: float = 10.0) -> None:
-        """Moves the read position of an assigned partition (``-2``: beginning, ``-1``: end)."""
+        """Moves the read position of an assigned partition (``-2``: beginning, ``-1``: end).
+        Seeking back re-reads, but :meth:`commit` never moves a committed offset backwards."""
+        self._not_in_callback("seek")
         self._native.seek(topic, partition, offset, timeout)
 
     def assignment(self) -> List[Tuple[str, int]]:
         """The (topic, partition) pairs assigned to this consumer."""
+        self._not_in_callback("assignment")
         return list(self._native.assignment())
 
     def positions(self) -> dict:
-        """``{(topic, partition): next offset}`` after what was returned so far."""
+        """``{(topic, partition): next offset}`` after what was returned so far, for the partitions
+        this consumer holds (a revoked partition is dropped)."""
+        self._not_in_callback("positions")
         return {(t, p): o for t, p, o in self._native.positions()}
+
+    def committed(self) -> dict:
+        """``{(topic, partition): next offset}``: the highest offset this consumer committed per
+        partition (it never commits one lower)."""
+        self._not_in_callback("committed")
+        return {(t, p): o for t, p, o in self._native.committed_by_me()}
+
+    def revocations(self) -> Tuple[int, int]:
+        """``(rebalances that revoked partitions from this consumer, partitions revoked in all)``."""
+        self._not_in_callback("revocations")
+        return tuple(self._native.revocations())  # type: ignore[return-value]
 
     @property
     def config(self) -> dict:
@@ -420,7 +510,8 @@ class Consumer:
         return dict(self._native.config())
 
     def close(self) -> None:
-        """Leaves the group and releases the client (uncommitted offsets are not committed)."""
+        """Leaves the group and releases the client (uncommitted offsets are not committed, unless
+        ``on_revoke``, which is called for the partitions still held, commits them)."""
         if not self._closed:
             self._closed = True
             self._native.close()

@@ -13,6 +13,10 @@ fixed by the file's first message (topic, partition, first offset, first timesta
 crash the archiver re-reads from the last committed offset and rewrites the same file under the
 same name: nothing is lost and nothing is stored twice.
 
+Several archivers may share a group: when a rebalance takes a partition away, its open file is
+closed and committed before the partition goes (``on_revoke``), and rows of it still in a batch
+read before the revoke are left to the next owner, which resumes right after the closed file.
+
 Example:
     >>> from pktstream import archive
     >>> archive.file_name("pcap", 3, 1200, 1_700_000_000_000_000_000)
@@ -221,12 +225,29 @@ def archive(
     # Leftovers of a crashed run are rewritten from the committed offsets: drop them.
     target.clean_parts(f"{topic}-")
 
+    pending: Dict[Tuple[str, int], int] = {}
+    # Partitions this member holds. On revoke, their open files are closed and committed before
+    # they go (the next owner resumes exactly after them); rows of a partition already revoked,
+    # still in a batch read before the revoke, are not written (the next owner writes them).
+    owned: set = set()
+
+    def on_revoke(c: Consumer, partitions: List[Tuple[str, int]]) -> None:
+        for t, part in partitions:
+            owned.discard(part)
+            if t == topic and part in open_files:
+                close(part)
+        if pending:
+            c.commit_offsets(dict(pending))
+            report.committed.update(pending)
+            pending.clear()
+
+    def on_assign(c: Consumer, partitions: List[Tuple[str, int]]) -> None:
+        owned.update(part for t, part in partitions if t == topic)
+
     consumer = Consumer(
         topic, group_id=group_id, bootstrap_servers=bootstrap_servers, format="binary",
-        timestamp_unit=timestamp_unit, config=config,
+        timestamp_unit=timestamp_unit, config=config, on_revoke=on_revoke, on_assign=on_assign,
     )
-
-    pending: Dict[Tuple[str, int], int] = {}
 
     def close(partition: int) -> None:
         f = open_files.pop(partition)
@@ -253,6 +274,12 @@ def archive(
                     break
                 continue
             idle_since = time.monotonic()
+            parts = batch.column("_partition").to_numpy(zero_copy_only=False)
+            mine = np.isin(parts, list(owned))
+            if not mine.all():
+                batch = batch.filter(pa.array(mine))
+                if batch.num_rows == 0:
+                    continue
             parts, offsets, ts, frames, links, wirelens = _columns(batch, per)
             i, n = 0, len(parts)
             while i < n:

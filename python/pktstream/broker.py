@@ -12,9 +12,8 @@ kafka-python 3.x talk to. Two builds of Tansu 0.6.0 are used:
   Tansu). Installs in seconds and is faster, but data is lost on stop, topics are created on first
   use and its ListOffsets "latest" answer is wrong: count messages by consuming them.
 
-Only the standard library is used: readiness is checked and topics are created with hand-written
-Kafka requests (ApiVersions, Metadata, CreateTopics) over a socket, so no Kafka client is needed.
-See ``docs/broker.md``.
+Readiness checks and topic creation go through librdkafka (:mod:`pktstream.admin`), the client
+pktstream produces and consumes with, so they work over TLS and SASL too. See ``docs/broker.md``.
 
 Example:
     >>> from pktstream.broker import Broker, create_topic, topic_partitions
@@ -37,7 +36,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import struct
 import subprocess
 import sys
 import tempfile
@@ -198,63 +196,9 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-# --- a few Kafka requests, by hand ------------------------------------------------------------
-# Non-flexible (pre-KIP-482) encodings: request header v1, response header v0.
-
-_API_METADATA, _API_VERSIONS, _API_CREATE_TOPICS = 3, 18, 19
-_ERRORS = {
-    7: "REQUEST_TIMED_OUT",
-    36: "TOPIC_ALREADY_EXISTS",
-    37: "INVALID_PARTITIONS",
-    38: "INVALID_REPLICATION_FACTOR",
-    41: "NOT_CONTROLLER",
-}
-
-
-def _str(s: Optional[str]) -> bytes:
-    if s is None:
-        return struct.pack(">h", -1)
-    b = s.encode()
-    return struct.pack(">h", len(b)) + b
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, fmt: str) -> Any:
-        (value,) = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += struct.calcsize(fmt)
-        return value
-
-    def string(self) -> Optional[str]:
-        n = self.take(">h")
-        if n < 0:
-            return None
-        s = self.data[self.pos : self.pos + n].decode()
-        self.pos += n
-        return s
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("the broker closed the connection")
-        buf += chunk
-    return bytes(buf)
-
-
-def _request(sock: socket.socket, api_key: int, version: int, body: bytes) -> _Reader:
-    header = struct.pack(">hhi", api_key, version, 1) + _str("pktstream-broker")
-    msg = header + body
-    sock.sendall(struct.pack(">i", len(msg)) + msg)
-    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-    r = _Reader(_recv_exact(sock, size))
-    if r.take(">i") != 1:
-        raise BrokerError("Kafka response with an unexpected correlation id")
-    return r
+# --- topics, through librdkafka -----------------------------------------------------------------
+# Readiness is a TCP connect, then a metadata request; topics are created with librdkafka's admin
+# API (pktstream.admin), so TLS and SASL listeners work the same as plaintext ones.
 
 
 def _split(bootstrap_servers: str) -> list[tuple[str, int]]:
@@ -265,69 +209,32 @@ def _split(bootstrap_servers: str) -> list[tuple[str, int]]:
     return out
 
 
-def _connect(bootstrap_servers: str, timeout: float) -> socket.socket:
-    err: Optional[OSError] = None
+def _listening(bootstrap_servers: str, timeout: float) -> bool:
+    """Whether any of the servers accepts a TCP connection."""
     for addr in _split(bootstrap_servers):
         try:
-            return socket.create_connection(addr, timeout=timeout)
-        except OSError as e:
-            err = e
-    raise BrokerError(f"cannot connect to {bootstrap_servers}: {err}")
+            with socket.create_connection(addr, timeout=timeout):
+                return True
+        except OSError:
+            pass
+    return False
 
 
-def api_versions(bootstrap_servers: str, timeout: float = 5.0) -> dict[int, tuple[int, int]]:
-    """The broker's ApiVersions answer: ``{api_key: (min_version, max_version)}``.
+def topic_partitions(
+    bootstrap_servers: str, topic: str, timeout: float = 5.0, *, client_config: Optional[dict[str, Any]] = None
+) -> Optional[int]:
+    """The number of partitions of ``topic`` in the cluster's metadata, or None if it does not exist.
 
-    Example:
-        >>> with Broker() as b:
-        ...     api_versions(b.bootstrap_servers)[19][0]   # CreateTopics: oldest version
-        0
-    """
-    with _connect(bootstrap_servers, timeout) as sock:
-        r = _request(sock, _API_VERSIONS, 0, b"")
-        code = r.take(">h")
-        if code:
-            raise BrokerError(f"ApiVersions failed with error {code}", code)
-        return {r.take(">h"): (r.take(">h"), r.take(">h")) for _ in range(r.take(">i"))}
-
-
-def _metadata(sock: socket.socket, topics: list[str]) -> tuple[dict, int, dict]:
-    """Metadata v4 (never auto-creates):
-    ``({node_id: (host, port)}, controller_id, {topic: (error, partitions)})``."""
-    body = struct.pack(">i", len(topics)) + b"".join(_str(t) for t in topics) + struct.pack(">?", False)
-    r = _request(sock, _API_METADATA, 4, body)
-    r.take(">i")  # throttle time
-    brokers = {}
-    for _ in range(r.take(">i")):
-        node, host, port, _rack = r.take(">i"), r.string(), r.take(">i"), r.string()
-        brokers[node] = (host, port)
-    r.string()  # cluster id
-    controller = r.take(">i")
-    out = {}
-    for _ in range(r.take(">i")):
-        error, name, _internal = r.take(">h"), r.string(), r.take(">?")
-        count = r.take(">i")
-        for _ in range(count):
-            r.take(">h"), r.take(">i"), r.take(">i")  # error, partition index, leader
-            for _nodes in ("replicas", "in-sync replicas"):
-                n = r.take(">i")
-                r.pos += 4 * n
-        out[name] = (error, count)
-    return brokers, controller, out
-
-
-def topic_partitions(bootstrap_servers: str, topic: str, timeout: float = 5.0) -> Optional[int]:
-    """The number of partitions of ``topic`` in the broker's metadata, or None if it does not exist.
+    A thin wrapper over :func:`pktstream.admin.topic_partitions` (librdkafka's metadata request).
 
     Example:
-        >>> with Broker(storage="sqlite") as b:
+        >>> with Broker(storage="memory") as b:
         ...     topic_partitions(b.bootstrap_servers, "nothing-here") is None
         True
     """
-    with _connect(bootstrap_servers, timeout) as sock:
-        _, _, topics = _metadata(sock, [topic])
-    error, count = topics.get(topic, (3, 0))
-    return count if error == 0 and count > 0 else None
+    from .admin import topic_partitions as native_topic_partitions
+
+    return native_topic_partitions(topic, bootstrap_servers=bootstrap_servers, config=client_config, timeout=timeout)
 
 
 def create_topic(
@@ -339,12 +246,13 @@ def create_topic(
     replication_factor: int = 1,
     config: Optional[dict[str, str]] = None,
     exist_ok: bool = False,
+    client_config: Optional[dict[str, Any]] = None,
 ) -> None:
-    """Create a topic with a CreateTopics request, and wait until metadata shows it.
+    """Create a topic, and wait until metadata shows it.
 
-    Only the standard library is used (plaintext listeners; no TLS or SASL). The request goes to
-    the cluster's controller, found with a Metadata request, so this works against a multi-broker
-    Kafka cluster as well as Tansu.
+    A thin wrapper over :func:`pktstream.create_topic` (librdkafka's admin API, which sends the
+    request to the cluster's controller), so this works against a multi-broker Kafka cluster, over
+    TLS and SASL, as well as against Tansu.
 
     Args:
         bootstrap_servers: ``host:port[,host:port...]``.
@@ -354,48 +262,31 @@ def create_topic(
         replication_factor: Copies of each partition (1 for a single broker).
         config: Topic settings, e.g. ``{"retention.ms": "3600000"}``.
         exist_ok: Return quietly when the topic already exists.
+        client_config: librdkafka settings (``security.protocol``, ``sasl.*``, ...).
 
     Raises:
-        BrokerError: The broker refused (``.code`` holds Kafka's error code) or timed out.
+        BrokerError: The topic already exists (``code`` 36, Kafka's TOPIC_ALREADY_EXISTS) or did
+            not appear in metadata in time.
+        pktstream.KafkaError: The broker refused (``code`` holds librdkafka's error name).
 
     Example:
-        >>> with Broker(storage="sqlite") as b:
+        >>> with Broker(storage="memory") as b:
         ...     create_topic(b.bootstrap_servers, "flows", partitions=4)
         ...     create_topic(b.bootstrap_servers, "flows", partitions=4, exist_ok=True)
         ...     topic_partitions(b.bootstrap_servers, "flows")
         4
     """
-    with _connect(bootstrap_servers, timeout) as sock:
-        brokers, controller, _ = _metadata(sock, [])
-    target = brokers.get(controller)
-    addr = f"{target[0]}:{target[1]}" if target else bootstrap_servers
-    with _connect(addr, timeout) as sock:
-        r = _request(sock, _API_VERSIONS, 0, b"")
-        r.take(">h")
-        versions = {r.take(">h"): (r.take(">h"), r.take(">h")) for _ in range(r.take(">i"))}
-        low, high = versions.get(_API_CREATE_TOPICS, (0, 0))
-        version = min(high, 4)
-        if version < low:
-            raise BrokerError(f"the broker supports only CreateTopics v{low}..v{high}")
-        items = config or {}
-        body = struct.pack(">i", 1) + _str(topic) + struct.pack(">ihi", partitions, replication_factor, 0)
-        body += struct.pack(">i", len(items)) + b"".join(_str(k) + _str(v) for k, v in items.items())
-        body += struct.pack(">i", int(timeout * 1000))
-        if version >= 1:
-            body += struct.pack(">?", False)  # validate_only
-        r = _request(sock, _API_CREATE_TOPICS, version, body)
-        if version >= 2:
-            r.take(">i")  # throttle time
-        r.take(">i")  # one topic
-        name, code = r.string(), r.take(">h")
-        message = r.string() if version >= 1 else None
-    if code == 36 and exist_ok:
-        return
-    if code:
-        label = _ERRORS.get(code, "error")
-        raise BrokerError(f"CreateTopics {name!r}: {label} ({code}){': ' + message if message else ''}", code)
+    from ._kafka import create_topic as native_create_topic
+
+    created = native_create_topic(topic, partitions=partitions, bootstrap_servers=bootstrap_servers,
+                                  replication_factor=replication_factor, config=client_config,
+                                  topic_config=config, timeout=timeout)
+    if not created:
+        if exist_ok:
+            return
+        raise BrokerError(f"topic {topic!r} already exists (TOPIC_ALREADY_EXISTS)", 36)
     deadline = time.monotonic() + timeout
-    while topic_partitions(bootstrap_servers, topic, timeout) != partitions:
+    while topic_partitions(bootstrap_servers, topic, timeout, client_config=client_config) != partitions:
         if time.monotonic() > deadline:
             raise BrokerError(f"topic {topic!r} was created but did not appear in metadata in {timeout}s")
         time.sleep(0.05)
@@ -425,11 +316,11 @@ class Broker:
         host: The listening address (loopback by default).
 
     Example:
-        >>> b = Broker(storage="sqlite").start()
+        >>> b = Broker(storage="memory").start()
         >>> b.durable, b.bootstrap_servers.startswith("127.0.0.1:")
-        (True, True)
+        (False, True)
         >>> pid = b.pid
-        >>> b.kill(); b.restart().pid != pid              # same port and data, new process
+        >>> b.kill(); b.restart().pid != pid              # same port, new process
         True
         >>> b.close()
     """
@@ -502,12 +393,14 @@ class Broker:
         return "\n".join(text.splitlines()[-lines:])
 
     def start(self, timeout: float = 30.0) -> Broker:
-        """Spawn the broker and wait until it answers a Kafka ApiVersions request.
+        """Spawn the broker and wait until it answers a Kafka metadata request (through librdkafka).
 
         Raises:
             BrokerError: It exited, or did not answer within ``timeout`` seconds (the message
                 holds the tail of its log).
         """
+        from . import _native
+
         if self.running:
             return self
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -527,12 +420,13 @@ class Broker:
                 raise BrokerError(f"the broker exited with status {self._proc.returncode} "
                                   f"({' '.join(self.command())}); its log:\n{self.log_tail()}")
             try:
-                api_versions(self.bootstrap_servers, timeout=1.0)
-                if self._proc.poll() is None:  # not some other program's port
-                    if self.durable:
-                        self._index_headers()
-                    return self
-            except (OSError, BrokerError, struct.error) as e:
+                if _listening(self.bootstrap_servers, timeout=1.0):
+                    _native.list_topics(bootstrap_servers=self.bootstrap_servers, timeout=2.0)  # a metadata answer
+                    if self._proc.poll() is None:  # not some other program's port
+                        if self.durable:
+                            self._index_headers()
+                        return self
+            except (OSError, PktstreamError) as e:
                 last = e
             time.sleep(0.05)
         self.kill()

@@ -11,6 +11,8 @@ Examples:
     pktstream consume --topic packets --group analytics --max 1000 --output out.parquet
     pktstream distances --in-topic netflow --out-topic netflow-pairs --window 5s --idle-timeout 10
     pktstream demo                            # local broker, capture -> Kafka -> Arrow, then stop
+    pktstream topics --describe packets -b 127.0.0.1:9092   # partitions, leaders, offsets, configs
+    pktstream groups --describe analytics     # committed offsets and lag per partition
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from . import __version__
 from .exceptions import PktstreamError
@@ -124,7 +126,7 @@ def _capture(args: argparse.Namespace) -> int:
             report = produce_live(
                 args.interface, args.topic, bootstrap_servers=args.bootstrap_servers, format=args.format,
                 key=None if args.key == "none" else args.key, config=_kafka_config(args.config),
-                progress=False if args.no_progress else None, **live,  # type: ignore[arg-type]
+                progress=False if args.no_progress else None, **live,
             )
         except KeyboardInterrupt as e:
             partial = getattr(e, "report", None)
@@ -137,13 +139,13 @@ def _capture(args: argparse.Namespace) -> int:
     if out and out.endswith((".pcap", ".cap")):
         from ._live import capture_to_pcap
 
-        s = capture_to_pcap(args.interface, out, **live)  # type: ignore[arg-type]
+        s = capture_to_pcap(args.interface, out, **live)
         print(f"wrote {s['written']:,} packets to {out}{' (interrupted)' if s['interrupted'] else ''}; "
               f"{_capture_stats(s)}", file=sys.stderr)
         return 0
     from ._live import capture
 
-    reader = capture(args.interface, **live)  # type: ignore[arg-type]
+    reader = capture(args.interface, **live)
     writer = None
     rows = 0
     with reader:
@@ -318,6 +320,71 @@ def _demo(args: argparse.Namespace) -> int:
     return run(args.file, partitions=args.partitions, fmt=args.format, progress=False if args.no_progress else None)
 
 
+def _connection(args: argparse.Namespace) -> Dict[str, Any]:
+    """The ``-b``, ``-X`` and ``--timeout`` options as keyword arguments of the admin functions."""
+    return {"bootstrap_servers": args.bootstrap_servers, "config": _kafka_config(args.config),
+            "timeout": args.timeout}
+
+
+def _topics(args: argparse.Namespace) -> int:
+    """``pktstream topics``: list, describe, create or delete topics (``kafka-topics``)."""
+    from . import admin
+
+    conn = _connection(args)
+    if args.create:
+        if not args.partitions:
+            raise ValueError("--create needs --partitions N")
+        created = admin.create_topic(args.create, partitions=args.partitions,
+                                     replication_factor=args.replication_factor,
+                                     topic_config=_kafka_config(args.topic_config), **conn)
+        if created:
+            print(f"Created topic {args.create} ({args.partitions} partition{'s' if args.partitions != 1 else ''}).")
+            return 0
+        print(f"pktstream: topic {args.create} already exists", file=sys.stderr)
+        return 0 if args.if_not_exists else 1
+    if args.delete:
+        if admin.delete_topic(args.delete, **conn):
+            print(f"Deleted topic {args.delete}.")
+            return 0
+        print(f"pktstream: topic {args.delete} does not exist", file=sys.stderr)
+        return 1
+    if args.describe:
+        print(admin.describe_topic(args.describe, **conn))
+        return 0
+    for name in admin.list_topics(internal=args.internal, **conn):
+        print(name)
+    return 0
+
+
+def _groups(args: argparse.Namespace) -> int:
+    """``pktstream groups``: list consumer groups, or one group's offsets and lag."""
+    from . import admin
+
+    conn = _connection(args)
+    if args.describe:
+        lag = admin.group_lag(args.describe, topics=args.topic, **conn).to_pylist()
+        if not lag:
+            print(f"pktstream: group {args.describe} has no committed offsets", file=sys.stderr)
+            return 1
+        rows = [(args.describe, r["topic"], r["partition"], _dash(r["committed"]), r["end"], _dash(r["lag"]))
+                for r in lag]
+        _table(("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG"), rows)
+        return 0
+    groups = admin.list_groups(**conn)
+    _table(("GROUP", "STATE", "MEMBERS"), [(g.name, g.state, g.members) for g in groups])
+    return 0
+
+
+def _dash(v: Optional[int]) -> object:
+    return "-" if v is None else v
+
+
+def _table(header: tuple, rows: List[tuple]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in (header, *rows):
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
+
+
 def _broker(args: argparse.Namespace) -> int:
     from .broker import run
 
@@ -448,6 +515,33 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--partitions", type=int, default=3)
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=_demo)
+
+    t = sub.add_parser("topics", help="list, describe, create or delete Kafka topics (like kafka-topics)")
+    what = t.add_mutually_exclusive_group()
+    what.add_argument("--list", action="store_true", help="topic names (the default)")
+    what.add_argument("--describe", metavar="TOPIC", help="partitions, leaders, replicas, offsets, configs")
+    what.add_argument("--create", metavar="TOPIC")
+    what.add_argument("--delete", metavar="TOPIC")
+    t.add_argument("--partitions", type=int, help="partitions of the created topic")
+    t.add_argument("--replication-factor", type=int, default=1)
+    t.add_argument("--config", dest="topic_config", action="append", metavar="KEY=VALUE",
+                   help="topic setting of the created topic, e.g. retention.ms=3600000")
+    t.add_argument("--if-not-exists", action="store_true", help="--create succeeds if the topic exists")
+    t.add_argument("--internal", action="store_true", help="--list includes internal topics")
+    t.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
+    t.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the cluster")
+    t.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    t.set_defaults(func=_topics)
+
+    g = sub.add_parser("groups", help="list consumer groups, or show a group's lag (like kafka-consumer-groups)")
+    gw = g.add_mutually_exclusive_group()
+    gw.add_argument("--list", action="store_true", help="groups with state and members (the default)")
+    gw.add_argument("--describe", metavar="GROUP", help="committed offset, end offset and lag per partition")
+    g.add_argument("--topic", "-t", action="append", help="--describe only these topics (repeatable)")
+    g.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
+    g.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the cluster")
+    g.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    g.set_defaults(func=_groups)
 
     from .broker import add_arguments  # stdlib only: cheap
 

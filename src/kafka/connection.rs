@@ -41,18 +41,29 @@ impl ConnectionErrors {
     /// polls only their operation queue, so their error callback never runs.
     pub fn drain<C: ClientContext>(&self, client: &Client<C>) {
         // SAFETY: `native_ptr` is the live client handle `client` owns; `rd_kafka_queue_get_main`
-        // returns a new reference to its main queue, released with `rd_kafka_queue_destroy`.
-        // Each non-null event polled from it is ours until `rd_kafka_event_destroy`; its error
-        // string lives as long as the event and is copied before the event is destroyed.
+        // and `rd_kafka_queue_get_consumer` return new references to its queues (the latter NULL
+        // for a client without a consumer group), each released with `rd_kafka_queue_destroy`.
         unsafe {
-            let queue = rdsys::rd_kafka_queue_get_main(client.native_ptr());
-            if queue.is_null() {
-                return;
+            let rk = client.native_ptr();
+            for queue in [rdsys::rd_kafka_queue_get_main(rk), rdsys::rd_kafka_queue_get_consumer(rk)] {
+                if !queue.is_null() {
+                    self.drain_queue(queue);
+                    rdsys::rd_kafka_queue_destroy(queue);
+                }
             }
-            for _ in 0..10_000 {
+        }
+    }
+
+    /// # Safety
+    /// `queue` must be a live queue reference owned by the caller.
+    unsafe fn drain_queue(&self, queue: *mut rdsys::rd_kafka_queue_t) {
+        for _ in 0..10_000 {
+            // SAFETY: each non-null event polled is ours until `rd_kafka_event_destroy`; its error
+            // string lives as long as the event and is copied before the event is destroyed.
+            unsafe {
                 let event = rdsys::rd_kafka_queue_poll(queue, 0);
                 if event.is_null() {
-                    break;
+                    return;
                 }
                 if rdsys::rd_kafka_event_type(event) == rdsys::RD_KAFKA_EVENT_ERROR {
                     let code: RDKafkaErrorCode = rdsys::rd_kafka_event_error(event).into();
@@ -62,7 +73,6 @@ impl ConnectionErrors {
                 }
                 rdsys::rd_kafka_event_destroy(event);
             }
-            rdsys::rd_kafka_queue_destroy(queue);
         }
     }
 

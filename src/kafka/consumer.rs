@@ -4,12 +4,16 @@
 //! offsets of messages already returned by [`Consumer::read_batch`], so a crash between reading
 //! and processing re-delivers rather than loses (at-least-once). librdkafka's automatic offset
 //! store is off for the same reason.
+//!
+//! In a group, partitions move between members; [`super::rebalance`] keeps the book of what this
+//! member may still commit (never a partition it lost, never an offset lower than before).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::util::Timeout;
@@ -21,6 +25,7 @@ use super::headers::RawHeaders;
 use super::key::TsUnit;
 use super::messages::{MessageBatch, MessageRef};
 use super::producer::partition_count;
+use super::rebalance::{commit_now, lock, Book, GroupContext, RebalanceHook};
 use crate::schema::SchemaOptions;
 
 /// The consumer defaults pktstream layers under the user's configuration.
@@ -61,11 +66,13 @@ pub struct ConsumerOptions {
 
 /// A Kafka consumer returning Arrow record batches.
 pub struct Consumer {
-    inner: BaseConsumer,
+    inner: BaseConsumer<GroupContext>,
     batch: MessageBatch,
     config: Config,
-    /// Next offset to commit per (topic, partition): one past the last message handed out.
-    handed_out: BTreeMap<(String, i32), i64>,
+    /// Next offsets: of the batch being built, of batches returned (what `commit()` commits), and
+    /// committed; shared with the rebalance callback, which forgets revoked partitions.
+    book: Arc<Mutex<Book>>,
+    hook: Option<Arc<dyn RebalanceHook>>,
     pending_error: Option<KafkaError>,
 }
 
@@ -73,8 +80,35 @@ impl Consumer {
     pub fn new(config: Config, opts: ConsumerOptions) -> Result<Self> {
         config.validate()?;
         let batch = MessageBatch::new(opts.format, opts.schema, &opts.packet, opts.timestamp_unit)?;
-        let inner: BaseConsumer = config.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
-        Ok(Self { inner, batch, config, handed_out: BTreeMap::new(), pending_error: None })
+        let book = Arc::new(Mutex::new(Book::default()));
+        let inner = Self::create(&config, &book, None)?;
+        Ok(Self { inner, batch, config, book, hook: None, pending_error: None })
+    }
+
+    fn create(
+        config: &Config,
+        book: &Arc<Mutex<Book>>,
+        hook: Option<Arc<dyn RebalanceHook>>,
+    ) -> Result<BaseConsumer<GroupContext>> {
+        let context = GroupContext::new(Arc::clone(book));
+        context.set_hook(hook);
+        config.client_config().create_with_context(context).map_err(|e| KafkaError::from_rdkafka("", &e))
+    }
+
+    /// `e`, or the TLS/SASL failure that explains it when it is a timeout. The consumer's error
+    /// events wait in its queues until polled; with no broker reachable nothing is assigned, so
+    /// draining them here loses no message.
+    fn explain(&self, e: KafkaError) -> KafkaError {
+        if matches!(e, KafkaError::Timeout(_)) {
+            self.inner.context().connection.drain(self.inner.client());
+        }
+        self.inner.context().connection.explain(e)
+    }
+
+    /// Callbacks run when partitions are revoked (with a last chance to commit) and assigned.
+    pub fn set_rebalance_hook(&mut self, hook: Option<Arc<dyn RebalanceHook>>) {
+        self.inner.context().set_hook(hook.clone());
+        self.hook = hook;
     }
 
     pub fn config(&self) -> &Config {
@@ -87,7 +121,7 @@ impl Consumer {
             return Err(KafkaError::invalid("subscribing needs a group_id"));
         }
         for t in topics {
-            partition_count(self.inner.client(), t, self.config.servers(), timeout)?;
+            partition_count(self.inner.client(), t, self.config.servers(), timeout).map_err(|e| self.explain(e))?;
         }
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         self.inner.subscribe(&names).map_err(|e| KafkaError::from_rdkafka("subscribe", &e))
@@ -114,7 +148,7 @@ impl Consumer {
     fn ensure_group_id(&mut self) -> Result<()> {
         if self.config.get("group.id").is_none() {
             self.config.set("group.id", &format!("pktstream-reader-{}", std::process::id()));
-            self.inner = self.config.client_config().create().map_err(|e| KafkaError::from_rdkafka("", &e))?;
+            self.inner = Self::create(&self.config, &self.book, self.hook.clone())?;
         }
         Ok(())
     }
@@ -126,7 +160,8 @@ impl Consumer {
         let mut tpl = TopicPartitionList::new();
         let mut ends = Vec::new();
         for t in topics {
-            let n = partition_count(self.inner.client(), t, self.config.servers(), timeout)?;
+            let n =
+                partition_count(self.inner.client(), t, self.config.servers(), timeout).map_err(|e| self.explain(e))?;
             for p in 0..n {
                 let (_, high) = self
                     .inner
@@ -150,7 +185,7 @@ impl Consumer {
         timeout: Duration,
         interrupted: &mut dyn FnMut() -> Result<()>,
     ) -> Result<RecordBatch> {
-        if let Some(e) = self.pending_error.take() {
+        if let Some(e) = self.pending_error.take().or_else(|| lock(&self.book).hook_error.take()) {
             return Err(e);
         }
         let deadline = Instant::now() + timeout;
@@ -182,8 +217,10 @@ impl Consumer {
                         self.pending_error = Some(err);
                         break;
                     }
-                    self.handed_out.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
+                    lock(&self.book).pending.raise(m.topic(), m.partition(), m.offset() + 1);
                 }
+                // `enable.partition.eof=true`: a partition's end was reached; return what is here.
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
                 Some(Err(e)) => {
                     let err = KafkaError::from_rdkafka("consume", &e);
                     if self.batch.rows() == 0 {
@@ -197,34 +234,30 @@ impl Consumer {
                 None => interrupted()?,
             }
         }
-        self.batch.finish()
+        let out = self.batch.finish()?;
+        lock(&self.book).hand_out();
+        Ok(out)
     }
 
-    /// Commits the offsets of every message handed out so far (synchronously).
+    /// Commits the offsets of every message handed out so far (synchronously), for the partitions
+    /// this member still holds: a partition revoked since was forgotten, and an offset at or below
+    /// one this member committed before is left out.
     pub fn commit(&mut self) -> Result<()> {
-        if self.handed_out.is_empty() {
-            return Ok(());
-        }
-        let mut tpl = TopicPartitionList::new();
-        for ((t, p), next) in &self.handed_out {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*next))
-                .map_err(|e| KafkaError::from_rdkafka("commit", &e))?;
-        }
-        self.inner.commit(&tpl, CommitMode::Sync).map_err(|e| KafkaError::from_rdkafka("commit", &e))
+        let wanted: Vec<(String, i32, i64)> =
+            lock(&self.book).returned.iter().map(|(t, p, o)| (t.to_string(), p, o)).collect();
+        self.commit_offsets(&wanted)
     }
 
     /// Commits explicit next offsets, for applications that make data durable in pieces (the
-    /// archiver commits a partition only up to the last file it closed).
+    /// archiver commits a partition only up to the last file it closed). Partitions not assigned
+    /// to this consumer, and offsets that would not move forward, are left out.
     pub fn commit_offsets(&mut self, offsets: &[(String, i32, i64)]) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
-        let mut tpl = TopicPartitionList::new();
-        for (t, p, next) in offsets {
-            tpl.add_partition_offset(t, *p, Offset::Offset(*next))
-                .map_err(|e| KafkaError::from_rdkafka("commit", &e))?;
-        }
-        self.inner.commit(&tpl, CommitMode::Sync).map_err(|e| KafkaError::from_rdkafka("commit", &e))
+        let owned = self.assignment()?;
+        let offsets = lock(&self.book).forward_only(offsets, &|t, p| owned.iter().any(|(ot, op)| ot == t && *op == p));
+        commit_now(&self.inner, &self.book, &offsets).map_err(|e| KafkaError::from_rdkafka("commit", &e))
     }
 
     /// Moves a partition's read position (the partition must be assigned).
@@ -239,15 +272,44 @@ impl Consumer {
             .map_err(|e| KafkaError::from_rdkafka(&format!("seek {topic} [{partition}]"), &e))
     }
 
+    /// librdkafka's position of an assigned partition: the offset after the last message or
+    /// control record (transaction marker) it passed, skipped aborted records and compacted gaps
+    /// included. `None` before anything was read.
+    pub fn position(&self, topic: &str, partition: i32) -> Result<Option<i64>> {
+        let tpl = self.inner.position().map_err(|e| KafkaError::from_rdkafka("position", &e))?;
+        Ok(tpl.find_partition(topic, partition).and_then(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        }))
+    }
+
+    /// A partition's (low, high) watermarks: its earliest available offset and its end.
+    pub fn watermarks(&self, topic: &str, partition: i32, timeout: Duration) -> Result<(i64, i64)> {
+        self.inner
+            .fetch_watermarks(topic, partition, Timeout::After(timeout))
+            .map_err(|e| KafkaError::from_rdkafka(&format!("watermarks of {topic} [{partition}]"), &e))
+    }
+
     /// The partitions currently assigned.
     pub fn assignment(&self) -> Result<Vec<(String, i32)>> {
         let tpl = self.inner.assignment().map_err(|e| KafkaError::from_rdkafka("assignment", &e))?;
         Ok(tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect())
     }
 
-    /// Next offset per (topic, partition) after what was handed out.
-    pub fn positions(&self) -> &BTreeMap<(String, i32), i64> {
-        &self.handed_out
+    /// Next offset per (topic, partition) after what was handed out, for the partitions held.
+    pub fn positions(&self) -> BTreeMap<(String, i32), i64> {
+        lock(&self.book).returned.iter().map(|(t, p, o)| ((t.to_string(), p), o)).collect()
+    }
+
+    /// The highest offset this member committed per (topic, partition).
+    pub fn committed_by_me(&self) -> BTreeMap<(String, i32), i64> {
+        lock(&self.book).committed.iter().map(|(t, p, o)| ((t.to_string(), p), o)).collect()
+    }
+
+    /// (rebalances that revoked partitions, partitions revoked in all).
+    pub fn revocations(&self) -> (u64, u64) {
+        let b = lock(&self.book);
+        (b.revocations, b.revoked_partitions)
     }
 
     /// Leaves the group (if any) and closes the client.

@@ -131,6 +131,10 @@ pub fn is_retriable(code: RDKafkaErrorCode) -> bool {
             | NotCoordinator
             | UnknownTopicOrPartition
             | KafkaStorageError
+            // A commit during a rebalance: nothing was committed; commit again after the next read.
+            | RebalanceInProgress
+            | IllegalGeneration
+            | UnknownMemberId
     )
 }
 

@@ -22,6 +22,7 @@ pub mod messages;
 pub mod meta;
 pub mod produce;
 pub mod producer;
+pub mod rebalance;
 pub mod text;
 
 pub use config::Config;

@@ -7,7 +7,7 @@
 //! with the final report attached as its `report` attribute.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow_schema::SchemaRef;
@@ -19,7 +19,7 @@ use pyo3_arrow::{PyArray, PyRecordBatch, PyRecordBatchReader, PySchema};
 
 use super::errors::to_py;
 use crate::error::Error;
-use crate::kafka::admin::create_topic as core_create_topic;
+use crate::kafka::rebalance::{HookCommit, RebalanceHook};
 use crate::kafka::{
     consumer_config, produce_raw, producer_config, BatchProducer, Consumer, ConsumerOptions, Format, KafkaError,
     KeySpec, ProduceOptions, ProduceReport, Progress, TsUnit,
@@ -290,21 +290,52 @@ pub(crate) fn produce(
     finish_report(py, outcome, control)
 }
 
-/// Creates a topic; returns False if it already existed.
-#[pyfunction]
-#[pyo3(signature = (topic, *, partitions=1, bootstrap_servers, replication_factor=1, config=None, timeout=10.0))]
-pub(crate) fn create_topic(
-    py: Python<'_>,
-    topic: &str,
-    partitions: i32,
-    bootstrap_servers: &str,
-    replication_factor: i32,
-    config: Option<&Bound<'_, PyDict>>,
-    timeout: f64,
-) -> PyResult<bool> {
-    let cfg = crate::kafka::Config::layered(&[("bootstrap.servers", bootstrap_servers)], &config_pairs(config)?);
-    let timeout = seconds(timeout, "timeout")?;
-    py.detach(|| core_create_topic(&cfg, topic, partitions, replication_factor, timeout)).map_err(kafka_to_py)
+/// The Python rebalance callbacks. `on_revoke(partitions)` returns `(commit_returned, offsets)`;
+/// an exception it raises is kept and raised by the next `read_batch`.
+struct PyHook {
+    on_revoke: Option<Py<PyAny>>,
+    on_assign: Option<Py<PyAny>>,
+    raised: Mutex<Option<PyErr>>,
+}
+
+impl PyHook {
+    fn keep(&self, e: PyErr) {
+        let mut r = self.raised.lock().unwrap_or_else(|p| p.into_inner());
+        r.get_or_insert(e);
+    }
+
+    fn take(&self) -> Option<PyErr> {
+        self.raised.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl RebalanceHook for PyHook {
+    fn revoking(&self, partitions: &[(String, i32)]) -> HookCommit {
+        let Some(cb) = &self.on_revoke else {
+            return HookCommit::default();
+        };
+        Python::attach(|py| {
+            let out =
+                cb.call1(py, (partitions.to_vec(),)).and_then(|r| r.extract::<(bool, Vec<(String, i32, i64)>)>(py));
+            match out {
+                Ok((returned, offsets)) => HookCommit { returned, offsets },
+                Err(e) => {
+                    self.keep(e);
+                    HookCommit::default()
+                }
+            }
+        })
+    }
+
+    fn assigned(&self, partitions: &[(String, i32)]) {
+        if let Some(cb) = &self.on_assign {
+            Python::attach(|py| {
+                if let Err(e) = cb.call1(py, (partitions.to_vec(),)) {
+                    self.keep(e);
+                }
+            });
+        }
+    }
 }
 
 /// A Kafka consumer returning Arrow record batches (see `pktstream.Consumer`).
@@ -312,9 +343,15 @@ pub(crate) fn create_topic(
 pub(crate) struct NativeConsumer {
     inner: Mutex<Option<Consumer>>,
     redacted: Vec<(String, String)>,
+    hook: Mutex<Option<Arc<PyHook>>>,
 }
 
 impl NativeConsumer {
+    /// An exception a rebalance callback raised, if any (taken).
+    fn hook_error(&self) -> Option<PyErr> {
+        self.hook.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|h| h.take())
+    }
+
     fn with<T: Send>(
         &self,
         py: Python<'_>,
@@ -359,7 +396,7 @@ impl NativeConsumer {
         let cfg = consumer_config(bootstrap_servers, group_id, &config_pairs(config)?);
         let redacted = cfg.redacted();
         let consumer = Consumer::new(cfg, opts).map_err(kafka_to_py)?;
-        Ok(Self { inner: Mutex::new(Some(consumer)), redacted })
+        Ok(Self { inner: Mutex::new(Some(consumer)), redacted, hook: Mutex::new(None) })
     }
 
     /// Joins the group on `topics`.
@@ -383,9 +420,32 @@ impl NativeConsumer {
         self.with(py, move |c| c.assign(&partitions))
     }
 
+    /// Sets (or with `None`s, removes) the rebalance callbacks: `on_revoke(partitions) ->
+    /// (commit_returned, [(topic, partition, next_offset)])` and `on_assign(partitions)`. They run
+    /// inside `read_batch`/`close` and must not call this consumer.
+    #[pyo3(signature = (on_revoke=None, on_assign=None))]
+    fn set_rebalance_callbacks(
+        &self,
+        py: Python<'_>,
+        on_revoke: Option<Py<PyAny>>,
+        on_assign: Option<Py<PyAny>>,
+    ) -> PyResult<()> {
+        let hook = (on_revoke.is_some() || on_assign.is_some())
+            .then(|| Arc::new(PyHook { on_revoke, on_assign, raised: Mutex::new(None) }));
+        *self.hook.lock().unwrap_or_else(|p| p.into_inner()) = hook.clone();
+        self.with(py, move |c| {
+            c.set_rebalance_hook(hook.map(|h| h as Arc<dyn RebalanceHook>));
+            Ok(())
+        })
+    }
+
     /// Up to `max_rows` rows, waiting at most `timeout` seconds; an empty batch if none came.
+    /// An exception from a rebalance callback is raised once the rows read with it are returned.
     #[pyo3(signature = (max_rows=65536, timeout=1.0))]
     fn read_batch(&self, py: Python<'_>, max_rows: usize, timeout: f64) -> PyResult<PyRecordBatch> {
+        if let Some(e) = self.hook_error() {
+            return Err(e);
+        }
         let t = seconds(timeout, "timeout")?;
         let mut raised: Option<PyErr> = None;
         let out = py.detach(|| {
@@ -403,7 +463,13 @@ impl NativeConsumer {
         if let Some(e) = raised {
             return Err(e);
         }
-        out.map(PyRecordBatch::new).map_err(kafka_to_py)
+        let batch = out.map_err(kafka_to_py)?;
+        if batch.num_rows() == 0 {
+            if let Some(e) = self.hook_error() {
+                return Err(e);
+            }
+        }
+        Ok(PyRecordBatch::new(batch))
     }
 
     /// Commits the offsets of everything handed out so far.
@@ -421,6 +487,29 @@ impl NativeConsumer {
     fn seek(&self, py: Python<'_>, topic: String, partition: i32, offset: i64, timeout: f64) -> PyResult<()> {
         let t = seconds(timeout, "timeout")?;
         self.with(py, move |c| c.seek(&topic, partition, offset, t))
+    }
+
+    /// librdkafka's position of an assigned partition (after the last message or transaction
+    /// marker passed), or None before anything was read.
+    fn position(&self, py: Python<'_>, topic: String, partition: i32) -> PyResult<Option<i64>> {
+        self.with(py, move |c| c.position(&topic, partition))
+    }
+
+    /// (low, high) watermarks of a partition: its earliest available offset and its end.
+    #[pyo3(signature = (topic, partition, timeout=10.0))]
+    fn watermarks(&self, py: Python<'_>, topic: String, partition: i32, timeout: f64) -> PyResult<(i64, i64)> {
+        let t = seconds(timeout, "timeout")?;
+        self.with(py, move |c| c.watermarks(&topic, partition, t))
+    }
+
+    /// (rebalances that revoked partitions, partitions revoked in all).
+    fn revocations(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
+        self.with(py, |c| Ok(c.revocations()))
+    }
+
+    /// [(topic, partition, next offset)] this member committed (the highest per partition).
+    fn committed_by_me(&self, py: Python<'_>) -> PyResult<Vec<(String, i32, i64)>> {
+        self.with(py, |c| Ok(c.committed_by_me().into_iter().map(|((t, p), o)| (t, p, o)).collect()))
     }
 
     /// The assigned (topic, partition) pairs.
@@ -448,6 +537,8 @@ impl NativeConsumer {
             c
         });
         py.detach(move || drop(consumer));
+        // The callbacks refer back to the Python consumer: drop them with the client.
+        *self.hook.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
@@ -551,7 +642,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeConsumer>()?;
     m.add_function(wrap_pyfunction!(produce_pcap, m)?)?;
     m.add_function(wrap_pyfunction!(produce, m)?)?;
-    m.add_function(wrap_pyfunction!(create_topic, m)?)?;
     m.add_function(wrap_pyfunction!(decode_values, m)?)?;
     Ok(())
 }

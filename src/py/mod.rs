@@ -1,6 +1,7 @@
 //! The only PyO3 code: thin wrappers that convert arguments, release the GIL around work, check
 //! for Ctrl-C between batches and map core errors to the `pktstream` exception hierarchy.
 
+mod admin;
 mod distance;
 mod errors;
 mod kafka;
@@ -26,6 +27,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::NativeReader>()?;
     m.add_function(wrap_pyfunction!(packet_schema, m)?)?;
     kafka::register(m)?;
+    admin::register(m)?;
     distance::register(m)?;
     #[cfg(feature = "live")]
     live::register(m)?;

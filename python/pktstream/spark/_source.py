@@ -8,11 +8,19 @@ is re-read with the same ``[start, end)`` range (``foreachBatch`` sinks must be 
 Each Spark partition reads one range of one Kafka partition with its own native consumer, opened
 inside :meth:`KafkaStreamReader.read` (readers are pickled to Python workers and hold only options
 and offsets). Ranges longer than ``maxRecordsPerPartition`` are split.
+
+A range ends when the consumer's *position* reaches its end, not when a message at ``end - 1``
+is seen: the last offsets of a range may hold no message for the reader (transaction markers,
+aborted transactions' records, records removed by compaction), and librdkafka's position moves
+past them. A range whose start was removed by retention is data loss: with ``failOnDataLoss``
+(default true, as in Spark's Kafka source) the query fails; otherwise a warning is logged and the
+range is read from the earliest offset still available.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -46,6 +54,8 @@ except ImportError:  # Spark 4.0 / 4.1: Spark calls latestOffset() without argum
 
 __all__ = ["KafkaDataSource", "KafkaStreamReader", "KafkaRange", "KafkaOptions"]
 
+log = logging.getLogger("pktstream.spark")
+
 Offsets = Dict[str, Dict[str, int]]
 
 
@@ -67,6 +77,7 @@ class KafkaOptions:
     min_partitions: int = 0
     poll_timeout: float = 120.0
     timeout: float = 30.0
+    fail_on_data_loss: bool = True
     config: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -99,11 +110,13 @@ class KafkaOptions:
             min_partitions=int(opts.get("minpartitions", 0)),
             poll_timeout=int(opts.get("polltimeoutms", 120_000)) / 1000.0,
             timeout=int(opts.get("timeoutms", 30_000)) / 1000.0,
+            fail_on_data_loss=_flag(opts.get("failondataloss", "true"), "failOnDataLoss"),
             config=config,
         )
 
-    def native(self) -> Any:
-        """A new native consumer for these options (call on the worker that uses it)."""
+    def native(self, **extra: str) -> Any:
+        """A new native consumer for these options (call on the worker that uses it); ``extra``
+        librdkafka keys override the user's."""
         from pktstream import _native
 
         values = value_schema(self.format, self.schema, self.columns, self.addresses)
@@ -114,7 +127,7 @@ class KafkaOptions:
             columns=list(self.columns) if self.columns and self.format == "raw" else None,
             addresses=self.addresses,
             timestamp_unit=self.timestamp_unit,
-            config=dict(self.config),
+            config={**self.config, **extra},
         )
 
     def watermarks(self) -> Offsets:
@@ -129,11 +142,32 @@ class KafkaOptions:
             out[topic][str(partition)] = int(end)
         return out
 
-    def resolve(self, spec: str, latest: Offsets) -> Offsets:
+    def lows(self, partitions: Sequence[Tuple[str, int]]) -> Dict[Tuple[str, int], int]:
+        """``{(topic, partition): earliest available offset}`` (the low watermarks) now."""
+        if not partitions:
+            return {}
+        consumer = self.native()
+        try:
+            return {(t, p): int(consumer.watermarks(t, p, self.timeout)[0]) for t, p in partitions}
+        finally:
+            consumer.close()
+
+    def earliest(self, latest: Offsets) -> Offsets:
+        """The earliest available offset of each partition of ``latest``."""
+        lows = self.lows([(t, int(p)) for t, ps in latest.items() for p in ps])
+        return {t: {p: lows.get((t, int(p)), 0) for p in ps} for t, ps in latest.items()}
+
+    def resolve(self, spec: str, latest: Offsets, earliest: Optional[Offsets] = None) -> Offsets:
         """``earliest`` / ``latest`` / JSON (``-2`` earliest, ``-1`` latest) as concrete offsets;
-        partitions the JSON leaves out start at the earliest offset."""
+        partitions the JSON leaves out start at the earliest offset (``earliest``: the low
+        watermarks; 0 when not given)."""
+        first = earliest or {}
+
+        def low(t: str, p: str) -> int:
+            return int(first.get(t, {}).get(p, 0))
+
         if spec == "earliest":
-            return {t: {p: 0 for p in ps} for t, ps in latest.items()}
+            return {t: {p: low(t, p) for p in ps} for t, ps in latest.items()}
         if spec == "latest":
             return {t: dict(ps) for t, ps in latest.items()}
         try:
@@ -145,7 +179,7 @@ class KafkaOptions:
             out[t] = {}
             for p, end in ps.items():
                 o = int(given.get(t, {}).get(p, -2))
-                out[t][p] = 0 if o == -2 else end if o == -1 else o
+                out[t][p] = low(t, p) if o == -2 else end if o == -1 else o
         return out
 
 
@@ -179,6 +213,19 @@ def plan(opts: KafkaOptions, start: Offsets, end: Offsets) -> List[KafkaRange]:
     return out
 
 
+def check_retention(opts: KafkaOptions, ranges: List[KafkaRange]) -> List[KafkaRange]:
+    """On the driver: ranges starting at offsets removed by retention fail the query
+    (``failOnDataLoss``) or, with a warning in the driver's log, start at the earliest offset left.
+    Tasks check again when they start (retention may run in between)."""
+    lows = opts.lows(sorted({(r.topic, r.partition) for r in ranges}))
+    out = []
+    for r in ranges:
+        start = data_loss(opts, r, lows.get((r.topic, r.partition), 0))
+        if start < r.end:
+            out.append(r if start == r.start else KafkaRange(r.topic, r.partition, start, r.end))
+    return out
+
+
 def cap(start: Offsets, latest: Offsets, max_rows: int) -> Offsets:
     """``latest`` limited to ``max_rows`` offsets past ``start`` in all, shared by lag (as Spark's
     Kafka source does). Partitions new since ``start`` start at 0."""
@@ -209,27 +256,62 @@ def _merge(start: Offsets, latest: Offsets) -> Offsets:
     return {t: {p: int(start.get(t, {}).get(p, 0)) for p in ps} for t, ps in latest.items()}
 
 
+def data_loss(opts: KafkaOptions, r: KafkaRange, low: int) -> int:
+    """Where to start ``r`` when offsets before ``low`` are gone: fails (``failOnDataLoss``) or
+    warns and returns ``low``."""
+    if r.start >= low:
+        return r.start
+    lost = min(low, r.end) - r.start
+    message = (
+        f"pktstream: offsets {r.start}..{min(low, r.end)} of {r.topic} [{r.partition}] ({lost:,} offsets) were "
+        f"removed (retention or deletion) before they were read; the earliest available offset is {low}"
+    )
+    if opts.fail_on_data_loss:
+        from pktstream.exceptions import KafkaError
+
+        raise KafkaError(
+            message + ". Set the option failOnDataLoss=false to go on from there with a warning.",
+            "OFFSET_OUT_OF_RANGE",
+        )
+    log.warning("%s; going on from there (failOnDataLoss=false)", message)
+    return low
+
+
 def read_range(opts: KafkaOptions, r: KafkaRange, target: pa.Schema) -> Iterator[pa.RecordBatch]:
     """Every message of ``r``, decoded and cast to ``target``, each exactly once.
 
-    The native consumer is assigned exactly ``r.partition`` at ``r.start``; rows at or past
-    ``r.end`` (and, defensively, any offset already handed out) are dropped.
+    The native consumer is assigned exactly ``r.partition`` at ``r.start`` and reads until its
+    position reaches ``r.end`` (positions move past transaction markers, aborted records and
+    compacted gaps); rows at or past ``r.end`` (and, defensively, any offset already handed out)
+    are dropped. ``enable.partition.eof`` ends each read at the partition's end at once.
     """
-    consumer = opts.native()
+    consumer = opts.native(**{
+        "enable.partition.eof": "true",
+        # Offsets deleted while reading: an error, or (failOnDataLoss=false) the earliest.
+        "auto.offset.reset": "error" if opts.fail_on_data_loss else "earliest",
+    })
     try:
-        consumer.assign([(r.topic, r.partition, r.start)], opts.timeout)
+        low, _ = consumer.watermarks(r.topic, r.partition, opts.timeout)
+        start = data_loss(opts, r, low)
+        if start >= r.end:
+            return
+        consumer.assign([(r.topic, r.partition, start)], opts.timeout)
         values = _value_names(target)
-        seen = r.start - 1  # the highest offset handed out (or known to be before the range)
+        seen = start - 1  # the highest offset handed out (or known to be before the range)
         deadline = time.monotonic() + opts.poll_timeout
         per_message = opts.format != "arrow"
         while seen < r.end - 1:
+            position = consumer.position(r.topic, r.partition)
+            if position is not None and position >= r.end:
+                break
             want = min(65_536, r.end - 1 - seen) if per_message else 65_536
             batch = pa.record_batch(consumer.read_batch(want, 1.0))
             if batch.num_rows == 0:
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"pktstream: no message of {r.topic} [{r.partition}] at offsets {seen + 1}..{r.end} "
-                        f"within pollTimeoutMs={int(opts.poll_timeout * 1000)} (deleted by retention?)"
+                        f"pktstream: {r.topic} [{r.partition}] stayed at position {position} short of the end "
+                        f"{r.end} of its range {r.start}..{r.end} for pollTimeoutMs={int(opts.poll_timeout * 1000)} "
+                        "(an open transaction, or the broker unreachable?)"
                     )
                 continue
             deadline = time.monotonic() + opts.poll_timeout
@@ -273,6 +355,13 @@ def _select(batch: pa.RecordBatch, r: KafkaRange, seen: int, per_message: bool) 
     return pa.array(mask), max(seen, int(o.max()))
 
 
+def _flag(value: str, name: str) -> bool:
+    v = str(value).strip().lower()
+    if v not in ("true", "false"):
+        raise ValueError(f"option {name} must be true or false, not {value!r}")
+    return v == "true"
+
+
 def _value_names(target: pa.Schema) -> set:
     kafka = set(KAFKA_COLUMNS.names)
     names = {n for n in target.names if n not in kafka}
@@ -291,7 +380,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def initialOffset(self) -> Offsets:
         latest = self.opts.watermarks()
-        start = self.opts.resolve(self.opts.starting_offsets, latest)
+        start = self.opts.resolve(self.opts.starting_offsets, latest, self.opts.earliest(latest))
         self._last = start
         return start
 
@@ -326,7 +415,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return end
 
     def partitions(self, start: Offsets, end: Offsets) -> Sequence[InputPartition]:
-        return plan(self.opts, start, end)
+        return check_retention(self.opts, plan(self.opts, start, end))
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
         assert isinstance(partition, KafkaRange)
@@ -346,9 +435,10 @@ class KafkaBatchReader(DataSourceReader):
 
     def partitions(self) -> Sequence[InputPartition]:
         latest = self.opts.watermarks()
-        start = self.opts.resolve(self.opts.starting_offsets, latest)
-        end = self.opts.resolve(self.opts.ending_offsets, latest)
-        return plan(self.opts, start, end)
+        earliest = self.opts.earliest(latest)
+        start = self.opts.resolve(self.opts.starting_offsets, latest, earliest)
+        end = self.opts.resolve(self.opts.ending_offsets, latest, earliest)
+        return check_retention(self.opts, plan(self.opts, start, end))
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
         assert isinstance(partition, KafkaRange)
