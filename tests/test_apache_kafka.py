@@ -8,59 +8,14 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pktstream
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from kafka_fixtures import consumer_config
 from pktstream.broker import ApacheKafka, KafkaServerError, find_kafka
-
-
-def _refuses(bootstrap: str) -> bool:
-    host, port = bootstrap.rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), timeout=2).close()
-    except ConnectionRefusedError:
-        return True
-    return False
-
-
-def _produce(bootstrap: str, topic: str, n: int) -> list[bytes]:
-    values = [f"message-{i:05d}".encode() * 3 for i in range(n)]
-    failures: list[KafkaError] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                         "linger.ms": 5})
-    for i, value in enumerate(values):
-        producer.produce(topic, value, key=str(i % 7).encode(),
-                         on_delivery=lambda err, _msg: err and failures.append(err))
-        producer.poll(0)
-    assert producer.flush(30) == 0
-    assert failures == []
-    return values
-
-
-def _consume(bootstrap: str, topic: str, n: int, timeout: float = 60.0) -> list[bytes]:
-    consumer = Consumer(consumer_config(bootstrap))
-    consumer.subscribe([topic])
-    got: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(got) < n and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            assert msg.error() is None, msg.error()
-            got.append(msg.value())
-        end = time.monotonic() + 2  # nothing beyond the n messages (no duplicates after the crash)
-        while time.monotonic() < end:
-            msg = consumer.poll(0.2)
-            if msg is not None and msg.error() is None:
-                got.append(msg.value())
-    finally:
-        consumer.close()
-    return got
+from test_broker import _consume, _produce, _refuses  # the same helpers as the Tansu tests
 
 
 def test_session_broker_has_three_listeners(secure_kafka: ApacheKafka) -> None:

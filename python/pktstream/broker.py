@@ -42,7 +42,7 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 from ._apache_kafka import ApacheKafka, KafkaServerError, find_kafka, make_ca
 from .exceptions import PktstreamError
@@ -531,6 +531,33 @@ def run(args: argparse.Namespace) -> int:
         return _run_kafka(args, topics, Path(data_dir))
     broker = Broker(port=args.port, data_dir=data_dir, storage="memory" if args.memory else "auto")
 
+    def ready() -> None:
+        for name, partitions in topics:
+            create_topic(broker.bootstrap_servers, name, partitions, exist_ok=True)
+        where = (f"durable sqlite at {broker.data_dir}" if broker.durable
+                 else "in-memory: data is lost on stop")
+        print(f"Kafka-compatible broker ({_version(broker.binary)}, {where}) "
+              f"listening on {broker.bootstrap_servers}")
+        _print_topics(topics)
+        example = topics[0][0] if topics else "packets"
+        print(f"Use it:  pktstream produce FILE --topic {example} "
+              f"--bootstrap-servers {broker.bootstrap_servers}")
+        if broker.durable:
+            print("Topics are not created automatically: pass --topic NAME[:PARTITIONS].")
+        print(f"Log: {broker.log_path}.  Ctrl-C stops it.", flush=True)
+
+    return _serve(broker, "the broker", ready)
+
+
+def _print_topics(topics: list[tuple[str, int]]) -> None:
+    for name, partitions in topics:
+        print(f"  topic {name} ({partitions} partition{'s' if partitions != 1 else ''})")
+
+
+def _serve(broker: Any, name: str, ready: Callable[[], None]) -> int:
+    """Starts ``broker``, calls ``ready()`` (topics, banner), then runs until Ctrl-C or SIGTERM
+    (0), or until the broker dies (1, with its log). The broker is stopped either way."""
+
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -538,26 +565,13 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         broker.start()
-        for name, partitions in topics:
-            create_topic(broker.bootstrap_servers, name, partitions, exist_ok=True)
-        where = (f"durable sqlite at {broker.data_dir}" if broker.durable
-                 else "in-memory: data is lost on stop")
-        print(f"Kafka-compatible broker ({_version(broker.binary)}, {where}) "
-              f"listening on {broker.bootstrap_servers}")
-        for name, partitions in topics:
-            print(f"  topic {name} ({partitions} partition{'s' if partitions != 1 else ''})")
-        example = topics[0][0] if topics else "packets"
-        print(f"Use it:  pktstream produce FILE --topic {example} "
-              f"--bootstrap-servers {broker.bootstrap_servers}")
-        if broker.durable:
-            print("Topics are not created automatically: pass --topic NAME[:PARTITIONS].")
-        print(f"Log: {broker.log_path}.  Ctrl-C stops it.", flush=True)
+        ready()
         while broker.running:
             time.sleep(0.2)
-        print(f"pktstream: the broker exited unexpectedly; its log:\n{broker.log_tail()}", file=sys.stderr)
+        print(f"pktstream: {name} exited unexpectedly; its log:\n{broker.log_tail()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("stopping the broker", file=sys.stderr)
+        print(f"stopping {name}", file=sys.stderr)
         return 0
     finally:
         for sig, handler in previous.items():
@@ -573,12 +587,7 @@ def _run_kafka(args: argparse.Namespace, topics: list[tuple[str, int]], data_dir
     shutil.rmtree(data_dir, ignore_errors=True)
     kafka = ApacheKafka(data_dir, port=args.port)
 
-    def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        kafka.start()
+    def ready() -> None:
         for name, partitions in topics:
             native_create_topic(name, partitions=partitions, bootstrap_servers=kafka.bootstrap_servers)
         print(f"Apache Kafka {kafka.version} started in {kafka.startup_seconds:.1f} s (data in {data_dir})")
@@ -586,20 +595,10 @@ def _run_kafka(args: argparse.Namespace, topics: list[tuple[str, int]], data_dir
             print(f"  {listener:<9} {kafka.bootstrap(listener)}")
         print(f"  CA certificate: {kafka.ca_file}")
         print(f"  SASL users (SCRAM-SHA-512/256, PLAIN): {', '.join(kafka.users)} (passwords in {data_dir}/users)")
-        for name, partitions in topics:
-            print(f"  topic {name} ({partitions} partition{'s' if partitions != 1 else ''})")
+        _print_topics(topics)
         print(f"Log: {data_dir / 'server.log'}.  Ctrl-C stops it.", flush=True)
-        while kafka.running:
-            time.sleep(0.2)
-        print(f"pktstream: Kafka exited unexpectedly:\n{kafka.log_tail()}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("stopping Apache Kafka", file=sys.stderr)
-        return 0
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        kafka.stop()
+
+    return _serve(kafka, "Apache Kafka", ready)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
