@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -123,6 +124,10 @@ def _produce(bootstrap: str, topic: str) -> list[list[tuple[str, Optional[bytes]
     rng = random.Random(104)
     kinds = _hostile(rng)
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_request_size=10_000_000)
+    # A topic made a moment ago: wait until this client's metadata lists all its partitions.
+    deadline = time.monotonic() + 60
+    while len(producer.partitions_for(topic) or ()) < PARTITIONS and time.monotonic() < deadline:
+        time.sleep(0.2)
     sent: list[list[tuple[str, Optional[bytes], bytes]]] = [[] for _ in range(PARTITIONS)]
     futures = []
     for i in range(MESSAGES):
