@@ -151,9 +151,12 @@ CHILD = textwrap.dedent(
     import pyarrow as pa, pyarrow.ipc
     import pktstream
 
-    def rss_kb():
+    def status_kb(field):
         with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            return next(int(line.split()[1]) for line in f if line.startswith(field))
+
+    def rss_kb():
+        return status_kb("VmRSS:")
 
     bootstrap, topic, out, fmt = sys.argv[1:5]
     schema = pa.schema({"a": pa.int64()}) if fmt in ("json", "arrow") else None
@@ -168,7 +171,7 @@ CHILD = textwrap.dedent(
     started = time.monotonic()
     table = pktstream.consume(topic, bootstrap_servers=bootstrap, format=fmt, schema=schema, timeout=10)
     took = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = status_kb("VmHWM:")  # this process's peak (ru_maxrss keeps the forking parent's after exec)
     with pa.OSFile(f"{out}/{fmt}.arrow", "wb") as f, pa.ipc.new_file(f, table.schema) as w:
         w.write_table(table)
     print(json.dumps({"seconds": took, "rss_growth_mb": (peak - before) / 1024, "rows": table.num_rows}))
