@@ -19,6 +19,10 @@ command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)  # Apache
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)                     # Kafka's jars from Maven Central
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)               # test CA for Kafka's SSL listeners
 command -v perl >/dev/null 2>&1 || need_apt+=(perl)                     # OpenSSL's build (rdkafka ssl-vendored)
+command -v flex >/dev/null 2>&1 || need_apt+=(flex)                     # the wheel's static libpcap
+command -v bison >/dev/null 2>&1 || need_apt+=(bison)                   #   (scripts/build_libpcap.sh)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)       # the bare root of scripts/check_wheel.sh
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -21,5 +21,11 @@ if [ -x scripts/fuzz.sh ] && [ "${PKTSTREAM_SKIP_FUZZ:-0}" != 1 ]; then
   bash scripts/fuzz.sh "${PKTSTREAM_FUZZ_SECONDS:-20}"
 fi
 
+if [ "${PKTSTREAM_SKIP_WHEEL:-0}" != 1 ]; then
+  echo "== wheel: build (manylinux2014, cached), then install and test it in a bare Debian root"
+  bash scripts/build_wheel.sh
+  bash scripts/check_wheel.sh
+fi
+
 echo "== pytest"
 .venv/bin/python -m pytest "$@"

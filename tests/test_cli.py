@@ -66,3 +66,31 @@ def test_schema_lists_every_column():
     out = run("schema")
     assert out.returncode == 0
     assert [line.split()[0] for line in out.stdout.splitlines()] == pktstream.schema().names
+
+
+def _cargo_version() -> str:
+    """The one version number of the project: Cargo.toml's [package] version."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "Cargo.toml").read_text()
+    match = re.search(r'^\[package\][^\[]*?^version\s*=\s*"([^"]+)"', text, re.M | re.S)
+    assert match, "Cargo.toml has no [package] version"
+    return match.group(1)
+
+
+def test_version_names_the_build_and_its_libraries():
+    import importlib.metadata
+
+    r = run("--version")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    version = _cargo_version()
+    assert lines[0] == f"pktstream {version}"
+    assert pktstream.__version__ == version == importlib.metadata.version("pktstream")
+    assert lines[1].startswith("librdkafka 2.")
+    features = lines[1].split("(", 1)[1].rstrip(")").split(",")
+    for feature in ("ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer", "zstd", "gzip", "lz4", "snappy"):
+        assert feature in features, (feature, lines[1])
+    assert lines[2].startswith("libpcap version 1."), lines
+    info = pktstream.build_info()
+    assert info["version"] == version and info["librdkafka_features"] == features

@@ -20,6 +20,7 @@ MODULES = [
     "pktstream.pipelines",
     "pktstream.exceptions",
     "pktstream._progress",
+    "pktstream._build",
     "pktstream.synth",
 ]
 

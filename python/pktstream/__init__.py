@@ -8,6 +8,7 @@ Example:
 """
 
 from . import distance
+from ._build import build_info
 from ._kafka import Consumer, ProduceReport, consume, create_topic, decode_values, produce, produce_pcap
 from ._live import LiveProduceReport, LiveReader, capture, produce_live
 from ._native import __version__
@@ -29,6 +30,7 @@ from .exceptions import (
 
 __all__ = [
     "__version__",
+    "build_info",
     "read_pcap",
     "iter_batches",
     "schema",

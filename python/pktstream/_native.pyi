@@ -1,11 +1,13 @@
 """Type stubs for the private native module (built from src/py by maturin)."""
 
 from os import PathLike
-from typing import Any, Callable, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Literal, Optional, Sequence, Union
 
 from typing_extensions import Self, final
 
 __version__: str
+
+def build_info() -> Dict[str, Any]: ...
 
 @final
 class NativeReader:

@@ -22,7 +22,7 @@ import json
 import sys
 from typing import Any, Dict, List, Optional
 
-from . import __version__
+from ._build import version_text
 from .exceptions import PktstreamError
 
 
@@ -393,7 +393,7 @@ def _broker(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pktstream", description="Network packets into Apache Arrow, fast.")
-    p.add_argument("--version", action="version", version=f"pktstream {__version__}")
+    p.add_argument("--version", action="version", version=version_text())
     sub = p.add_subparsers(dest="command", required=True)
 
     i = sub.add_parser("inspect", help="summarise a capture file (format, counts, time span, protocols, talkers)")

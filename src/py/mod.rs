@@ -22,10 +22,23 @@ fn packet_schema(columns: Option<Vec<String>>, addresses: &str) -> PyResult<pyo3
     Ok(pyo3_arrow::PySchema::new(opts.schema()))
 }
 
+/// The versions and features of this build and of the C libraries linked into it.
+#[pyfunction]
+fn build_info(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let info = crate::build_info::build_info();
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("version", info.version)?;
+    d.set_item("librdkafka", info.librdkafka_version)?;
+    d.set_item("librdkafka_features", info.librdkafka_features)?;
+    d.set_item("libpcap", info.libpcap_version)?;
+    Ok(d)
+}
+
 /// Registers the native module's contents.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::NativeReader>()?;
     m.add_function(wrap_pyfunction!(packet_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(build_info, m)?)?;
     kafka::register(m)?;
     admin::register(m)?;
     distance::register(m)?;
