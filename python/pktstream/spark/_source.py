@@ -30,6 +30,8 @@ from pyspark.sql.datasource import (
     DataSource,
     DataSourceReader,
     DataSourceStreamReader,
+    DataSourceStreamWriter,
+    DataSourceWriter,
     InputPartition,
 )
 from pyspark.sql.types import StructType
@@ -37,6 +39,7 @@ from pyspark.sql.types import StructType
 from ._decode import KAFKA_COLUMNS, kafka_batch, output_schema, value_schema
 from ._options import KafkaOptions, Offsets
 from ._schema import arrow_schema, spark_schema
+from ._sink import KafkaArrowWriter, KafkaStreamArrowWriter, SinkOptions, writer_options
 
 try:  # Spark 4.2+: read limits and Trigger.AvailableNow
     from pyspark.sql.streaming.datasource import (
@@ -344,7 +347,9 @@ class KafkaBatchReader(DataSourceReader):
 
 
 class KafkaDataSource(DataSource):
-    """``spark.readStream.format("pktstream")``: see ``docs/spark.md`` for the options.
+    """``spark.readStream.format("pktstream")`` and ``df.write(Stream).format("pktstream")``: see
+    ``docs/spark.md`` for the options. Reading, the options are Spark's Kafka source's; writing,
+    ``topic``, ``format`` (json, csv, arrow) and ``key`` (a column).
 
     Example:
         >>> packets = (spark.readStream.format("pktstream")
@@ -374,6 +379,15 @@ class KafkaDataSource(DataSource):
     def reader(self, schema: StructType) -> DataSourceReader:
         self._check_user_schema(schema)
         return KafkaBatchReader(KafkaOptions.parse(self.options, streaming=False), schema)
+
+    def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
+        """``df.write.format("pktstream")``: rows to the ``topic`` option (see ``_sink``)."""
+        return KafkaArrowWriter(writer_options(self.options, schema, overwrite))
+
+    def streamWriter(self, schema: StructType, overwrite: bool) -> DataSourceStreamWriter:
+        """``df.writeStream.format("pktstream")``; ``complete`` output mode writes the whole result
+        each micro-batch (as Spark's Kafka sink does)."""
+        return KafkaStreamArrowWriter(SinkOptions.parse(self.options, [f.name for f in schema.fields]))
 
     def _check_user_schema(self, schema: StructType) -> None:
         """``.schema(...)`` on the reader cannot change how values decode: refuse it clearly
