@@ -344,9 +344,16 @@ def _flag(value: str, name: str) -> bool:
     return v == "true"
 
 
+_NAMES = {n.lower(): n for n in (
+    "startingOffsetsByTimestamp", "endingOffsetsByTimestamp", "startingTimestamp", "endingTimestamp",
+    "startingOffsetsByTimestampStrategy", "groupIdPrefix", "fetchOffset.numRetries", "fetchOffset.retryIntervalMs",
+    "maxOffsetsPerTrigger", "minOffsetsPerTrigger", "maxTriggerDelay",
+)}
+
+
 def _spark_name(lower: str, options: Mapping[str, Any]) -> str:
-    """The option's name as the user spelled it."""
-    return next((k for k in options if k.lower() == lower), lower)
+    """The option's name as Spark's documentation spells it (Spark hands options over lower-cased)."""
+    return _NAMES.get(lower) or next((k for k in options if k.lower() == lower), lower)
 
 
 def partitions_of(offsets: Offsets) -> List[Tuple[str, int]]:
