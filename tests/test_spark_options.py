@@ -321,3 +321,12 @@ def test_jaas_config_over_sasl_ssl(spark, secure_kafka, tmp_path, mechanism):
     assert q.exception() is None and sum(t.num_rows for t in got) == 40
     assert password not in json.dumps(q.recentProgress, default=str)
     assert password not in q._jsq.toString()
+
+
+@pytest.mark.parametrize("name", ["pktstream.spark._options", "pktstream.spark._java_config", "pktstream.spark._sink"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

@@ -110,16 +110,20 @@ class KafkaOptions:
     timeout: float = 30.0
     fail_on_data_loss: bool = True
     config: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: The value schema as Spark parsed it (set by the readers from the schema Spark hands them).
+    values: Any = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{k}={getattr(self, k)!r}" for k in self.__dataclass_fields__ if k != "config"
+            f"{k}={getattr(self, k)!r}" for k in self.__dataclass_fields__ if k not in ("config", "values")
         )
         return f"KafkaOptions({shown}, config={redacted(self.config)!r})"
 
     @classmethod
-    def parse(cls, options: Mapping[str, str], *, streaming: bool = True) -> "KafkaOptions":
-        """Checks and parses the options of ``spark.read(Stream).format("pktstream")``."""
+    def parse(cls, options: Mapping[str, str], *, streaming: Optional[bool] = True) -> "KafkaOptions":
+        """Checks and parses the options of ``spark.read(Stream).format("pktstream")``;
+        ``streaming=None`` (``DataSource.schema()``, which does not know yet) skips the checks
+        that differ between streaming and batch reads."""
         opts = {k.lower(): str(v) for k, v in options.items()}
         for k in opts:
             if k in REFUSED_OPTIONS:
@@ -145,11 +149,12 @@ class KafkaOptions:
         cols = column_list(opts.get("columns"))
         starting = opts.get("startingoffsets", "latest" if streaming else "earliest").strip()
         ending = opts.get("endingoffsets", "latest").strip()
-        _check_offsets(starting, ending, streaming, "endingoffsets" in opts)
+        if streaming is not None:
+            _check_offsets(starting, ending, streaming, "endingoffsets" in opts)
         mx, mn = _positive(opts, "maxoffsetspertrigger"), _positive(opts, "minoffsetspertrigger")
         if mx is not None and mn is not None and mn > mx:
             raise ValueError(f"option minOffsetsPerTrigger ({mn}) is higher than maxOffsetsPerTrigger ({mx})")
-        if not streaming:
+        if streaming is False:
             for k in ("maxoffsetspertrigger", "minoffsetspertrigger", "maxtriggerdelay"):
                 if k in opts:
                     log.warning("pktstream: option %s is ignored in batch queries (as in Spark's Kafka source)",
@@ -183,7 +188,9 @@ class KafkaOptions:
         librdkafka keys override the user's."""
         from pktstream import _native
 
-        values = value_schema(self.format, self.schema, self.columns, self.addresses)
+        values = self.values
+        if values is None:
+            values = value_schema(self.format, self.schema, self.columns, self.addresses)
         return _native.NativeConsumer(
             bootstrap_servers=self.bootstrap_servers,
             format=self.format,

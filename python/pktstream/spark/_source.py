@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import replace
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -38,7 +39,7 @@ from pyspark.sql.types import StructType
 
 from ._decode import KAFKA_COLUMNS, kafka_batch, output_schema, value_schema
 from ._options import KafkaOptions, Offsets
-from ._schema import arrow_schema, spark_schema
+from ._schema import arrow_schema, ddl_names, is_ddl, parse_schema, spark_schema
 from ._sink import KafkaArrowWriter, KafkaStreamArrowWriter, SinkOptions, writer_options
 
 try:  # Spark 4.2+: read limits and Trigger.AvailableNow
@@ -365,20 +366,33 @@ class KafkaDataSource(DataSource):
     def name(cls) -> str:
         return "pktstream"
 
-    def schema(self) -> StructType:
-        opts = KafkaOptions.parse(self.options)
+    def schema(self) -> Union[StructType, str]:
+        """The output schema. A DDL ``schema`` option goes to Spark as DDL (value columns, then the
+        Kafka columns): Spark parses it and hands the readers the parsed ``StructType``."""
+        opts = KafkaOptions.parse(self.options, streaming=None)
+        if opts.schema and is_ddl(opts.schema) and opts.format != "raw":
+            return _output_ddl(opts.schema)
         values = value_schema(opts.format, opts.schema, opts.columns, opts.addresses)
         if values is None:
             values = _sniff_arrow_schema(opts)
         return spark_schema(output_schema(values))
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
-        self._check_user_schema(schema)
-        return KafkaStreamReader(KafkaOptions.parse(self.options), schema)
+        schema = self._check_user_schema(schema)
+        return KafkaStreamReader(self._with_values(KafkaOptions.parse(self.options), schema), schema)
 
     def reader(self, schema: StructType) -> DataSourceReader:
-        self._check_user_schema(schema)
-        return KafkaBatchReader(KafkaOptions.parse(self.options, streaming=False), schema)
+        schema = self._check_user_schema(schema)
+        return KafkaBatchReader(self._with_values(KafkaOptions.parse(self.options, streaming=False), schema), schema)
+
+    @staticmethod
+    def _with_values(opts: KafkaOptions, schema: StructType) -> KafkaOptions:
+        """``opts`` with the value schema Spark parsed from a DDL ``schema`` option (the fields
+        before the Kafka columns), so workers never parse DDL themselves."""
+        if not (opts.schema and is_ddl(opts.schema) and opts.format != "raw"):
+            return opts
+        values = StructType(schema.fields[: len(schema.fields) - len(KAFKA_COLUMNS)])
+        return replace(opts, values=arrow_schema(values))
 
     def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
         """``df.write.format("pktstream")``: rows to the ``topic`` option (see ``_sink``)."""
@@ -389,14 +403,42 @@ class KafkaDataSource(DataSource):
         each micro-batch (as Spark's Kafka sink does)."""
         return KafkaStreamArrowWriter(SinkOptions.parse(self.options, [f.name for f in schema.fields]))
 
-    def _check_user_schema(self, schema: StructType) -> None:
+    def _check_user_schema(self, schema: Union[StructType, str]) -> StructType:
         """``.schema(...)`` on the reader cannot change how values decode: refuse it clearly
-        instead of yielding null columns (the value schema is the ``schema`` option)."""
-        if schema != self.schema():
+        instead of yielding null columns (the value schema is the ``schema`` option). Returns the
+        schema (parsed, when a caller outside Spark passes :meth:`schema`'s DDL)."""
+        expected = self.schema()
+        if isinstance(schema, str):
+            schema = parse_schema(schema)
+        if isinstance(expected, str):
+            names = ddl_names(expected)
+            same = [f.name for f in schema.fields] == names
+        else:
+            same = schema == expected
+        if not same:
             raise ValueError(
                 "pktstream: the value schema is set with .option('schema', 'a INT, b STRING') (a DDL or "
                 "Spark JSON string), not with .schema(...); the output schema then follows from it"
             )
+        return schema
+
+
+#: Spark DDL types of the Kafka columns (see ``KAFKA_COLUMNS``).
+_KAFKA_DDL = {"key": "BINARY", "topic": "STRING", "partition": "INT", "offset": "BIGINT", "timestamp": "TIMESTAMP",
+              "_error": "STRING"}
+
+
+def _output_ddl(values_ddl: str) -> str:
+    """The output schema as DDL: the value columns, then the Kafka columns (``kafka_<name>`` where
+    a value column has the name).
+
+    Example:
+        >>> _output_ddl("amount DOUBLE, timestamp STRING")
+        'amount DOUBLE, timestamp STRING, `key` BINARY, `topic` STRING, `partition` INT, `offset` BIGINT, `kafka_timestamp` TIMESTAMP, `_error` STRING'
+    """
+    taken = set(ddl_names(values_ddl))
+    kafka = [f"`{'kafka_' + n if n in taken else n}` {_KAFKA_DDL[n]}" for n in KAFKA_COLUMNS.names]
+    return ", ".join([values_ddl.strip().rstrip(",")] + kafka)
 
 
 def _sniff_arrow_schema(opts: KafkaOptions) -> pa.Schema:
