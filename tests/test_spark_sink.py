@@ -170,3 +170,20 @@ def test_undeliverable_write_fails_the_job(spark, bootstrap):
     with pytest.raises(Exception, match="(?i)unknown.topic|does not exist"):
         _write(_frame(spark, 5), bootstrap, f"pktstream-test-missing-{time.time_ns()}", timeoutMs="5000")
     assert time.monotonic() - started < 120
+
+
+def test_sink_over_sasl_ssl_with_java_client_settings(spark, secure_kafka):
+    user, password = next(iter(secure_kafka.users.items()))
+    conf = secure_kafka.client_config("SASL_SSL")
+    servers = conf.pop("bootstrap.servers")
+    topic = f"pktstream-test-sink-sasl-{time.time_ns()}"
+    pktstream.create_topic(topic, partitions=2, bootstrap_servers=servers, config=conf)
+    w = (_frame(spark, 40).write.format("pktstream").mode("append").option("kafka.bootstrap.servers", servers)
+         .option("topic", topic).option("kafka.security.protocol", "SASL_SSL")
+         .option("kafka.sasl.mechanism", "SCRAM-SHA-512")
+         .option("kafka.sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                                           f'username="{user}" password="{password}";')
+         .option("kafka.ssl.ca.location", str(secure_kafka.ca_file)))
+    w.save()
+    t = pktstream.consume(topic, bootstrap_servers=servers, config=conf, schema=SCHEMA)
+    assert sorted(t.select(SCHEMA.names).to_pylist(), key=lambda r: r["i"]) == _expected(0, 40)
