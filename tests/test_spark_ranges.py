@@ -57,7 +57,8 @@ def _options(bootstrap: str, topic: str, **extra: str) -> dict[str, str]:
 
 
 def _read_in_process(options: dict[str, str]) -> pa.Table:
-    """The batch reader's plan and tasks, run here (no Spark): for logs and exceptions."""
+    """The batch reader's plan and tasks, run here (not in Spark's workers): for logs and
+    exceptions. The session must be active: Spark parses the DDL ``schema``."""
     ds = KafkaDataSource(options)
     schema = ds.schema()
     reader = ds.reader(schema)
@@ -95,7 +96,7 @@ def transactional_topic(bootstrap: str) -> str:
     return topic
 
 
-def test_a_range_ending_on_transaction_markers_ends(bootstrap: str, transactional_topic: str) -> None:
+def test_a_range_ending_on_transaction_markers_ends(spark: Any, bootstrap: str, transactional_topic: str) -> None:
     started = time.monotonic()
     got = _read_in_process(_options(bootstrap, transactional_topic))
     took = time.monotonic() - started
@@ -103,7 +104,7 @@ def test_a_range_ending_on_transaction_markers_ends(bootstrap: str, transactiona
     assert took < 20, f"the range waited {took:.1f} s for offsets that never come"
 
 
-def test_a_range_ending_on_a_commit_marker_mid_topic(bootstrap: str, transactional_topic: str) -> None:
+def test_a_range_ending_on_a_commit_marker_mid_topic(spark: Any, bootstrap: str, transactional_topic: str) -> None:
     # [0, 11): ten records and the commit marker; what follows is aborted.
     got = _read_in_process(_options(bootstrap, transactional_topic, endingOffsets=json.dumps({transactional_topic: {"0": 11}})))
     assert sorted(got.column("n").to_pylist()) == list(range(10))
@@ -144,7 +145,7 @@ def _from_zero(topic: str) -> str:
     return json.dumps({topic: {"0": 0}})
 
 
-def test_data_loss_fails_by_default(bootstrap: str, trimmed_topic: tuple[str, int]) -> None:
+def test_data_loss_fails_by_default(spark: Any, bootstrap: str, trimmed_topic: tuple[str, int]) -> None:
     topic, low = trimmed_topic
     with pytest.raises(KafkaError, match=r"failOnDataLoss=false") as e:
         _read_in_process(_options(bootstrap, topic, startingOffsets=_from_zero(topic)))
@@ -153,7 +154,7 @@ def test_data_loss_fails_by_default(bootstrap: str, trimmed_topic: tuple[str, in
 
 
 def test_data_loss_warns_and_goes_on_when_asked(
-    bootstrap: str, trimmed_topic: tuple[str, int], caplog: pytest.LogCaptureFixture
+    spark: Any, bootstrap: str, trimmed_topic: tuple[str, int], caplog: pytest.LogCaptureFixture
 ) -> None:
     topic, low = trimmed_topic
     with caplog.at_level(logging.WARNING, logger="pktstream.spark"):
@@ -162,7 +163,7 @@ def test_data_loss_warns_and_goes_on_when_asked(
     assert any("removed" in r.getMessage() and "failOnDataLoss=false" in r.getMessage() for r in caplog.records)
 
 
-def test_earliest_is_the_earliest_still_available(bootstrap: str, trimmed_topic: tuple[str, int]) -> None:
+def test_earliest_is_the_earliest_still_available(spark: Any, bootstrap: str, trimmed_topic: tuple[str, int]) -> None:
     topic, low = trimmed_topic
     got = _read_in_process(_options(bootstrap, topic))  # batch reads default to earliest
     assert sorted(got.column("n").to_pylist()) == list(range(low, 40))

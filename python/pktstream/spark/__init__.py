@@ -3,8 +3,9 @@
 Needs ``pip install "pktstream[spark]"`` (PySpark 4, Java 17). See ``docs/spark.md``.
 
 * :func:`register` adds two Python data sources to a session: ``pktstream`` (Kafka, streaming and
-  batch; offsets in Spark's checkpoint) and ``pcap`` (capture files; batch, or streaming over a
-  directory).
+  batch, with Spark's Kafka source's options; offsets in Spark's checkpoint; also a Kafka sink for
+  ``df.write``/``df.writeStream``, at-least-once) and ``pcap`` (capture files; batch, or streaming
+  over a directory).
 * :func:`decode` turns the ``value`` column of a DataFrame read with Spark's own Kafka source into
   packet columns (``mapInArrow``, no Python per row).
 * :func:`foreach_arrow` hands each micro-batch to a function as a :class:`pyarrow.Table`.

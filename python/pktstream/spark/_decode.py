@@ -42,9 +42,15 @@ def value_schema(
     ``schema`` may be a :class:`pyarrow.Schema`, a Spark ``StructType``, a DDL string
     (``"branch STRING, amount DOUBLE"``) or Spark's schema JSON.
 
+    A DDL string is parsed by Spark (an active session is needed: :func:`decode` runs on the
+    driver; the ``pktstream`` source lets Spark parse its ``schema`` option instead).
+
     Example:
-        >>> value_schema("json", "branch STRING, amount DOUBLE")
+        >>> value_schema("json", "branch STRING, amount DOUBLE")  # doctest: +SKIP
         branch: string
+        amount: double
+        >>> value_schema("json", '{"type": "struct", "fields": [{"name": "amount", "type": "double", '
+        ...                      '"nullable": true, "metadata": {}}]}')
         amount: double
         >>> value_schema("raw", columns=["ts", "ip_proto"]).names
         ['ts', 'ip_proto']

@@ -22,62 +22,67 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import types as T
 
-__all__ = ["spark_type", "spark_schema", "arrow_type", "arrow_schema", "conform", "parse_schema"]
+__all__ = [
+    "spark_type", "spark_compatible", "spark_schema", "arrow_type", "arrow_schema", "conform", "parse_schema",
+    "ddl_names",
+]
+
+
+def spark_compatible(t: pa.DataType) -> pa.DataType:
+    """``t`` with what Spark has no type for cast away (the module table's left column to what
+    PySpark's own :func:`~pyspark.sql.pandas.types.from_arrow_type` maps): unsigned integers
+    widened, dictionaries decoded, ``float16``/view/duration/null types replaced, nested fields
+    nullable.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> spark_compatible(pa.struct([("port", pa.uint16()), ("n", pa.uint64())]))
+        StructType(struct<port: int32, n: int64>)
+    """
+    if pa.types.is_dictionary(t):
+        return spark_compatible(t.value_type)
+    if pa.types.is_uint8(t):
+        return pa.int16()
+    if pa.types.is_uint16(t):
+        return pa.int32()
+    if pa.types.is_uint32(t) or pa.types.is_uint64(t) or pa.types.is_duration(t):
+        return pa.int64()
+    if pa.types.is_float16(t):
+        return pa.float32()
+    if _is_view(t, "string_view") or pa.types.is_null(t):
+        return pa.string()
+    if _is_view(t, "binary_view"):
+        return pa.binary()
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return pa.list_(pa.field("element", spark_compatible(t.value_type), True))
+    if pa.types.is_map(t):
+        return pa.map_(spark_compatible(t.key_type), spark_compatible(t.item_type))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, spark_compatible(f.type), True) for f in t])
+    return t
 
 
 def spark_type(t: pa.DataType) -> T.DataType:
-    """The Spark type an Arrow type is shown as (see the module table).
+    """The Spark type an Arrow type is shown as (see the module table): PySpark's own mapping
+    (:func:`~pyspark.sql.pandas.types.from_arrow_type`) of :func:`spark_compatible` ``(t)``.
 
     Example:
         >>> import pyarrow as pa
         >>> spark_type(pa.uint16()), spark_type(pa.timestamp("ns", "UTC"))
         (IntegerType(), TimestampType())
     """
-    if pa.types.is_dictionary(t):
-        return spark_type(t.value_type)
-    if pa.types.is_boolean(t):
-        return T.BooleanType()
-    if pa.types.is_int8(t):
-        return T.ByteType()
-    if pa.types.is_int16(t) or pa.types.is_uint8(t):
-        return T.ShortType()
-    if pa.types.is_int32(t) or pa.types.is_uint16(t):
-        return T.IntegerType()
-    if pa.types.is_integer(t):
-        return T.LongType()
-    if pa.types.is_float16(t) or pa.types.is_float32(t):
-        return T.FloatType()
-    if pa.types.is_float64(t):
-        return T.DoubleType()
-    if pa.types.is_decimal(t):
-        return T.DecimalType(t.precision, t.scale)
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or _is_view(t, "string_view"):
-        return T.StringType()
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-        return T.BinaryType()
-    if _is_view(t, "binary_view"):
-        return T.BinaryType()
-    if pa.types.is_timestamp(t):
-        return T.TimestampType() if t.tz is not None else T.TimestampNTZType()
-    if pa.types.is_date(t):
-        return T.DateType()
-    if pa.types.is_duration(t):
-        return T.LongType()
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return T.ArrayType(spark_type(t.value_type), True)
-    if pa.types.is_map(t):
-        return T.MapType(spark_type(t.key_type), spark_type(t.item_type), True)
-    if pa.types.is_struct(t):
-        return T.StructType([T.StructField(f.name, spark_type(f.type), True) for f in t])
-    if pa.types.is_null(t):
-        return T.StringType()
-    raise TypeError(f"no Spark type for Arrow type {t}")
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    try:
+        return from_arrow_type(spark_compatible(t), prefer_timestamp_ntz=True)
+    except Exception as e:  # PySparkTypeError: an Arrow type Spark has no counterpart for
+        raise TypeError(f"no Spark type for Arrow type {t}: {e}") from e
 
 
 def spark_schema(schema: pa.Schema) -> T.StructType:
@@ -92,41 +97,18 @@ def spark_schema(schema: pa.Schema) -> T.StructType:
 
 
 def arrow_type(t: T.DataType) -> pa.DataType:
-    """The Arrow type Spark expects in a batch for a Spark type.
+    """The Arrow type Spark expects in a batch for a Spark type (PySpark's own
+    :func:`~pyspark.sql.pandas.types.to_arrow_type`, timestamps in UTC).
 
     Example:
         >>> arrow_type(T.TimestampType())
         TimestampType(timestamp[us, tz=UTC])
     """
-    simple = {
-        T.BooleanType: pa.bool_(),
-        T.ByteType: pa.int8(),
-        T.ShortType: pa.int16(),
-        T.IntegerType: pa.int32(),
-        T.LongType: pa.int64(),
-        T.FloatType: pa.float32(),
-        T.DoubleType: pa.float64(),
-        T.StringType: pa.string(),
-        T.BinaryType: pa.binary(),
-        T.DateType: pa.date32(),
-        T.TimestampType: pa.timestamp("us", "UTC"),
-        T.TimestampNTZType: pa.timestamp("us"),
-        T.NullType: pa.null(),
-    }
-    for cls, at in simple.items():
-        if type(t) is cls:
-            return at
+    from pyspark.sql.pandas.types import to_arrow_type
+
     if isinstance(t, (T.CharType, T.VarcharType)):
         return pa.string()
-    if isinstance(t, T.DecimalType):
-        return pa.decimal128(t.precision, t.scale)
-    if isinstance(t, T.ArrayType):
-        return pa.list_(pa.field("element", arrow_type(t.elementType), True))
-    if isinstance(t, T.MapType):
-        return pa.map_(arrow_type(t.keyType), arrow_type(t.valueType))
-    if isinstance(t, T.StructType):
-        return pa.struct([pa.field(f.name, arrow_type(f.dataType), True) for f in t.fields])
-    raise TypeError(f"no Arrow type for Spark type {t.simpleString()}")
+    return to_arrow_type(t, timezone="UTC")
 
 
 def arrow_schema(schema: T.StructType) -> pa.Schema:
@@ -187,128 +169,68 @@ def _is_view(t: pa.DataType, name: str) -> bool:
 
 # --- the `schema` option: a DDL string or Spark's JSON ---------------------------------------------
 
-_TOKEN = re.compile(r"\s*(?:(`(?:[^`]|``)*`)|([A-Za-z_][A-Za-z0-9_]*)|(\d+)|(.))")
 
-_NAMED = {
-    "boolean": T.BooleanType,
-    "bool": T.BooleanType,
-    "tinyint": T.ByteType,
-    "byte": T.ByteType,
-    "smallint": T.ShortType,
-    "short": T.ShortType,
-    "int": T.IntegerType,
-    "integer": T.IntegerType,
-    "bigint": T.LongType,
-    "long": T.LongType,
-    "float": T.FloatType,
-    "real": T.FloatType,
-    "double": T.DoubleType,
-    "string": T.StringType,
-    "binary": T.BinaryType,
-    "date": T.DateType,
-    "timestamp": T.TimestampType,
-    "timestamp_ltz": T.TimestampType,
-    "timestamp_ntz": T.TimestampNTZType,
-}
+def is_ddl(text: str) -> bool:
+    """True for a DDL string (``"a INT, b STRING"``), False for Spark's schema JSON."""
+    return not text.strip().startswith("{")
 
 
 def parse_schema(text: str) -> T.StructType:
-    """Parses the ``schema`` option: Spark's JSON (``StructType.json()``) or a DDL string.
-
-    Works without a running Spark session (data sources parse their options in Python workers).
-    The DDL covers Spark's usual types, ``decimal(p, s)``, ``array<...>``, ``map<k, v>`` and
-    ``struct<name: type, ...>``, backquoted names, and ``NOT NULL`` / ``COMMENT '...'`` (ignored:
-    every field is nullable).
+    """Parses the ``schema`` option: Spark's JSON (``StructType.json()``, anywhere) or a DDL string
+    (parsed by Spark itself, so it needs an active Spark session: the ``pktstream`` source hands
+    DDL to Spark through ``DataSource.schema()`` instead and never calls this on a worker).
 
     Example:
-        >>> parse_schema("branch STRING, amount DOUBLE, at TIMESTAMP").simpleString()
-        'struct<branch:string,amount:double,at:timestamp>'
         >>> parse_schema('{"type":"struct","fields":[{"name":"a","type":"long","nullable":true,'
         ...              '"metadata":{}}]}').simpleString()
         'struct<a:bigint>'
+        >>> parse_schema("branch STRING, amount DOUBLE, at TIMESTAMP").simpleString()  # doctest: +SKIP
+        'struct<branch:string,amount:double,at:timestamp>'
     """
-    text = text.strip()
-    if text.startswith("{"):
+    if not is_ddl(text):
         parsed = T.StructType.fromJson(json.loads(text))
         return T.StructType([T.StructField(f.name, f.dataType, True) for f in parsed.fields])
-    tokens = _tokens(text)
-    fields, pos = _fields(tokens, 0, end=None)
-    if pos != len(tokens):
-        raise ValueError(f"cannot parse schema {text!r} near {''.join(tokens[pos:pos + 3])!r}")
-    return T.StructType(fields)
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is None:
+        raise ValueError(f"parsing the DDL schema {text!r} needs an active Spark session (or give Spark's schema JSON)")
+    parsed = T._parse_datatype_string(text)
+    if not isinstance(parsed, T.StructType):
+        raise ValueError(f"schema {text!r} is not a list of columns")
+    return T.StructType([T.StructField(f.name, f.dataType, True) for f in parsed.fields])
 
 
-def _tokens(text: str) -> List[str]:
-    out = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            break
-        tok = m.group(0).strip()
-        if tok.startswith("'"):  # a COMMENT string: skip to its closing quote
-            close = text.find("'", m.end())
-            if close < 0:
-                raise ValueError(f"unterminated string in schema {text!r}")
-            out.append(text[m.start():close + 1].strip())
-            pos = close + 1
+def ddl_names(text: str) -> List[str]:
+    """The top-level column names of a DDL string, without parsing its types (Spark does that).
+
+    Example:
+        >>> ddl_names("a INT, `b c` MAP<STRING, INT>, d: STRUCT<x: INT, y: DECIMAL(5, 2)> COMMENT 'p, q'")
+        ['a', 'b c', 'd']
+    """
+    names, depth, field, quote = [], 0, "", None
+    for ch in text + ",":
+        if quote:
+            field += ch
+            if ch == quote:
+                quote = None
             continue
-        if tok:
-            out.append(tok)
-        pos = m.end()
-    return out
-
-
-def _fields(tokens: Sequence[str], pos: int, end: Optional[str]) -> Tuple[List[T.StructField], int]:
-    fields = []
-    while pos < len(tokens) and tokens[pos] != end:
-        name = tokens[pos]
-        if name.startswith("`"):
-            name = name[1:-1].replace("``", "`")
-        pos += 1
-        if pos < len(tokens) and tokens[pos] == ":":
-            pos += 1
-        dtype, pos = _type(tokens, pos)
-        while pos < len(tokens) and tokens[pos].lower() in ("not", "null", "comment") or (
-            pos < len(tokens) and tokens[pos].startswith("'")
-        ):
-            pos += 1
-        fields.append(T.StructField(name, dtype, True))
-        if pos < len(tokens) and tokens[pos] == ",":
-            pos += 1
-    return fields, pos
-
-
-def _type(tokens: Sequence[str], pos: int) -> Tuple[T.DataType, int]:
-    if pos >= len(tokens):
-        raise ValueError("schema ends where a type was expected")
-    word = tokens[pos].lower()
-    pos += 1
-    if word in _NAMED:
-        return _NAMED[word](), pos
-    if word in ("decimal", "dec", "numeric"):
-        precision, scale = 10, 0
-        if pos < len(tokens) and tokens[pos] == "(":
-            precision = int(tokens[pos + 1])
-            pos += 2
-            if tokens[pos] == ",":
-                scale = int(tokens[pos + 1])
-                pos += 2
-            pos += 1  # ")"
-        return T.DecimalType(precision, scale), pos
-    if word in ("char", "varchar"):
-        return T.StringType(), pos + 3 if pos < len(tokens) and tokens[pos] == "(" else pos
-    if word == "array":
-        element, pos = _type(tokens, pos + 1)
-        return T.ArrayType(element, True), pos + 1
-    if word == "map":
-        key, pos = _type(tokens, pos + 1)
-        value, pos = _type(tokens, pos + 1)
-        return T.MapType(key, value, True), pos + 1
-    if word == "struct":
-        fields, pos = _fields(tokens, pos + 1, end=">")
-        return T.StructType(fields), pos + 1
-    raise ValueError(f"unknown type {word!r} in schema")
+        if ch in "`'\"":
+            quote = ch
+        elif ch in "<(":
+            depth += 1
+        elif ch in ">)":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            field = field.strip()
+            if field:
+                m = re.match(r"`((?:[^`]|``)*)`|([^\s:]+)", field)
+                if m is None:
+                    raise ValueError(f"cannot read a column name in schema {text!r}")
+                names.append(m.group(1).replace("``", "`") if m.group(1) is not None else m.group(2))
+            field = ""
+            continue
+        field += ch
+    return names
 
 
 def describe(schema: Any) -> str:

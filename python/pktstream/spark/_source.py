@@ -19,11 +19,10 @@ range is read from the earliest offset still available.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import replace
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -32,21 +31,26 @@ from pyspark.sql.datasource import (
     DataSource,
     DataSourceReader,
     DataSourceStreamReader,
+    DataSourceStreamWriter,
+    DataSourceWriter,
     InputPartition,
 )
 from pyspark.sql.types import StructType
 
-from ._decode import KAFKA_COLUMNS, column_list, kafka_batch, output_schema, value_schema
-from ._schema import arrow_schema, spark_schema
+from ._decode import KAFKA_COLUMNS, kafka_batch, output_schema, value_schema
+from ._options import KafkaOptions, Offsets
+from ._schema import arrow_schema, ddl_names, is_ddl, parse_schema, spark_schema
+from ._sink import KafkaArrowWriter, KafkaStreamArrowWriter, SinkOptions, writer_options
 
 try:  # Spark 4.2+: read limits and Trigger.AvailableNow
     from pyspark.sql.streaming.datasource import (
         ReadAllAvailable,
         ReadMaxRows,
+        ReadMinRows,
         SupportsTriggerAvailableNow,
     )
 except ImportError:  # Spark 4.0 / 4.1: Spark calls latestOffset() without arguments
-    ReadAllAvailable = ReadMaxRows = None  # type: ignore[assignment,misc]
+    ReadAllAvailable = ReadMaxRows = ReadMinRows = None  # type: ignore[assignment,misc]
 
     class SupportsTriggerAvailableNow:  # type: ignore[no-redef]
         """Stand-in on Spark < 4.2 (which wraps sources itself for ``availableNow``)."""
@@ -55,132 +59,6 @@ except ImportError:  # Spark 4.0 / 4.1: Spark calls latestOffset() without argum
 __all__ = ["KafkaDataSource", "KafkaStreamReader", "KafkaRange", "KafkaOptions"]
 
 log = logging.getLogger("pktstream.spark")
-
-Offsets = Dict[str, Dict[str, int]]
-
-
-@dataclass(frozen=True)
-class KafkaOptions:
-    """The source's options, parsed once on the driver (picklable, no clients)."""
-
-    bootstrap_servers: str
-    topics: Tuple[str, ...]
-    starting_offsets: str = "latest"
-    ending_offsets: str = "latest"
-    format: str = "json"
-    schema: Optional[str] = None
-    columns: Optional[Tuple[str, ...]] = None
-    addresses: str = "string"
-    timestamp_unit: str = "us"
-    max_offsets_per_trigger: Optional[int] = None
-    max_records_per_partition: int = 1_000_000
-    min_partitions: int = 0
-    poll_timeout: float = 120.0
-    timeout: float = 30.0
-    fail_on_data_loss: bool = True
-    config: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, options: Mapping[str, str], *, streaming: bool = True) -> "KafkaOptions":
-        opts = {k.lower(): v for k, v in options.items()}
-        servers = opts.get("kafka.bootstrap.servers")
-        if not servers:
-            raise ValueError("the pktstream source needs option kafka.bootstrap.servers")
-        if "assign" in opts or "subscribepattern" in opts:
-            raise ValueError("the pktstream source supports `subscribe` (a comma list of topics) only")
-        topics = tuple(t.strip() for t in opts.get("subscribe", "").split(",") if t.strip())
-        if not topics:
-            raise ValueError("the pktstream source needs option subscribe (a comma-separated list of topics)")
-        config = {k[len("kafka."):]: str(v) for k, v in opts.items() if k.startswith("kafka.")}
-        config.pop("bootstrap.servers", None)
-        cols = column_list(opts.get("columns"))
-        mopt = opts.get("maxoffsetspertrigger")
-        return cls(
-            bootstrap_servers=servers,
-            topics=topics,
-            starting_offsets=opts.get("startingoffsets", "latest" if streaming else "earliest").strip(),
-            ending_offsets=opts.get("endingoffsets", "latest").strip(),
-            format=opts.get("format", "json").lower(),
-            schema=opts.get("schema"),
-            columns=tuple(cols) if cols else None,
-            addresses=opts.get("addresses", "string"),
-            timestamp_unit=opts.get("timestampunit", "us"),
-            max_offsets_per_trigger=int(mopt) if mopt else None,
-            max_records_per_partition=int(opts.get("maxrecordsperpartition", 1_000_000)),
-            min_partitions=int(opts.get("minpartitions", 0)),
-            poll_timeout=int(opts.get("polltimeoutms", 120_000)) / 1000.0,
-            timeout=int(opts.get("timeoutms", 30_000)) / 1000.0,
-            fail_on_data_loss=_flag(opts.get("failondataloss", "true"), "failOnDataLoss"),
-            config=config,
-        )
-
-    def native(self, **extra: str) -> Any:
-        """A new native consumer for these options (call on the worker that uses it); ``extra``
-        librdkafka keys override the user's."""
-        from pktstream import _native
-
-        values = value_schema(self.format, self.schema, self.columns, self.addresses)
-        return _native.NativeConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            format=self.format,
-            schema=None if self.format == "raw" else values,
-            columns=list(self.columns) if self.columns and self.format == "raw" else None,
-            addresses=self.addresses,
-            timestamp_unit=self.timestamp_unit,
-            config={**self.config, **extra},
-        )
-
-    def watermarks(self) -> Offsets:
-        """``{topic: {partition: end offset}}`` now (the high watermarks)."""
-        consumer = self.native()
-        try:
-            ends = consumer.assign_all(list(self.topics), self.timeout)
-        finally:
-            consumer.close()
-        out: Offsets = {t: {} for t in self.topics}
-        for topic, partition, end in ends:
-            out[topic][str(partition)] = int(end)
-        return out
-
-    def lows(self, partitions: Sequence[Tuple[str, int]]) -> Dict[Tuple[str, int], int]:
-        """``{(topic, partition): earliest available offset}`` (the low watermarks) now."""
-        if not partitions:
-            return {}
-        consumer = self.native()
-        try:
-            return {(t, p): int(consumer.watermarks(t, p, self.timeout)[0]) for t, p in partitions}
-        finally:
-            consumer.close()
-
-    def earliest(self, latest: Offsets) -> Offsets:
-        """The earliest available offset of each partition of ``latest``."""
-        lows = self.lows([(t, int(p)) for t, ps in latest.items() for p in ps])
-        return {t: {p: lows.get((t, int(p)), 0) for p in ps} for t, ps in latest.items()}
-
-    def resolve(self, spec: str, latest: Offsets, earliest: Optional[Offsets] = None) -> Offsets:
-        """``earliest`` / ``latest`` / JSON (``-2`` earliest, ``-1`` latest) as concrete offsets;
-        partitions the JSON leaves out start at the earliest offset (``earliest``: the low
-        watermarks; 0 when not given)."""
-        first = earliest or {}
-
-        def low(t: str, p: str) -> int:
-            return int(first.get(t, {}).get(p, 0))
-
-        if spec == "earliest":
-            return {t: {p: low(t, p) for p in ps} for t, ps in latest.items()}
-        if spec == "latest":
-            return {t: dict(ps) for t, ps in latest.items()}
-        try:
-            given = json.loads(spec)
-        except ValueError as e:
-            raise ValueError(f"offsets must be earliest, latest or JSON like {{\"topic\": {{\"0\": 23}}}}: {e}") from e
-        out: Offsets = {}
-        for t, ps in latest.items():
-            out[t] = {}
-            for p, end in ps.items():
-                o = int(given.get(t, {}).get(p, -2))
-                out[t][p] = low(t, p) if o == -2 else end if o == -1 else o
-        return out
 
 
 class KafkaRange(InputPartition):
@@ -355,13 +233,6 @@ def _select(batch: pa.RecordBatch, r: KafkaRange, seen: int, per_message: bool) 
     return pa.array(mask), max(seen, int(o.max()))
 
 
-def _flag(value: str, name: str) -> bool:
-    v = str(value).strip().lower()
-    if v not in ("true", "false"):
-        raise ValueError(f"option {name} must be true or false, not {value!r}")
-    return v == "true"
-
-
 def _value_names(target: pa.Schema) -> set:
     kafka = set(KAFKA_COLUMNS.names)
     names = {n for n in target.names if n not in kafka}
@@ -377,6 +248,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.target = arrow_schema(schema)
         self._until: Optional[Offsets] = None  # Trigger.AvailableNow: never read past these
         self._last: Optional[Offsets] = None  # the last end returned (Spark < 4.2 read limits)
+        self._last_trigger: Optional[float] = None  # monotonic time of the last batch (minOffsetsPerTrigger)
 
     def initialOffset(self) -> Offsets:
         latest = self.opts.watermarks()
@@ -385,34 +257,64 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return start
 
     def getDefaultReadLimit(self) -> Any:
-        if self.opts.max_offsets_per_trigger and ReadMaxRows is not None:
+        """``ReadMaxRows(maxOffsetsPerTrigger)``, else ``ReadMinRows(minOffsetsPerTrigger)``, else all.
+        PySpark has no composite limit: with both options the minimum (and ``maxTriggerDelay``,
+        which PySpark's ``ReadMinRows`` does not carry) is applied here in :meth:`latestOffset`."""
+        if ReadMaxRows is None:
+            return None
+        if self.opts.max_offsets_per_trigger:
             return ReadMaxRows(self.opts.max_offsets_per_trigger)
-        return ReadAllAvailable() if ReadAllAvailable is not None else None
+        if self.opts.min_offsets_per_trigger:
+            return ReadMinRows(self.opts.min_offsets_per_trigger)
+        return ReadAllAvailable()
 
     def prepareForTriggerAvailableNow(self) -> None:
         self._until = self.opts.watermarks()
 
     def latestOffset(self, start: Optional[Offsets] = None, limit: Any = None) -> Offsets:
         """The end of the next micro-batch. Spark 4.2+ passes ``start`` and a read limit; Spark
-        4.0/4.1 pass neither, and ``maxOffsetsPerTrigger`` then applies from the previous end
-        returned by this reader (the first batch after a restart reads all that is available)."""
+        4.0/4.1 pass neither, and the options' limits then apply from the previous end returned by
+        this reader (the first batch after a restart reads all that is available).
+
+        ``minOffsetsPerTrigger``: while fewer new offsets than that are available and less than
+        ``maxTriggerDelay`` passed since the last batch, the batch is skipped (``start`` comes
+        back), as in Spark's Kafka source; the first batch of a run never waits. ``availableNow``
+        and ``ReadAllAvailable`` read everything, whatever the options say."""
         latest = self.opts.watermarks()
         if self._until is not None:
             latest = {
                 t: {p: min(e, self._until.get(t, {}).get(p, 0)) for p, e in ps.items()} for t, ps in latest.items()
             }
-        max_rows = None
+        max_rows = min_rows = None
         if start is None:  # Spark 4.0 / 4.1
             start = self._last
-            max_rows = self.opts.max_offsets_per_trigger if start is not None else None
+            if start is not None:
+                max_rows, min_rows = self.opts.max_offsets_per_trigger, self.opts.min_offsets_per_trigger
         elif ReadMaxRows is not None and isinstance(limit, ReadMaxRows):
-            max_rows = limit.max_rows
+            max_rows, min_rows = limit.max_rows, self.opts.min_offsets_per_trigger
+        elif ReadMinRows is not None and isinstance(limit, ReadMinRows):
+            min_rows = limit.min_rows
         if start is not None:
             # Never move backwards (a partition's end offset read from a lagging replica).
             latest = {t: {p: max(e, int(start.get(t, {}).get(p, 0))) for p, e in ps.items()} for t, ps in latest.items()}
+            if min_rows and self._until is None and self._delay(start, latest, min_rows):
+                return start
         end = cap(start, latest, max_rows) if (max_rows and start is not None) else latest
         self._last = end
         return end
+
+    def _delay(self, start: Offsets, latest: Offsets, min_rows: int) -> bool:
+        """Whether to skip this trigger (fewer than ``min_rows`` new offsets, ``maxTriggerDelay``
+        not over); Spark's ``KafkaMicroBatchStream.delayBatch``."""
+        now = time.monotonic()
+        if self._last_trigger is None or now - self._last_trigger >= self.opts.max_trigger_delay:
+            self._last_trigger = now
+            return False
+        new = sum(max(0, e - int(start.get(t, {}).get(p, 0))) for t, ps in latest.items() for p, e in ps.items())
+        if new < min_rows:
+            return True
+        self._last_trigger = now
+        return False
 
     def partitions(self, start: Offsets, end: Offsets) -> Sequence[InputPartition]:
         return check_retention(self.opts, plan(self.opts, start, end))
@@ -446,7 +348,9 @@ class KafkaBatchReader(DataSourceReader):
 
 
 class KafkaDataSource(DataSource):
-    """``spark.readStream.format("pktstream")``: see ``docs/spark.md`` for the options.
+    """``spark.readStream.format("pktstream")`` and ``df.write(Stream).format("pktstream")``: see
+    ``docs/spark.md`` for the options. Reading, the options are Spark's Kafka source's; writing,
+    ``topic``, ``format`` (json, csv, arrow) and ``key`` (a column).
 
     Example:
         >>> packets = (spark.readStream.format("pktstream")
@@ -462,45 +366,94 @@ class KafkaDataSource(DataSource):
     def name(cls) -> str:
         return "pktstream"
 
-    def schema(self) -> StructType:
-        opts = KafkaOptions.parse(self.options)
+    def schema(self) -> Union[StructType, str]:
+        """The output schema. A DDL ``schema`` option goes to Spark as DDL (value columns, then the
+        Kafka columns): Spark parses it and hands the readers the parsed ``StructType``."""
+        opts = KafkaOptions.parse(self.options, streaming=None)
+        if opts.schema and is_ddl(opts.schema) and opts.format != "raw":
+            return _output_ddl(opts.schema)
         values = value_schema(opts.format, opts.schema, opts.columns, opts.addresses)
         if values is None:
             values = _sniff_arrow_schema(opts)
         return spark_schema(output_schema(values))
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
-        self._check_user_schema(schema)
-        return KafkaStreamReader(KafkaOptions.parse(self.options), schema)
+        schema = self._check_user_schema(schema)
+        return KafkaStreamReader(self._with_values(KafkaOptions.parse(self.options), schema), schema)
 
     def reader(self, schema: StructType) -> DataSourceReader:
-        self._check_user_schema(schema)
-        return KafkaBatchReader(KafkaOptions.parse(self.options, streaming=False), schema)
+        schema = self._check_user_schema(schema)
+        return KafkaBatchReader(self._with_values(KafkaOptions.parse(self.options, streaming=False), schema), schema)
 
-    def _check_user_schema(self, schema: StructType) -> None:
+    @staticmethod
+    def _with_values(opts: KafkaOptions, schema: StructType) -> KafkaOptions:
+        """``opts`` with the value schema Spark parsed from a DDL ``schema`` option (the fields
+        before the Kafka columns), so workers never parse DDL themselves."""
+        if not (opts.schema and is_ddl(opts.schema) and opts.format != "raw"):
+            return opts
+        values = StructType(schema.fields[: len(schema.fields) - len(KAFKA_COLUMNS)])
+        return replace(opts, values=arrow_schema(values))
+
+    def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
+        """``df.write.format("pktstream")``: rows to the ``topic`` option (see ``_sink``)."""
+        return KafkaArrowWriter(writer_options(self.options, schema, overwrite))
+
+    def streamWriter(self, schema: StructType, overwrite: bool) -> DataSourceStreamWriter:
+        """``df.writeStream.format("pktstream")``; ``complete`` output mode writes the whole result
+        each micro-batch (as Spark's Kafka sink does)."""
+        return KafkaStreamArrowWriter(SinkOptions.parse(self.options, [f.name for f in schema.fields]))
+
+    def _check_user_schema(self, schema: Union[StructType, str]) -> StructType:
         """``.schema(...)`` on the reader cannot change how values decode: refuse it clearly
-        instead of yielding null columns (the value schema is the ``schema`` option)."""
-        if schema != self.schema():
+        instead of yielding null columns (the value schema is the ``schema`` option). Returns the
+        schema (parsed, when a caller outside Spark passes :meth:`schema`'s DDL)."""
+        expected = self.schema()
+        if isinstance(schema, str):
+            schema = parse_schema(schema)
+        if isinstance(expected, str):
+            names = ddl_names(expected)
+            same = [f.name for f in schema.fields] == names
+        else:
+            same = schema == expected
+        if not same:
             raise ValueError(
                 "pktstream: the value schema is set with .option('schema', 'a INT, b STRING') (a DDL or "
                 "Spark JSON string), not with .schema(...); the output schema then follows from it"
             )
+        return schema
+
+
+#: Spark DDL types of the Kafka columns (see ``KAFKA_COLUMNS``).
+_KAFKA_DDL = {"key": "BINARY", "topic": "STRING", "partition": "INT", "offset": "BIGINT", "timestamp": "TIMESTAMP",
+              "_error": "STRING"}
+
+
+def _output_ddl(values_ddl: str) -> str:
+    """The output schema as DDL: the value columns, then the Kafka columns (``kafka_<name>`` where
+    a value column has the name).
+
+    Example:
+        >>> _output_ddl("amount DOUBLE, timestamp STRING")
+        'amount DOUBLE, timestamp STRING, `key` BINARY, `topic` STRING, `partition` INT, `offset` BIGINT, `kafka_timestamp` TIMESTAMP, `_error` STRING'
+    """
+    taken = set(ddl_names(values_ddl))
+    kafka = [f"`{'kafka_' + n if n in taken else n}` {_KAFKA_DDL[n]}" for n in KAFKA_COLUMNS.names]
+    return ", ".join([values_ddl.strip().rstrip(",")] + kafka)
 
 
 def _sniff_arrow_schema(opts: KafkaOptions) -> pa.Schema:
     """The schema of the first ``arrow`` message of the topics (the ``schema`` option skips this)."""
+    topics = list(opts.current_topics())
     consumer = opts.native()
     try:
-        ends = consumer.assign_all(list(opts.topics), opts.timeout)
+        ends = consumer.assign_all(topics, opts.timeout) if topics else []
         if not any(end > 0 for *_, end in ends):
-            raise ValueError(
-                f"format 'arrow': topics {list(opts.topics)} are empty, so give the value `schema` option"
-            )
+            raise ValueError(f"format 'arrow': topics {topics} are empty, so give the value `schema` option")
         deadline = time.monotonic() + opts.timeout
         while time.monotonic() < deadline:
             batch = pa.record_batch(consumer.read_batch(1, 1.0))
             if batch.num_rows:
                 return pa.schema([f for f in batch.schema if not f.name.startswith("_")])
-        raise TimeoutError(f"format 'arrow': no message read from {list(opts.topics)} to learn the schema")
+        raise TimeoutError(f"format 'arrow': no message read from {topics} to learn the schema")
     finally:
         consumer.close()
