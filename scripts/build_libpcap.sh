@@ -11,7 +11,7 @@ SHA256=2a8885c403516cf7b0933ed4b14d6caa30e02052489ebd414dc75ac52e7559e6
 GLIBC=2.17
 CACHE="${PKTSTREAM_CACHE:-$HOME/.cache/pktstream}"
 OUT="$CACHE/libpcap-$VER-glibc$GLIBC"
-if [ -f "$OUT/.complete" ]; then echo "$OUT"; exit 0; fi
+if [ -f "$OUT/.complete" ] && [ -f "$OUT/libpcap.so" ]; then echo "$OUT"; exit 0; fi
 
 mkdir -p "$CACHE/src"
 tarball="$CACHE/src/libpcap_$VER.orig.tar.gz"
@@ -38,5 +38,8 @@ chmod +x "$work/cc" "$work/ar"
   cp libpcap.a "$OUT/"
 )
 echo "$VER" >"$OUT/VERSION"
+# The pcap crate asks for `-lpcap` as a dynamic library, and zig's linker then takes only a .so:
+# a one-line linker script under that name hands it the static archive.
+echo "INPUT($OUT/libpcap.a)" >"$OUT/libpcap.so"
 touch "$OUT/.complete"
 echo "$OUT"
