@@ -391,9 +391,20 @@ def _broker(args: argparse.Namespace) -> int:
     return run(args)
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: one line per component, printed as is (argparse's own action re-wraps it)."""
+
+    def __init__(self, option_strings: Any, dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pktstream", description="Network packets into Apache Arrow, fast.")
-    p.add_argument("--version", action="version", version=version_text())
+    p.add_argument("--version", action=_VersionAction, help="print the versions of pktstream, librdkafka and libpcap")
     sub = p.add_subparsers(dest="command", required=True)
 
     i = sub.add_parser("inspect", help="summarise a capture file (format, counts, time span, protocols, talkers)")
