@@ -29,9 +29,8 @@ import oracle
 import pktstream
 import pyarrow as pa
 import pytest
-from pktstream.spark import decode, foreach_arrow
-
 import spark_transactions_job as txjob
+from pktstream.spark import decode, foreach_arrow
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
