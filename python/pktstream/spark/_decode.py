@@ -37,13 +37,18 @@ SchemaArg = Union[None, str, pa.Schema, Any]
 
 
 def value_schema(
-    format: str, schema: SchemaArg = None, columns: Optional[Sequence[str]] = None, addresses: str = "string"
+    format: str,
+    schema: SchemaArg = None,
+    columns: Optional[Sequence[str]] = None,
+    addresses: str = "string",
+    formats: Sequence[str] = FORMATS,
 ) -> Optional[pa.Schema]:
     """The Arrow schema values decode into: ``schema`` for ``json`` (default: the packet schema), the
     packet schema for ``raw``; for ``arrow`` ``schema`` or ``None`` (known once a message is read).
 
     ``schema`` may be a :class:`pyarrow.Schema`, a Spark ``StructType``, a DDL string
-    (``"branch STRING, amount DOUBLE"``) or Spark's schema JSON.
+    (``"branch STRING, amount DOUBLE"``) or Spark's schema JSON. ``formats`` are the ones the
+    caller takes (:func:`decode` adds ``csv``, which reads like ``json``).
 
     Example:
         >>> value_schema("json", "branch STRING, amount DOUBLE")
@@ -54,8 +59,8 @@ def value_schema(
     """
     import pktstream
 
-    if format not in DECODE_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    if format not in formats:
+        raise ValueError(f"format must be one of {', '.join(formats)}, not {format!r}")
     if format == "csv":
         if schema is None and columns is None:
             raise ValueError("format 'csv' lines carry no names: give `columns` (packet columns, in order) "
@@ -148,7 +153,7 @@ def decode(
 
     from ._schema import spark_schema as to_spark
 
-    values = value_schema(format, schema, columns, addresses)
+    values = value_schema(format, schema, columns, addresses, DECODE_FORMATS)
     if values is None:
         raise ValueError("format 'arrow' needs the `schema` of the Arrow messages")
     if "value" not in df.columns:
