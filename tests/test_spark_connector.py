@@ -371,3 +371,45 @@ def test_two_executors_read_every_row_once(bootstrap, topic_factory):
         assert out[path]["executors"] == ["0", "1"], path
         assert sorted((p, o) for p, o, _ in rows) == sorted((p, o) for p, end in ends.items() for o in range(end))
         assert sorted(f for _, _, f in rows) == frames
+
+
+# --- the pieces, without Spark ---------------------------------------------------------------------
+
+
+def test_connector_jars_finds_the_cache_falls_back_within_the_minor_and_says_how_to_install(tmp_path,
+                                                                                           monkeypatch):
+    from pktstream.spark import connector_jars
+
+    monkeypatch.setenv("PKTSTREAM_CACHE", str(tmp_path))
+    monkeypatch.delenv("PKTSTREAM_SPARK_JARS", raising=False)
+    with pytest.raises(FileNotFoundError, match="install_spark_kafka.sh"):
+        connector_jars("4.2.0")
+    jars = tmp_path / "spark-kafka-4.2.0" / "jars"
+    jars.mkdir(parents=True)
+    (jars / "spark-sql-kafka-0-10_2.13-4.2.0.jar").write_bytes(b"")
+    with pytest.raises(FileNotFoundError):  # no .complete marker: a half-finished install
+        connector_jars("4.2.0")
+    (jars.parent / ".complete").touch()
+    assert connector_jars("4.2.0") == [str(jars / "spark-sql-kafka-0-10_2.13-4.2.0.jar")]
+    with pytest.warns(UserWarning, match="4.2.0 with Spark 4.2.1"):
+        assert connector_jars("4.2.1") == [str(jars / "spark-sql-kafka-0-10_2.13-4.2.0.jar")]
+    with pytest.raises(FileNotFoundError):  # another minor version never stands in
+        connector_jars("4.1.1")
+    monkeypatch.setenv("PKTSTREAM_SPARK_JARS", "/x/a.jar, /x/b.jar")
+    assert connector_jars("4.1.1") == ["/x/a.jar", "/x/b.jar"]
+
+
+def test_decode_csv_keeps_one_row_per_line_and_reports_bad_lines():
+    from pktstream.spark._decode import decode_csv
+
+    schema = pktstream.schema(["frame_number", "ts", "src_ip", "ip_proto"])
+    lines = pa.array([b"1,2024-05-06T09:00:00.000000001+00:00,10.0.0.1,6", b"2,not a time,10.0.0.2,17",
+                      b'3,,"a,b",', None])
+    got = decode_csv(lines, schema)
+    assert got.column("frame_number").to_pylist() == [1, None, 3, None]
+    assert got.column("src_ip").to_pylist() == ["10.0.0.1", None, "a,b", None]
+    assert got.column("ip_proto").to_pylist() == [6, None, None, None]
+    assert got.column("ts").cast(pa.int64()).to_pylist()[0] == 1714986000000000001
+    errors = got.column("_error").to_pylist()
+    assert errors[0] is None and errors[2] is None and "csv" in errors[1]
+    assert got.column("_message").to_pylist() == [0, 1, 2, 3]
