@@ -413,3 +413,24 @@ def test_decode_csv_keeps_one_row_per_line_and_reports_bad_lines():
     errors = got.column("_error").to_pylist()
     assert errors[0] is None and errors[2] is None and "csv" in errors[1]
     assert got.column("_message").to_pylist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("columns", [None, ["src_ip", "ip_proto", "link_type"], ["dst_port"]])
+def test_apply_headers_decodes_other_link_types_like_read_pcap(columns):
+    """Frames of a loopback capture (link type 0) with the headers pktstream's producer writes,
+    as Spark's ``headers`` column holds them: decoded again with their link type."""
+    from pktstream.archive import read_records
+    from pktstream.spark._frames import apply_headers
+
+    records = list(read_records(LOOPBACK))
+    frames = pa.array([r[1] for r in records], pa.binary())
+    header = pa.list_(pa.struct([("key", pa.string()), ("value", pa.binary())]))
+    headers = pa.array([[{"key": "link_type", "value": str(r[3]).encode()},
+                         {"key": "wirelen", "value": str(r[2]).encode()}] for r in records], header)
+    keys = pa.array([(r[0] // 1000).to_bytes(8, "big") for r in records], pa.binary())
+    blind = pktstream.decode_values(frames, format="raw", columns=columns, keys=keys)
+    got = apply_headers(blind, frames, headers, columns)
+    expected = pktstream.read_pcap(LOOPBACK, columns=columns)
+    compared = [c for c in expected.column_names if c != "frame_number"]
+    assert compared and _rows(pa.Table.from_batches([got]), compared) == _rows(expected, compared)
+    assert _rows(pa.Table.from_batches([blind]), compared) != _rows(expected, compared)
