@@ -17,29 +17,40 @@ import os
 import shutil
 import sys
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Dict, Iterator
 
 import pyarrow as pa
 
 
-def tag(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Rows' Kafka coordinates and frame number, with the executor id that read them."""
-    executor = os.path.basename(os.getcwd())
-    for b in batches:
-        yield pa.record_batch(
-            [b.column("partition"), b.column("offset"), b.column("frame_number").cast(pa.int64()),
-             pa.array([executor] * b.num_rows, pa.string())],
-            names=["partition", "offset", "frame_number", "executor"],
-        )
+def tagger(path: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Rows' Kafka coordinates and frame number, with the path and the executor id that read them."""
+
+    def tag(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        executor = os.path.basename(os.getcwd())
+        for b in batches:
+            yield pa.record_batch(
+                [pa.array([path] * b.num_rows, pa.string()), b.column("partition"), b.column("offset"),
+                 b.column("frame_number").cast(pa.int64()), pa.array([executor] * b.num_rows, pa.string())],
+                names=["path", "partition", "offset", "frame_number", "executor"],
+            )
+
+    return tag
 
 
-def collect(df: Any) -> dict:
-    rows = df.mapInArrow(tag, "partition INT, offset BIGINT, frame_number BIGINT, executor STRING").toArrow()
-    return {
-        "executors": sorted(set(rows.column("executor").to_pylist())),
-        "rows": sorted(zip(rows.column("partition").to_pylist(), rows.column("offset").to_pylist(),
-                           rows.column("frame_number").to_pylist())),
-    }
+def collect(frames: Dict[str, Any]) -> dict:
+    """Both reads in one Spark job (a union): the executors start their Python workers once."""
+    schema = "path STRING, partition INT, offset BIGINT, frame_number BIGINT, executor STRING"
+    tagged = [df.mapInArrow(tagger(path), schema) for path, df in frames.items()]
+    union = tagged[0]
+    for df in tagged[1:]:
+        union = union.unionByName(df)
+    rows = union.toArrow().to_pylist()
+    out = {}
+    for path in frames:
+        mine = [r for r in rows if r["path"] == path]
+        out[path] = {"executors": sorted({r["executor"] for r in mine}),
+                     "rows": sorted((r["partition"], r["offset"], r["frame_number"]) for r in mine)}
+    return out
 
 
 def main(bootstrap: str, topic: str) -> int:
@@ -66,7 +77,7 @@ def main(bootstrap: str, topic: str) -> int:
                   .option("subscribe", topic).option("format", "json").load())
         kafka = (spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap)
                  .option("subscribe", topic).option("startingOffsets", "earliest").load())
-        out = {"pktstream": collect(source), "decode": collect(decode(kafka, format="json")),
+        out = {**collect({"pktstream": source, "decode": decode(kafka, format="json")}),
                "startup_s": round(up, 1), "total_s": round(time.monotonic() - started, 1)}
     finally:
         spark.stop()
