@@ -37,6 +37,7 @@ command -v cargo >/dev/null 2>&1 || { echo "setup: cargo (Rust >= 1.85) is requi
 # Apache Kafka, the broker of the test suite and the benchmarks: jars from Maven Central, cached in
 # ~/.cache/pktstream/kafka-<version>.
 bash scripts/install_kafka.sh
+bash scripts/install_spark_kafka.sh  # Spark's Kafka connector + PostgreSQL JDBC jars (~/.cache/pktstream/spark-kafka-<version>)
 bash scripts/install_postgres.sh   # PostgreSQL server for notebooks/03 (each run starts a private one)
 
 if [ ! -x .venv/bin/python ]; then

@@ -318,7 +318,9 @@ def test_missing_options_fail_clearly(spark, bad):
         reader.load()
 
 
-@pytest.mark.parametrize("name", ["pktstream.spark._schema", "pktstream.spark._decode", "pktstream.spark._pcap"])
+@pytest.mark.parametrize(
+    "name", ["pktstream.spark._schema", "pktstream.spark._decode", "pktstream.spark._pcap", "pktstream.spark._frames"]
+)
 def test_docstring_examples(name, monkeypatch):
     import doctest
     import importlib

@@ -9,7 +9,8 @@ Needs ``pip install "pktstream[spark]"`` (PySpark 4, Java 17). See ``docs/spark.
 * :func:`decode` turns the ``value`` column of a DataFrame read with Spark's own Kafka source into
   packet columns (``mapInArrow``, no Python per row).
 * :func:`foreach_arrow` hands each micro-batch to a function as a :class:`pyarrow.Table`.
-* :func:`local_session` starts a local, loopback-only session with the sources registered.
+* :func:`local_session` starts a local, loopback-only session with the sources registered (and,
+  with ``kafka_connector=True``, Spark's own Kafka connector from :func:`connector_jars`).
 
 Example:
     >>> import pktstream.spark
@@ -31,7 +32,7 @@ import pyarrow as pa
 from ._decode import decode
 from ._pcap import PcapDataSource
 from ._schema import arrow_schema, conform, parse_schema, spark_schema, spark_type
-from ._session import local_session
+from ._session import connector_jars, local_session
 from ._source import KafkaDataSource
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "foreach_arrow",
     "to_arrow",
     "local_session",
+    "connector_jars",
     "KafkaDataSource",
     "PcapDataSource",
     "spark_schema",

@@ -15,8 +15,11 @@ from ._schema import arrow_schema, conform, parse_schema, spark_schema
 
 __all__ = ["FORMATS", "KAFKA_COLUMNS", "value_schema", "output_schema", "decode"]
 
-#: Value formats the Spark integration decodes.
+#: Value formats the Spark integration decodes (the ``pktstream`` source: all but ``csv``).
 FORMATS = ("json", "raw", "arrow")
+
+#: Value formats :func:`decode` takes: ``csv`` lines are parsed in Python with pyarrow's CSV reader.
+DECODE_FORMATS = FORMATS + ("csv",)
 
 #: The Kafka columns the ``pktstream`` source adds after the decoded ones (Spark's Kafka names).
 KAFKA_COLUMNS = pa.schema(
@@ -34,13 +37,18 @@ SchemaArg = Union[None, str, pa.Schema, Any]
 
 
 def value_schema(
-    format: str, schema: SchemaArg = None, columns: Optional[Sequence[str]] = None, addresses: str = "string"
+    format: str,
+    schema: SchemaArg = None,
+    columns: Optional[Sequence[str]] = None,
+    addresses: str = "string",
+    formats: Sequence[str] = FORMATS,
 ) -> Optional[pa.Schema]:
     """The Arrow schema values decode into: ``schema`` for ``json`` (default: the packet schema), the
     packet schema for ``raw``; for ``arrow`` ``schema`` or ``None`` (known once a message is read).
 
     ``schema`` may be a :class:`pyarrow.Schema`, a Spark ``StructType``, a DDL string
-    (``"branch STRING, amount DOUBLE"``) or Spark's schema JSON.
+    (``"branch STRING, amount DOUBLE"``) or Spark's schema JSON. ``formats`` are the ones the
+    caller takes (:func:`decode` adds ``csv``, which reads like ``json``).
 
     A DDL string is parsed by Spark (an active session is needed: :func:`decode` runs on the
     driver; the ``pktstream`` source lets Spark parse its ``schema`` option instead).
@@ -57,8 +65,13 @@ def value_schema(
     """
     import pktstream
 
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    if format not in formats:
+        raise ValueError(f"format must be one of {', '.join(formats)}, not {format!r}")
+    if format == "csv":
+        if schema is None and columns is None:
+            raise ValueError("format 'csv' lines carry no names: give `columns` (packet columns, in order) "
+                             "or a `schema`")
+        format = "json"
     if format == "raw":
         if schema is not None:
             raise ValueError("format 'raw' decodes frames into the packet schema: use `columns`, not `schema`")
@@ -112,6 +125,7 @@ def decode(
     columns: Optional[Sequence[str]] = None,
     addresses: str = "string",
     timestamp_unit: str = "us",
+    csv_delimiter: str = ",",
 ) -> Any:
     """Decodes the ``value`` column of a DataFrame read with Spark's Kafka source into columns.
 
@@ -125,10 +139,14 @@ def decode(
 
     Args:
         df: A DataFrame with a binary ``value`` column (and optionally ``key``, ``timestamp``...).
-        format: ``"json"``, ``"raw"`` (frames; timestamps from the 8-byte ``key``) or ``"arrow"``.
-        schema: The ``json`` value schema (DDL string, ``StructType``, pyarrow schema; default: the
-            packet schema); required for ``arrow``.
-        columns: Packet columns for ``raw`` (and the default ``json`` schema).
+        format: ``"json"``, ``"csv"`` (lines as ``produce_pcap(format="csv")`` writes them: no
+            header, so ``columns`` or ``schema`` names them in order), ``"raw"`` (frames;
+            timestamps from the 8-byte ``key``; with Spark's ``includeHeaders=true`` the
+            ``link_type`` and ``wirelen`` headers are honoured) or ``"arrow"``.
+        schema: The ``json``/``csv`` value schema (DDL string, ``StructType``, pyarrow schema;
+            default: the packet schema); required for ``arrow``.
+        columns: Packet columns for ``raw`` (and the default ``json``/``csv`` schema).
+        csv_delimiter: The ``csv`` field delimiter.
 
     Example:
         >>> raw = (spark.readStream.format("kafka")
@@ -141,7 +159,7 @@ def decode(
 
     from ._schema import spark_schema as to_spark
 
-    values = value_schema(format, schema, columns, addresses)
+    values = value_schema(format, schema, columns, addresses, DECODE_FORMATS)
     if values is None:
         raise ValueError("format 'arrow' needs the `schema` of the Arrow messages")
     if "value" not in df.columns:
@@ -151,6 +169,7 @@ def decode(
     value_names = set(values.names)
     rest_names = [f.name for f in rest]
     schema_arg = None if format == "raw" else values
+    has_headers = format == "raw" and "headers" in df.columns
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -161,16 +180,24 @@ def decode(
             ts = None
             if "timestamp" in names:
                 ts = batch.column(names.index("timestamp")).cast(pa.timestamp("ms", "UTC")).cast(pa.int64())
-            decoded = pktstream.decode_values(
-                batch.column(names.index("value")),
-                format=format,
-                schema=schema_arg,
-                columns=columns,
-                addresses=addresses,
-                timestamp_unit=timestamp_unit,
-                keys=keys,
-                timestamps_ms=ts,
-            )
+            if format == "csv":
+                decoded = decode_csv(batch.column(names.index("value")), values, csv_delimiter)
+            else:
+                decoded = pktstream.decode_values(
+                    batch.column(names.index("value")),
+                    format=format,
+                    schema=schema_arg,
+                    columns=columns,
+                    addresses=addresses,
+                    timestamp_unit=timestamp_unit,
+                    keys=keys,
+                    timestamps_ms=ts,
+                )
+            if has_headers:
+                from ._frames import apply_headers
+
+                decoded = apply_headers(decoded, batch.column(names.index("value")),
+                                        batch.column(names.index("headers")), columns, addresses)
             index = decoded.column("_message")
             arrays = [decoded.column(n) for n in values.names]
             names_out = list(values.names)
@@ -183,6 +210,57 @@ def decode(
             yield conform(pa.RecordBatch.from_arrays(arrays, names=names_out), target)
 
     return df.mapInArrow(run, to_spark(target))
+
+
+def decode_csv(values: pa.Array, schema: pa.Schema, delimiter: str = ",") -> pa.RecordBatch:
+    """CSV lines (one value each, no header, nulls empty, RFC 4180 quoting) into ``schema``, with
+    ``_error`` and ``_message`` as :func:`pktstream.decode_values` gives them.
+
+    The whole batch is parsed at once; if that fails (a malformed line, a quoted newline), each
+    value is parsed alone and a bad one becomes a row of nulls with its ``_error``.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> b = decode_csv(pa.array([b"1,tcp", b"2,"]), pa.schema({"n": pa.int64(), "p": pa.string()}))
+        >>> b.column("n").to_pylist(), b.column("p").to_pylist()
+        ([1, 2], ['tcp', None])
+    """
+    import pyarrow.csv as pcsv
+
+    read = pcsv.ReadOptions(column_names=schema.names, use_threads=False)
+    parse = pcsv.ParseOptions(delimiter=delimiter)
+    convert = pcsv.ConvertOptions(column_types=schema, strings_can_be_null=True,
+                                  quoted_strings_can_be_null=False)
+
+    def parse_all(data: bytes) -> pa.Table:
+        return pcsv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse,
+                             convert_options=convert).cast(schema)
+
+    lines = [v if v is not None else b"" for v in values.cast(pa.binary()).to_pylist()]
+    n = len(lines)
+    errors: List[Optional[str]] = [None] * n
+    try:
+        table = parse_all(b"\n".join(lines) + b"\n")
+        if table.num_rows != n:
+            raise ValueError(f"{table.num_rows} rows from {n} lines")
+    except (pa.ArrowInvalid, ValueError):
+        parts = []
+        for i, line in enumerate(lines):
+            try:
+                one = parse_all(line + b"\n")
+                if one.num_rows != 1:
+                    raise ValueError(f"{one.num_rows} rows in one value")
+            except (pa.ArrowInvalid, ValueError) as e:
+                one = pa.table({f.name: pa.nulls(1, f.type) for f in schema}, schema=schema)
+                errors[i] = f"csv: {e}"
+            parts.append(one)
+        table = pa.concat_tables(parts) if parts else schema.empty_table()
+    table = table.combine_chunks()
+    return pa.RecordBatch.from_arrays(
+        [table.column(k).combine_chunks() for k in range(table.num_columns)]
+        + [pa.array(errors, pa.string()), pa.array(range(n), pa.int64())],
+        names=schema.names + ["_error", "_message"],
+    )
 
 
 def _arrow_of(t: Any) -> pa.DataType:
