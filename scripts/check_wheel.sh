@@ -35,6 +35,9 @@ unmount_all() {
   findmnt -rn -o TARGET | grep "^$ROOT" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 mount_all() {
+  # The root as a mount point of its own: `ip netns exec` remounts / as a slave, which fails on a
+  # plain directory.
+  mount --bind "$ROOT" "$ROOT"
   mount -t proc proc "$ROOT/proc"
   mount --rbind /sys "$ROOT/sys" && mount --make-rslave "$ROOT/sys"
   mount --rbind /dev "$ROOT/dev" && mount --make-rslave "$ROOT/dev"
@@ -44,11 +47,18 @@ mount_all() {
   mkdir -p "$HOME/.cache/pip" && mount --bind "$HOME/.cache/pip" "$ROOT/root/.cache/pip"
   # Apache Kafka's jars (the suite's broker, run inside the root by the fixtures) and the corpus.
   mount --bind -o ro "$kafka_dir" "$ROOT/opt/kafka-libs"
+  # Spark's Kafka connector jars (the Spark session of the suite loads them).
+  for d in "$CACHE"/spark-kafka-*/; do
+    [ -f "$d/.complete" ] || continue
+    mkdir -p "$ROOT/root/.cache/pktstream/$(basename "$d")"
+    mount --bind -o ro "$d" "$ROOT/root/.cache/pktstream/$(basename "$d")"
+  done
   if [ -d "$REPO/../shared/pcaps" ]; then mount --bind -o ro "$REPO/../shared/pcaps" "$ROOT/opt/shared/pcaps"; fi
 }
 trap 'unmount_all' EXIT
 
 bash scripts/install_kafka.sh >&2
+bash scripts/install_spark_kafka.sh >&2
 kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml)"
 kafka_dir="$CACHE/kafka-$kafka_version/libs"
 
@@ -80,7 +90,7 @@ if chroot "$ROOT" dpkg-query -W -f '${Package}\n' | grep -E -- '-dev$'; then
 fi
 
 log "fresh venv, pip install $(basename "$wheel") from PyPI only"
-cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+cp /etc/resolv.conf /etc/hosts /etc/hostname "$ROOT/etc/"
 # The host's CA bundle: it may hold a registry proxy's CA.
 cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/host-ca.crt"
 rm -rf "$ROOT/opt/venv" "$ROOT/opt/check" "$ROOT/opt/wheel"
@@ -102,7 +112,9 @@ inroot() {
 
 started=$(date +%s)
 inroot python3 -m venv /opt/venv
-inroot pip install -q "$(ls "$ROOT"/opt/wheel/*.whl | sed "s|^$ROOT||")[spark]" pytest pandas polars
+# The extras the tests use: spark (PySpark) and test (pytest, the Kafka clients and scapy the tests
+# compare with, mypy for the stub check, ...).
+inroot pip install -q "$(ls "$ROOT"/opt/wheel/*.whl | sed "s|^$ROOT||")[spark,test]"
 log "installed in $(($(date +%s) - started)) s"
 
 inroot sh -c 'cd / && python - <<EOF
