@@ -674,3 +674,12 @@ def test_read_pcap_column_subset(tmp_path: Path) -> None:
     assert table.column_names == ["ts", "src_ip", "dst_port"]
     assert table.column("src_ip").to_pylist() == [e["src_ip"] for e in rows]
     assert table.column("dst_port").to_pylist() == [e["dst_port"] for e in rows]
+
+
+def test_the_installed_demo_writes_the_bundled_sample_byte_for_byte(tmp_path):
+    """An installed wheel has no tests/data: `pktstream demo` regenerates sample.pcap from its seed."""
+    from pktstream import _demo
+
+    out = tmp_path / "sample.pcap"
+    synth.write_pcap(str(out), _demo.SAMPLE_PACKETS, seed=_demo.SAMPLE_SEED)
+    assert out.read_bytes() == (Path(__file__).parent / "data" / "sample.pcap").read_bytes()

@@ -18,6 +18,8 @@ from ._kafka import consume, create_topic, produce_pcap
 from .broker import Broker
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tests" / "data" / "sample.pcap"
+#: tests/data/sample.pcap is `python -m pktstream.synth sample.pcap -n 200 --seed 7` (tests/data/ORIGIN.md).
+SAMPLE_PACKETS, SAMPLE_SEED = 200, 7
 
 
 def run(path: Optional[str] = None, *, partitions: int = 3, fmt: str = "json", progress: Optional[bool] = None) -> int:
@@ -34,11 +36,11 @@ def run(path: Optional[str] = None, *, partitions: int = 3, fmt: str = "json", p
             raise FileNotFoundError(2, "No such file or directory", str(capture))
     elif SAMPLE.exists():
         capture = SAMPLE
-    else:  # an installed wheel has no tests/: make a capture instead
+    else:  # an installed wheel has no tests/: write the same capture (synth is deterministic)
         from . import synth
 
-        capture = Path(tempfile.mkdtemp(prefix="pktstream-demo-")) / "synthetic.pcap"
-        synth.write_pcap(str(capture), 10_000, seed=0)
+        capture = Path(tempfile.mkdtemp(prefix="pktstream-demo-")) / SAMPLE.name
+        synth.write_pcap(str(capture), SAMPLE_PACKETS, seed=SAMPLE_SEED)
     with Broker() as broker:
         kind = "durable (sqlite)" if broker.durable else "in-memory (data is lost when it stops)"
         print(f"broker: Tansu, {kind}, at {broker.bootstrap_servers}")
