@@ -127,6 +127,37 @@ def test_cli_never_echoes_a_password(secure_kafka, pcap2k):
     assert "authentication" in (r.stdout + r.stderr).lower()
 
 
+def test_cli_takes_secrets_from_a_file_and_the_environment(secure_kafka, pcap2k, tmp_path):
+    """-F FILE and PKTSTREAM_X_<KEY> carry the SASL settings, so no secret is on the command line."""
+    import os
+
+    conf = secure_kafka.client_config("SASL_SSL")
+    servers = conf.pop("bootstrap.servers")
+    password = conf.pop("sasl.password")
+    props = tmp_path / "client.properties"
+    props.write_text("# SASL_SSL client\n" + "".join(f"{k}={v}\n" for k, v in conf.items()))
+    props.chmod(0o600)
+    topic = _topic(secure_kafka)
+    cli = [sys.executable, "-m", "pktstream.cli"]
+    env = {**os.environ, "PKTSTREAM_X_SASL_PASSWORD": password}
+    r = subprocess.run([*cli, "produce", str(pcap2k), "--topic", topic, "-b", servers, "-F", str(props)],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    back = pktstream.consume(topic, bootstrap_servers=servers, config={**conf, "sasl.password": password},
+                             columns=COLUMNS)
+    assert _frames(back) == list(range(1, 2001))
+    # -X wins over the file and the environment; a wrong password there fails, unechoed.
+    r = subprocess.run([*cli, "produce", str(pcap2k), "--topic", topic, "-b", servers, "-F", str(props),
+                        "-X", "sasl.password=cli-Wrong-secret-8"], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode != 0 and "authentication" in (r.stdout + r.stderr).lower()
+    assert "cli-Wrong-secret-8" not in r.stdout + r.stderr and password not in r.stdout + r.stderr
+    # A malformed line names the place, never the text (it may hold a secret).
+    props.write_text(f"sasl.password {password}\n")
+    r = subprocess.run([*cli, "produce", str(pcap2k), "--topic", topic, "-b", servers, "-F", str(props)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and f"{props}:1" in r.stderr and password not in r.stderr
+
+
 def test_gssapi_is_refused_with_a_clear_error(secure_kafka):
     conf = {"security.protocol": "SASL_SSL", "sasl.mechanisms": "GSSAPI"}
     with pytest.raises(pktstream.KafkaConfigError, match="GSSAPI"):

@@ -66,6 +66,51 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+#: librdkafka properties from the environment: ``PKTSTREAM_X_SASL_PASSWORD`` is ``sasl.password`` (as ``-X sasl.password=...``)
+#: (librdkafka's string keys are dotted, never underscored, so the mapping is one to one).
+ENV_PREFIX = "PKTSTREAM_X_"
+
+
+def _properties_file(path: str) -> dict:
+    """A librdkafka properties file, as kcat's ``-F`` reads it: ``key=value`` lines, ``#`` comments."""
+    config = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                # The line may hold a secret: name the place, never the text.
+                raise ValueError(f"{path}:{number}: expected key=value (a librdkafka property)")
+            config[key.strip()] = value.strip()
+    return config
+
+
+def _client_config(args: argparse.Namespace) -> Optional[dict]:
+    """librdkafka properties, later sources winning: ``PKTSTREAM_X_*`` environment variables,
+    then ``-F FILE``, then ``-X key=value``. Secrets belong in the first two: ``ps`` shows ``-X``."""
+    import os
+
+    config = {
+        name[len(ENV_PREFIX):].lower().replace("_", "."): value
+        for name, value in os.environ.items()
+        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX)
+    }
+    if getattr(args, "config_file", None):
+        config.update(_properties_file(args.config_file))
+    config.update(_kafka_config(args.config) or {})
+    return config or None
+
+
+def _add_client_config(p: argparse.ArgumentParser) -> None:
+    """``-X`` and ``-F``: the librdkafka properties of a Kafka command."""
+    p.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE",
+                   help="librdkafka property (secrets: use -F or PKTSTREAM_X_<KEY>, which ps does not show)")
+    p.add_argument("-F", "--config-file", metavar="FILE",
+                   help="librdkafka properties file (key=value lines, # comments), read before -X")
+
+
 def _kafka_config(pairs: Optional[List[str]]) -> Optional[dict]:
     if not pairs:
         return None
@@ -94,7 +139,7 @@ def _produce(args: argparse.Namespace) -> int:
             format=args.format,
             key=key,
             columns=args.columns.split(",") if args.columns else None,
-            config=_kafka_config(args.config),
+            config=_client_config(args),
             progress=False if args.no_progress else None,
             timestamp_unit=args.timestamp_unit,
             rows_per_message=args.rows_per_message,
@@ -125,7 +170,7 @@ def _capture(args: argparse.Namespace) -> int:
         try:
             report = produce_live(
                 args.interface, args.topic, bootstrap_servers=args.bootstrap_servers, format=args.format,
-                key=None if args.key == "none" else args.key, config=_kafka_config(args.config),
+                key=None if args.key == "none" else args.key, config=_client_config(args),
                 progress=False if args.no_progress else None, **live,
             )
         except KeyboardInterrupt as e:
@@ -197,7 +242,7 @@ def _consume(args: argparse.Namespace) -> int:
         bootstrap_servers=args.bootstrap_servers,
         format=args.format,
         schema=schema,
-        config=_kafka_config(args.config),
+        config=_client_config(args),
     ) as consumer:
         idle = 0.0
         try:
@@ -261,7 +306,7 @@ def _distances(args: argparse.Namespace) -> int:
             max_distance=args.max_distance,
             max_events=args.max_events,
             idle_timeout=args.idle_timeout,
-            config=_kafka_config(args.config),
+            config=_client_config(args),
         )
     except KeyboardInterrupt as e:
         report = getattr(e, "report", None)
@@ -286,7 +331,7 @@ def _archive(args: argparse.Namespace) -> int:
             timestamp_unit=args.timestamp_unit,
             idle_timeout=args.idle_timeout,
             max_packets=args.max,
-            config=_kafka_config(args.config),
+            config=_client_config(args),
         )
     except KeyboardInterrupt as e:
         report = getattr(e, "report", None)
@@ -322,7 +367,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _connection(args: argparse.Namespace) -> Dict[str, Any]:
     """The ``-b``, ``-X`` and ``--timeout`` options as keyword arguments of the admin functions."""
-    return {"bootstrap_servers": args.bootstrap_servers, "config": _kafka_config(args.config),
+    return {"bootstrap_servers": args.bootstrap_servers, "config": _client_config(args),
             "timeout": args.timeout}
 
 
@@ -440,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--timestamp-unit", choices=["s", "ms", "us", "ns"], default="us")
     k.add_argument("--rows-per-message", type=int, default=10_000, help="rows per arrow message")
     k.add_argument("--create-topic", type=int, metavar="PARTITIONS", help="create the topic first")
-    k.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    _add_client_config(k)
     k.add_argument("--no-progress", action="store_true")
     k.set_defaults(func=_produce)
 
@@ -454,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     lc.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
     lc.add_argument("--format", "-f", choices=["raw", "json", "csv", "arrow"], default="raw")
     lc.add_argument("--key", default="flow", help='"flow" (default), "timestamp", a column name, or "none"')
-    lc.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    _add_client_config(lc)
     lc.add_argument("--snaplen", type=int, default=65535)
     lc.add_argument("--promisc", action="store_true", help="promiscuous mode")
     lc.add_argument("--buffer-size", type=int, help="kernel buffer in bytes")
@@ -472,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max", type=int, help="stop after this many rows")
     r.add_argument("--idle-timeout", type=float, default=5.0, help="stop after this many idle seconds")
     r.add_argument("--output", "-o", help="out.parquet, or - for JSON lines on stdout (default)")
-    r.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    _add_client_config(r)
     r.set_defaults(func=_consume)
 
     w = sub.add_parser("distances", help="windowed pairwise distances of JSON events, Kafka to Kafka (at-least-once)")
@@ -493,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-distance", type=float, help="keep only pairs at most this far apart")
     w.add_argument("--max-events", type=int, help="stop after this many input messages")
     w.add_argument("--idle-timeout", type=float, help="stop (closing every window) after this many idle seconds")
-    w.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    _add_client_config(w)
     w.set_defaults(func=_distances)
 
     a = sub.add_parser("archive", help="archive a raw topic into rolling pcap files (Metron's pcap backend)")
@@ -506,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--timestamp-unit", choices=["s", "ms", "us", "ns"], default="us")
     a.add_argument("--idle-timeout", type=float, help="stop after this many seconds without messages")
     a.add_argument("--max", type=int, help="stop after this many packets")
-    a.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    _add_client_config(a)
     a.set_defaults(func=_archive)
 
     q = sub.add_parser("query", help="select packets from rolled pcap files into one time-ordered pcap")
@@ -541,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--internal", action="store_true", help="--list includes internal topics")
     t.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
     t.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the cluster")
-    t.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    _add_client_config(t)
     t.set_defaults(func=_topics)
 
     g = sub.add_parser("groups", help="list consumer groups, or show a group's lag (like kafka-consumer-groups)")
@@ -551,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--topic", "-t", action="append", help="--describe only these topics (repeatable)")
     g.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
     g.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the cluster")
-    g.add_argument("-X", dest="config", action="append", metavar="KEY=VALUE", help="librdkafka property")
+    _add_client_config(g)
     g.set_defaults(func=_groups)
 
     from .broker import add_arguments  # stdlib only: cheap
