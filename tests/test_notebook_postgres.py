@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import stat
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
