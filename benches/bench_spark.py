@@ -8,7 +8,8 @@ One command, one process, one warm session, one table::
 Apache Kafka is started (``pktstream.broker.ApacheKafka``), a synthetic capture (``pktstream.synth``
 seed 0, cached under ``~/.cache/pktstream/bench/``) is produced three times, to topics of
 ``--partitions`` partitions: as ``csv`` with the packet tutorial's six columns, as ``json`` (every
-packet column) and as ``arrow`` (10,000 packets per message). Then, on one ``local[N]`` session
+packet column) and as ``arrow`` (``--rows-per-message``, default 5,000 packets per message: Apache
+Kafka's default ``message.max.bytes`` of 1 MiB refuses some 10,000-packet messages). Then, on one ``local[N]`` session
 with Spark's Kafka connector (``local_session(kafka_connector=True)``), every path is a streaming
 query from the earliest offsets with ``trigger(availableNow=True)``, timed from ``start()`` to
 termination (query planning included):
@@ -23,7 +24,7 @@ e. ``format("pktstream")`` on the json topic.
 Each into two sinks: ``noop`` (``writeStream.format("noop")``: every row produced, nothing kept)
 and ``groupBy`` (``groupBy(ip_proto).count()``, complete mode, collected to the driver in
 ``foreachBatch``). Rows are counted with ``observe`` (noop) and by summing the counts (groupBy),
-never with Kafka's message counts (one ``arrow`` message holds 10,000 rows); a row says whether
+never with Kafka's message counts (one ``arrow`` message holds thousands of rows); a row says whether
 every packet arrived. ``availableNow`` is used for both sources because both support it the same
 way: everything up to the end offsets at query start, here in one micro-batch (no
 ``maxOffsetsPerTrigger``), one Spark task per Kafka partition.
@@ -90,7 +91,8 @@ def cached_capture(n: int, seed: int = 0) -> Path:
     return path
 
 
-def produce_topics(capture: Path, bootstrap: str, partitions: int, tag: str) -> Dict[str, str]:
+def produce_topics(capture: Path, bootstrap: str, partitions: int, tag: str,
+                   rows_per_message: int = 5_000) -> Dict[str, str]:
     """The capture as csv (tutorial columns), json and arrow topics; returns format -> topic."""
     topics = {}
     for fmt in ("csv", "json", "arrow"):
@@ -99,7 +101,7 @@ def produce_topics(capture: Path, bootstrap: str, partitions: int, tag: str) -> 
         t = time.perf_counter()
         extra: Dict[str, Any] = {"columns": TUTORIAL} if fmt == "csv" else {}
         if fmt == "arrow":
-            extra["rows_per_message"] = 10_000
+            extra["rows_per_message"] = rows_per_message
         report = pktstream.produce_pcap(capture, topic, bootstrap_servers=bootstrap, format=fmt,
                                         progress=False, **extra)
         print(f"  produced {report.delivered:,} {fmt} messages to {topic} in {time.perf_counter() - t:.1f} s",
@@ -279,6 +281,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--packets", type=int, default=2_000_000, help="size of the synthetic capture")
     ap.add_argument("--partitions", type=int, default=4, help="partitions of each topic")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per path and sink; the best is kept")
+    ap.add_argument("--rows-per-message", type=int, default=5_000, help="packets per arrow message")
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--paths", default="abcde", help="which paths to run (letters)")
     ap.add_argument("--sinks", default="noop,groupBy")
@@ -301,8 +304,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             bootstrap = broker.bootstrap_servers
             kafka_version = broker.version
             print(f"Apache Kafka {kafka_version} at {bootstrap}; producing {args.packets:,} packets", file=sys.stderr)
-            topics = produce_topics(capture, bootstrap, args.partitions, "big")
-            warm = produce_topics(warm_capture, bootstrap, args.partitions, "warm")
+            topics = produce_topics(capture, bootstrap, args.partitions, "big", args.rows_per_message)
+            warm = produce_topics(warm_capture, bootstrap, args.partitions, "warm", args.rows_per_message)
             n = args.packets
             no_spark = []
             for fmt in ("json", "arrow"):
