@@ -176,8 +176,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                 got = sum(counts.values())
                 rows.append(("pktstream", f"{label} + groupBy", got, seconds))
                 rows.append(("pktstream", f"total with {label[:3]}", got, produce_p + seconds))
-                same = normalise(counts) == normalise(tutorial_counts)
-                checks.append(f"{label}: protocol counts {'equal' if same else 'DIFFER from'} the tutorial's")
+                mine, theirs = normalise(counts), normalise(tutorial_counts)
+                diff = {k: (theirs.get(k, 0), mine.get(k, 0)) for k in sorted(set(mine) | set(theirs), key=repr)
+                        if mine.get(k, 0) != theirs.get(k, 0)}
+                checks.append(f"{label}: protocol counts equal the tutorial's" if not diff else
+                              f"{label}: protocol counts differ (proto: tutorial, pktstream): {diff} - scapy gives "
+                              "the first IPv6 extension header (0, 44, 60) or the tunnel (4, 41, 47) where "
+                              "pktstream gives the transport protocol inside")
                 print(f"  pktstream {label}: produce {produce_p:.2f} s, query {seconds:.2f} s", file=sys.stderr)
             spark.stop()
     finally:
