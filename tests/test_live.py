@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -322,14 +323,33 @@ def test_missing_permission_explains_cap_net_raw(veth: Veth) -> None:
     assert "CAP_NET_RAW" in message
 
 
+def _packet_sockets(ifname: str) -> int:
+    """How many packet sockets are bound to ``ifname`` (``/proc/net/packet``: a capture's socket)."""
+    index = str(socket.if_nametoindex(ifname))
+    with open("/proc/net/packet") as f:
+        return sum(1 for line in list(f)[1:] if line.split()[4] == index)
+
+
+def _wait_for_capture(ifname: str, before: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Waits until a new capture socket is bound to ``ifname``: a fixed sleep loses the race when
+    the machine is loaded and the capturing process starts slowly."""
+    deadline = time.monotonic() + timeout
+    while _packet_sockets(ifname) <= before:
+        assert proc.poll() is None, f"the capture exited early: {proc.communicate()[1]}"
+        assert time.monotonic() < deadline, f"no capture socket on {ifname} after {timeout:.0f} s"
+        time.sleep(0.05)
+    time.sleep(0.5)  # libpcap installs the filter (and drains what came before) right after binding
+
+
 def test_ctrl_c_stops_cli_and_flushes(veth: Veth, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "live.parquet"
+    before = _packet_sockets(veth.near)
     cli = subprocess.Popen(
         [sys.executable, "-m", "pktstream.cli", "capture", "-i", veth.near, "--bpf", f"src host {veth.far4}",
          "-o", str(out), "--timeout", "0.05"],
         stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(1.5)  # interpreter start + capture open
+    _wait_for_capture(veth.near, before, cli)
     _send(veth)
     time.sleep(0.3)
     cli.send_signal(signal.SIGINT)
@@ -344,12 +364,13 @@ def test_ctrl_c_stops_cli_and_flushes(veth: Veth, tmp_path) -> None:  # type: ig
 
 def test_cli_writes_pcap(veth: Veth, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "live.pcap"
+    before = _packet_sockets(veth.near)
     cli = subprocess.Popen(
         [sys.executable, "-m", "pktstream.cli", "capture", "-i", veth.near, "--bpf",
          f"src host {veth.far4} or src host {veth.far6} or vlan", "-c", str(len(EXPECTED)), "-o", str(out)],
         stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(1.5)
+    _wait_for_capture(veth.near, before, cli)
     _send(veth)
     _, err = cli.communicate(timeout=30)
     assert cli.returncode == 0, err
