@@ -69,11 +69,42 @@ pub fn producer_config(bootstrap_servers: &str, format: Format, user: &[(String,
         ],
         user,
     );
-    if format == Format::Arrow {
-        // One message holds many rows: allow messages up to the broker's usual 8 MiB.
-        c.set_default("message.max.bytes", "8388608");
-    }
     c
+}
+
+/// librdkafka's default `message.max.bytes`, just under Apache Kafka's broker default (1048588).
+const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_000_000;
+/// Room for the key, headers and record overhead that librdkafka counts against the limit.
+const MESSAGE_OVERHEAD: usize = 1024;
+
+/// The largest `arrow` message value to send: `message.max.bytes` (the user's, else librdkafka's
+/// default) less the overhead. A stock broker refuses larger record batches, and an arrow message of
+/// `rows_per_message` rows can be far larger than 1 MB when the packets are wide.
+fn arrow_value_limit(config: &Config) -> usize {
+    let max = config.get("message.max.bytes").and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+    max.saturating_sub(MESSAGE_OVERHEAD).max(1)
+}
+
+/// Encodes `part[offset..offset + rows]` as one IPC message into `buf`, shrinking `rows` until the
+/// message fits in `limit` bytes (a single row is sent whatever its size: librdkafka then reports
+/// it as too large). Returns the rows encoded.
+fn fit_ipc_message(
+    part: &RecordBatch,
+    offset: usize,
+    mut rows: usize,
+    limit: usize,
+    buf: &mut Vec<u8>,
+) -> Result<usize> {
+    loop {
+        buf.clear();
+        ipc_message(&part.slice(offset, rows), buf)?;
+        if buf.len() <= limit || rows == 1 {
+            return Ok(rows);
+        }
+        // Scale by the measured size, with a margin: IPC size is close to linear in rows.
+        let scaled = (rows as f64 * limit as f64 / buf.len() as f64 * 0.9) as usize;
+        rows = scaled.clamp(1, rows - 1);
+    }
 }
 
 /// Progress so far, handed to the control callback.
@@ -138,6 +169,10 @@ pub struct BatchProducer {
     rows: u64,
     started: Instant,
     checked: bool,
+    /// The largest `arrow` message value (see [`arrow_value_limit`]).
+    arrow_limit: usize,
+    /// Rows per `arrow` message: `rows_per_message`, or fewer once a message had to shrink to fit.
+    arrow_rows: usize,
 }
 
 impl BatchProducer {
@@ -156,10 +191,14 @@ impl BatchProducer {
         if opts.rows_per_message == 0 {
             return Err(KafkaError::invalid("rows_per_message must be at least 1"));
         }
+        let arrow_limit = arrow_value_limit(&config);
+        let arrow_rows = opts.rows_per_message;
         let producer = Producer::new(config, &opts.topic)?;
         let partitions = producer.partitions(opts.connect_timeout)?;
         Ok(Self {
             producer,
+            arrow_limit,
+            arrow_rows,
             opts,
             partitions,
             keys: BatchKeys::default(),
@@ -196,7 +235,7 @@ impl BatchProducer {
         self.keys.compute(&self.opts.key, batch, self.opts.timestamp_unit)?;
         let progress = self.progress();
         let mut interrupted = || control(&progress);
-        let Self { producer, keys, buf, opts, partitions, .. } = &mut *self;
+        let Self { producer, keys, buf, opts, partitions, arrow_limit, arrow_rows, .. } = &mut *self;
         match opts.format {
             Format::Json => {
                 let input = JsonInput::new(&values);
@@ -220,13 +259,14 @@ impl BatchProducer {
                 }
             }
             Format::Arrow => {
-                let per_message = opts.rows_per_message;
                 for (partition, part) in split_by_partition(&values, keys, *partitions, &opts.key)? {
                     let mut offset = 0;
                     while offset < part.num_rows() {
-                        let len = per_message.min(part.num_rows() - offset);
-                        buf.clear();
-                        ipc_message(&part.slice(offset, len), buf)?;
+                        let want = (*arrow_rows).min(part.num_rows() - offset);
+                        let len = fit_ipc_message(&part, offset, want, *arrow_limit, buf)?;
+                        if len < want {
+                            *arrow_rows = len; // later messages start from what fitted
+                        }
                         producer
                             .send(Outgoing { payload: buf, key: None, partition, headers: None }, &mut interrupted)?;
                         offset += len;
@@ -407,4 +447,40 @@ pub fn produce_raw(
     let mut report = finish(&producer, rows, started, control, progress, interrupted)?;
     report.warnings = warnings;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, BinaryArray};
+
+    use super::*;
+
+    #[test]
+    fn arrow_messages_shrink_to_fit_the_limit_and_lose_no_row() {
+        // 2,000 rows of 1 KiB each: ~2 MB in one message, over a 100 kB limit.
+        let values: Vec<Vec<u8>> = (0..2000u32).map(|i| vec![(i % 251) as u8; 1024]).collect();
+        let col: ArrayRef = Arc::new(BinaryArray::from_iter_values(values.iter()));
+        let batch = RecordBatch::try_from_iter([("frame", col)]).unwrap();
+        let (limit, mut buf, mut offset, mut sizes) = (100_000, Vec::new(), 0, Vec::new());
+        while offset < batch.num_rows() {
+            let rows = fit_ipc_message(&batch, offset, batch.num_rows() - offset, limit, &mut buf).unwrap();
+            assert!(buf.len() <= limit, "{} bytes for {rows} rows", buf.len());
+            sizes.push(rows);
+            offset += rows;
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 2000);
+        assert!(sizes[0] > 50, "shrank too far: {sizes:?}");
+        // One row larger than the limit still goes out alone (librdkafka reports it as too large).
+        assert_eq!(fit_ipc_message(&batch, 0, 10, 100, &mut buf).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_limit_follows_message_max_bytes() {
+        let c = producer_config("127.0.0.1:9092", Format::Arrow, &[]);
+        assert_eq!(arrow_value_limit(&c), DEFAULT_MAX_MESSAGE_BYTES - MESSAGE_OVERHEAD);
+        let c = producer_config("127.0.0.1:9092", Format::Arrow, &[("message.max.bytes".into(), "8388608".into())]);
+        assert_eq!(arrow_value_limit(&c), 8_388_608 - MESSAGE_OVERHEAD);
+    }
 }
