@@ -26,6 +26,7 @@ use super::key::TsUnit;
 use super::messages::{MessageBatch, MessageRef};
 use super::producer::partition_count;
 use super::rebalance::{commit_now, lock, Book, GroupContext, RebalanceHook};
+use super::times;
 use crate::schema::SchemaOptions;
 
 /// The consumer defaults pktstream layers under the user's configuration.
@@ -288,6 +289,25 @@ impl Consumer {
         self.inner
             .fetch_watermarks(topic, partition, Timeout::After(timeout))
             .map_err(|e| KafkaError::from_rdkafka(&format!("watermarks of {topic} [{partition}]"), &e))
+    }
+
+    /// Per (topic, partition, time in ms since the epoch): the earliest offset whose message
+    /// timestamp is at or after the time, or `None` when no message is (see [`super::times`]).
+    /// Answered by the partitions' leaders from their time index; needs no assignment or group.
+    pub fn offsets_for_times(
+        &self,
+        timestamps: &[(String, i32, i64)],
+        timeout: Duration,
+    ) -> Result<Vec<(String, i32, Option<i64>)>> {
+        if timestamps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tpl = times::request(timestamps)?;
+        let got = self
+            .inner
+            .offsets_for_times(tpl, Timeout::After(timeout))
+            .map_err(|e| self.explain(KafkaError::from_rdkafka("offsets for times", &e)))?;
+        times::answers(timestamps, &got)
     }
 
     /// The partitions currently assigned.

@@ -502,6 +502,19 @@ impl NativeConsumer {
         self.with(py, move |c| c.watermarks(&topic, partition, t))
     }
 
+    /// [(topic, partition, ms since the epoch)] -> [(topic, partition, offset or None)]: the
+    /// earliest offset whose timestamp is at or after the time; None when no message is.
+    #[pyo3(signature = (timestamps, timeout=10.0))]
+    fn offsets_for_times(
+        &self,
+        py: Python<'_>,
+        timestamps: Vec<(String, i32, i64)>,
+        timeout: f64,
+    ) -> PyResult<Vec<(String, i32, Option<i64>)>> {
+        let t = seconds(timeout, "timeout")?;
+        self.with(py, move |c| c.offsets_for_times(&timestamps, t))
+    }
+
     /// (rebalances that revoked partitions, partitions revoked in all).
     fn revocations(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
         self.with(py, |c| Ok(c.revocations()))
