@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 import pyarrow as pa
 
@@ -503,6 +503,24 @@ class Consumer:
         """``(rebalances that revoked partitions from this consumer, partitions revoked in all)``."""
         self._not_in_callback("revocations")
         return tuple(self._native.revocations())  # type: ignore[return-value]
+
+    def offsets_for_times(
+        self, timestamps: Mapping[Tuple[str, int], int], timeout: float = 10.0
+    ) -> Dict[Tuple[str, int], Optional[int]]:
+        """``{(topic, partition): offset}``: for each time (milliseconds since the epoch), the
+        earliest offset whose message timestamp is at or after it, or ``None`` when no message
+        of the partition is that recent. Kafka answers from its time index (librdkafka's
+        ``offsets_for_times``); no message is read, and the partitions need not be assigned.
+        :meth:`seek` to the offset to read from that time.
+
+        Example:
+            >>> with pktstream.Consumer("packets", bootstrap_servers="127.0.0.1:9092") as c:  # doctest: +SKIP
+            ...     start = c.offsets_for_times({("packets", 0): 1_700_000_000_000})
+            ...     c.seek("packets", 0, start[("packets", 0)] or -1)
+        """
+        self._not_in_callback("offsets_for_times")
+        asked = [(t, int(p), int(ms)) for (t, p), ms in timestamps.items()]
+        return {(t, p): o for t, p, o in self._native.offsets_for_times(asked, timeout)}
 
     @property
     def config(self) -> dict:
