@@ -364,6 +364,11 @@ class Consumer:
     ``config`` holds librdkafka keys over pktstream's defaults: ``enable.auto.commit=false``,
     ``auto.offset.reset=earliest``, ``session.timeout.ms=6000``.
 
+    ``headers=True`` adds a last column ``_headers``, every header of each message in order as
+    ``list<struct<key: string, value: binary>>`` (null for a message without headers), the type
+    of Spark's ``headers`` column. Values are kept as bytes; a key that is not UTF-8 is decoded
+    with U+FFFD replacing each invalid sequence, as Kafka's Java client (and Spark) decode keys.
+
     Example:
         >>> with pktstream.Consumer("packets", group_id="analytics",
         ...                         bootstrap_servers="127.0.0.1:9092") as consumer:  # doctest: +SKIP
@@ -387,6 +392,7 @@ class Consumer:
         timeout: float = 10.0,
         on_revoke: Optional[Callable[["Consumer", List[Tuple[str, int]]], Any]] = None,
         on_assign: Optional[Callable[["Consumer", List[Tuple[str, int]]], Any]] = None,
+        headers: bool = False,
     ) -> None:
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.group_id = group_id
@@ -401,6 +407,7 @@ class Consumer:
             addresses=addresses,
             timestamp_unit=timestamp_unit,
             config=_config(config),
+            headers=headers,
         )
         self.ends: Optional[List[Tuple[str, int, int]]] = None
         self._on_revoke, self._on_assign = on_revoke, on_assign
