@@ -81,7 +81,12 @@ def _start(data_dir: Path, *, security: bool) -> ApacheKafka:
 
 
 class RawKey(str):
-    """A header key kafka-python writes as the given bytes (it encodes keys as UTF-8 itself)."""
+    """A header key whose bytes on the wire are ``raw``, UTF-8 or not.
+
+    kafka-python writes a header key as ``key.encode("utf-8")``; this ``str`` answers with its
+    raw bytes. (confluent-kafka cannot send such keys: it turns a ``bytes`` key into its ``repr``
+    and crashes on a ``str`` of lone surrogates.)
+    """
 
     raw: bytes
 

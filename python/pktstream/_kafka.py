@@ -568,6 +568,7 @@ def consume(
     addresses: str = "string",
     timestamp_unit: str = "us",
     config: Config = None,
+    headers: bool = False,
 ) -> pa.Table:
     """Reads a topic into one Arrow table: up to ``max_rows`` rows, or everything up to the end of
     the topic as it was when the call started.
@@ -575,6 +576,7 @@ def consume(
     Without a ``group_id`` every partition is read from the beginning and nothing is committed.
     With one, the group's committed offsets are the start, reading stops once no message came for
     ``timeout`` seconds (or at ``max_rows``), and the offsets read are committed.
+    ``headers=True`` adds every header as a ``_headers`` column (see :class:`Consumer`).
 
     Example:
         >>> table = pktstream.consume("packets", bootstrap_servers="127.0.0.1:9092")  # doctest: +SKIP
@@ -593,6 +595,7 @@ def consume(
         timestamp_unit=timestamp_unit,
         config=config,
         timeout=timeout,
+        headers=headers,
     ) as consumer:
         ends = {(t, p): end for t, p, end in consumer.ends or []}
         idle_since = started = time.monotonic()
