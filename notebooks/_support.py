@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import glob
 import os
+import secrets
 import shlex
 import shutil
 import socket
@@ -116,8 +117,11 @@ def _as_postgres(cmd: list, **kw: Any) -> subprocess.CompletedProcess:
 
 
 def start_postgres(port: Optional[int] = None, timeout: float = 60.0) -> Tuple[str, Callable[[], None]]:
-    """Starts a private, throw-away PostgreSQL server on 127.0.0.1 (trust authentication, data in a
-    temporary directory). Returns ``(uri, stop)``; ``stop()`` shuts it down and deletes the data.
+    """Starts a private, throw-away PostgreSQL server on 127.0.0.1, data in a temporary directory.
+    Returns ``(uri, stop)``; ``stop()`` shuts it down and deletes the data.
+
+    TCP takes only a password (SCRAM-SHA-256; a random one made for this server, in the returned
+    URI); ``trust`` is kept for the Unix socket, which lives in the private directory (0700).
 
     Needs the server installed (``bash scripts/install_postgres.sh``).
     """
@@ -129,8 +133,15 @@ def start_postgres(port: Optional[int] = None, timeout: float = 60.0) -> Tuple[s
     data, log = root / "data", root / "server.log"
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--no-locale"])
+    password = secrets.token_urlsafe(18)
+    pwfile = root / "pwfile"
+    pwfile.write_text(password + "\n")
+    pwfile.chmod(0o600)
+    if os.geteuid() == 0:
+        shutil.chown(pwfile, "postgres", "postgres")
+    _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                  "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--no-locale"])
+    pwfile.unlink()
     opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w",
                   "-t", str(int(timeout)), "start"])
@@ -148,4 +159,4 @@ def start_postgres(port: Optional[int] = None, timeout: float = 60.0) -> Tuple[s
     pg_ctl = " ".join(shlex.quote(a) for a in _postgres_cmd([str(bindir / "pg_ctl"), "-D", str(data),
                                                               "-m", "fast", "-w", "stop"]))
     _when_gone(f"[ -d {shlex.quote(str(data))} ] && {pg_ctl}; rm -rf {shlex.quote(str(root))}")
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+    return f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres", stop

@@ -34,28 +34,33 @@ LATEST = ("SELECT DISTINCT ON (branch, currency) branch, currency, n, total FROM
           "ORDER BY branch, currency, batch_id DESC")
 
 
-def jdbc_url(uri: str) -> str:
-    """``postgresql://user@host:port/db`` -> ``jdbc:postgresql://host:port/db?user=user``."""
+def jdbc_url(uri: str) -> tuple[str, str, str]:
+    """``postgresql://user:password@host:port/db`` -> (``jdbc:postgresql://host:port/db``, user,
+    password): the credentials go to the driver as properties, never in the URL Spark logs."""
     u = urlparse(uri)
-    return f"jdbc:postgresql://{u.hostname}:{u.port}{u.path}?user={u.username}"
+    return f"jdbc:postgresql://{u.hostname}:{u.port}{u.path}", u.username or "", u.password or ""
 
 
 def jdbc_writer(uri: str, table: str) -> Callable[[Any, int], None]:
     """``foreachBatch`` through Spark's JDBC sink (the PostgreSQL driver from ``spark.jars``). The
     batch's earlier rows are deleted first over the same driver, from the JVM."""
-    url = jdbc_url(uri)
+    url, user, password = jdbc_url(uri)
 
     def write(df: Any, batch_id: int) -> None:
         from pyspark.sql import functions as F
 
         jvm = df.sparkSession.sparkContext._jvm
-        conn = jvm.org.postgresql.Driver().connect(url, jvm.java.util.Properties())
+        props = jvm.java.util.Properties()
+        props.setProperty("user", user)
+        props.setProperty("password", password)
+        conn = jvm.org.postgresql.Driver().connect(url, props)
         try:
             conn.createStatement().executeUpdate(f"DELETE FROM {table} WHERE batch_id = {int(batch_id)}")
         finally:
             conn.close()
         (df.select(F.lit(batch_id).cast("bigint").alias("batch_id"), "branch", "currency", "n", "total")
-         .write.format("jdbc").option("url", url).option("dbtable", table)
+         .write.format("jdbc").option("url", url).option("user", user).option("password", password)
+         .option("dbtable", table)
          .option("driver", "org.postgresql.Driver").mode("append").save())
 
     return write

@@ -280,11 +280,12 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         ``maxTriggerDelay`` passed since the last batch, the batch is skipped (``start`` comes
         back), as in Spark's Kafka source; the first batch of a run never waits. ``availableNow``
         and ``ReadAllAvailable`` read everything, whatever the options say."""
-        latest = self.opts.watermarks()
         if self._until is not None:
-            latest = {
-                t: {p: min(e, self._until.get(t, {}).get(p, 0)) for p, e in ps.items()} for t, ps in latest.items()
-            }
+            # availableNow: the end offsets fixed at query start bound every batch; end offsets only
+            # grow, so min(now, until) is `until` and no broker round trip is needed per batch.
+            latest = {t: dict(ps) for t, ps in self._until.items()}
+        else:
+            latest = self.opts.watermarks()
         max_rows = min_rows = None
         if start is None:  # Spark 4.0 / 4.1
             start = self._last
@@ -374,7 +375,15 @@ class KafkaDataSource(DataSource):
             return _output_ddl(opts.schema, opts.include_headers)
         values = value_schema(opts.format, opts.schema, opts.columns, opts.addresses)
         if values is None:
-            values = _sniff_arrow_schema(opts)
+            # `arrow` without a `schema` option: learnt from the topic once. Spark pickles this
+            # instance after calling schema(), so the driver's stream runner and the planning
+            # worker (which call streamReader -> _check_user_schema) reuse it instead of reading
+            # the topic again (~0.1-0.5 s each).
+            cached = self.__dict__.get("_sniffed")
+            if cached is None:
+                cached = self.__dict__["_sniffed"] = spark_schema(
+                    output_schema(_sniff_arrow_schema(opts), kafka_columns(opts.include_headers)))
+            return cached
         return spark_schema(output_schema(values, kafka_columns(opts.include_headers)))
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
