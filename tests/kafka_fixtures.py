@@ -23,7 +23,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -78,6 +78,41 @@ def _start(data_dir: Path, *, security: bool) -> ApacheKafka:
         file=sys.stderr,
     )
     return kafka
+
+
+class RawKey(str):
+    """A header key whose bytes on the wire are ``raw``, UTF-8 or not.
+
+    kafka-python writes a header key as ``key.encode("utf-8")``; this ``str`` answers with its
+    raw bytes. (confluent-kafka cannot send such keys: it turns a ``bytes`` key into its ``repr``
+    and crashes on a ``str`` of lone surrogates.)
+    """
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> "RawKey":
+        k = super().__new__(cls, raw.decode("latin-1"))
+        k.raw = raw
+        return k
+
+    def encode(self, *args: object, **kwargs: object) -> bytes:  # type: ignore[override]
+        return self.raw
+
+
+def produce_timed(bootstrap: str, topic: str, partition: int, times: Sequence[int],
+                  headers: Optional[list] = None, values: Optional[Sequence[bytes]] = None) -> None:
+    """Messages with these Kafka timestamps (ms) and headers, through kafka-python (pktstream's
+    producer sets neither); values default to ``b"<partition>:<i>"``."""
+    from kafka import KafkaProducer
+
+    p = KafkaProducer(bootstrap_servers=bootstrap)
+    try:
+        for i, ts in enumerate(times):
+            p.send(topic, value=values[i] if values is not None else f"{partition}:{i}".encode(), partition=partition, timestamp_ms=ts,
+                   headers=headers if headers is not None else [])
+        p.flush(30)
+    finally:
+        p.close()
 
 
 @pytest.fixture(scope="session")

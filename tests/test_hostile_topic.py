@@ -24,6 +24,7 @@ from typing import Callable, Optional
 import pktstream
 import pyarrow as pa
 import pytest
+from kafka_fixtures import RawKey as _RawKey
 
 PARTITIONS = 3
 MESSAGES = 3000
@@ -88,25 +89,6 @@ def _hostile(rng: random.Random) -> list[tuple[str, Callable[[int], Optional[byt
     ]
 
 
-class _RawKey(str):
-    """A header key whose bytes on the wire are ``raw``, UTF-8 or not.
-
-    kafka-python writes a header key as ``key.encode("utf-8")``; this ``str`` answers with its
-    raw bytes. (confluent-kafka cannot send such keys: it turns a ``bytes`` key into its ``repr``
-    and crashes on a ``str`` of lone surrogates.)
-    """
-
-    raw: bytes
-
-    def __new__(cls, raw: bytes) -> "_RawKey":
-        key = super().__new__(cls, raw.decode("latin-1"))
-        key.raw = raw
-        return key
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return self.raw
-
-
 def _headers(rng: random.Random) -> list[tuple[str, bytes]]:
     """Headers, often with keys that are not UTF-8 (``ff fe ...``, a cut two-byte sequence)."""
     choice = rng.randrange(4)
@@ -117,8 +99,8 @@ def _headers(rng: random.Random) -> list[tuple[str, bytes]]:
     return [(_RawKey(b"\xff\xfe-key"), b"x"), ("link_type", b"101"), (_RawKey(b"wirelen\xc3("), b"9")]
 
 
-def _produce(bootstrap: str, topic: str) -> list[list[tuple[str, Optional[bytes], bytes]]]:
-    """Produces the hostile topic; returns per partition the (kind, value, key) of each offset."""
+def _produce(bootstrap: str, topic: str) -> list[list[tuple[str, Optional[bytes], bytes, list]]]:
+    """Produces the hostile topic; returns per partition the (kind, value, key, headers) of each offset."""
     from kafka import KafkaProducer
 
     rng = random.Random(104)
@@ -128,7 +110,7 @@ def _produce(bootstrap: str, topic: str) -> list[list[tuple[str, Optional[bytes]
     deadline = time.monotonic() + 60
     while len(producer.partitions_for(topic) or ()) < PARTITIONS and time.monotonic() < deadline:
         time.sleep(0.2)
-    sent: list[list[tuple[str, Optional[bytes], bytes]]] = [[] for _ in range(PARTITIONS)]
+    sent: list[list[tuple[str, Optional[bytes], bytes, list]]] = [[] for _ in range(PARTITIONS)]
     futures = []
     for i in range(MESSAGES):
         p = i % PARTITIONS
@@ -136,8 +118,9 @@ def _produce(bootstrap: str, topic: str) -> list[list[tuple[str, Optional[bytes]
         kind, make = kinds[len(sent[p])] if len(sent[p]) < 2 else rng.choice(kinds)
         value = make(i)
         key = f"key-{i}".encode()
-        futures.append(producer.send(topic, value=value, key=key, partition=p, headers=_headers(rng)))
-        sent[p].append((kind, value, key))
+        headers = _headers(rng)
+        futures.append(producer.send(topic, value=value, key=key, partition=p, headers=headers))
+        sent[p].append((kind, value, key, headers))
     producer.flush(60)
     producer.close()
     for f in futures:
@@ -169,7 +152,8 @@ CHILD = textwrap.dedent(
         sys.exit(0)
     before = rss_kb()
     started = time.monotonic()
-    table = pktstream.consume(topic, bootstrap_servers=bootstrap, format=fmt, schema=schema, timeout=10)
+    table = pktstream.consume(topic, bootstrap_servers=bootstrap, format=fmt, schema=schema, timeout=10,
+                              headers=fmt == "binary")
     took = time.monotonic() - started
     peak = status_kb("VmHWM:")  # this process's peak (ru_maxrss keeps the forking parent's after exec)
     with pa.OSFile(f"{out}/{fmt}.arrow", "wb") as f, pa.ipc.new_file(f, table.schema) as w:
@@ -209,14 +193,14 @@ def test_a_hostile_topic_is_one_row_per_message_in_every_format(
         _check(fmt, table, sent)
 
 
-def _check(fmt: str, table: pa.Table, sent: list[list[tuple[str, Optional[bytes], bytes]]]) -> None:
+def _check(fmt: str, table: pa.Table, sent: list[list[tuple[str, Optional[bytes], bytes, list]]]) -> None:
     assert table.num_rows == MESSAGES, (fmt, table.num_rows)  # every value here is at most one row
     rows = table.to_pydict()
     by_partition: dict[int, list[int]] = {}
     for r in range(table.num_rows):
         p, o = rows["_partition"][r], rows["_offset"][r]
         by_partition.setdefault(p, []).append(r)
-        kind, value, key = sent[p][o]
+        kind, value, key, headers = sent[p][o]
         assert rows["_key"][r] == key, (fmt, p, o, kind)
         error = rows["_error"][r]
         valid = (fmt == "json" and kind == "valid_json") or (fmt == "arrow" and kind == "valid_arrow")
@@ -228,6 +212,9 @@ def _check(fmt: str, table: pa.Table, sent: list[list[tuple[str, Optional[bytes]
                 assert rows["a"][r] is None
         elif fmt == "binary":
             assert error is None and rows["value"][r] == value, (fmt, kind)
+            # Read with every header: keys that are not UTF-8 decode lossily (U+FFFD), as in Java.
+            want = [{"key": k.encode().decode("utf-8", "replace"), "value": v} for k, v in headers]
+            assert rows["_headers"][r] == (want or None), (fmt, kind)
         else:  # raw: every value is a frame; empty ones are errors
             assert rows["caplen"][r] == len(value or b""), (fmt, kind)
             if not value:

@@ -20,6 +20,7 @@ from typing import Any
 import pktstream
 import pyarrow as pa
 import pytest
+from kafka_fixtures import RawKey, produce_timed
 from pktstream.spark import foreach_arrow
 from pktstream.spark._options import KafkaOptions
 
@@ -121,12 +122,100 @@ def test_starting_and_ending_offsets_json_bound_a_batch_read(spark, bootstrap, t
         ({"maxOffsetsPerTrigger": "10", "minOffsetsPerTrigger": "20"}, True, "higher than maxOffsetsPerTrigger"),
         ({"minPartitions": "0"}, False, "must be positive"),
         ({"maxTriggerDelay": "soon"}, True, "duration"),
+        ({"endingTimestamp": "1700000000000"}, True, "endingTimestamp is not valid in streaming"),
+        ({"endingOffsetsByTimestamp": '{"t": {"0": 1}}'}, True, "not valid in streaming"),
+        ({"startingOffsetsByTimestampStrategy": "earliest"}, False, "error or latest"),
+        ({"startingTimestamp": "-1"}, False, "must not be negative"),
+        ({"startingTimestamp": "yesterday"}, False, "milliseconds since the epoch"),
+        ({"startingOffsetsByTimestamp": '{"t": {"0": -2}}'}, False, "must not be negative"),
+        ({"startingOffsetsByTimestamp": "[1700000000000]"}, False, "must be JSON like"),
     ],
 )
 def test_offset_options_are_checked_like_spark(options, streaming, match):
     with pytest.raises(ValueError, match=match):
         KafkaOptions.parse({"kafka.bootstrap.servers": "127.0.0.1:9", "subscribe": "t", **options},
                            streaming=streaming)
+
+
+# --- where by time: startingOffsetsByTimestamp, startingTimestamp, ending twins, strategy ---------------
+
+
+def _timed_topic(bootstrap: str, topic_factory: Any) -> tuple[str, int]:
+    """Partition 0: ten messages 1 s apart from t0; partition 1: five, t0 .. t0 + 4 s."""
+    topic, t0 = topic_factory(2), (int(time.time()) - 600) * 1000
+    for p, n in ((0, 10), (1, 5)):
+        produce_timed(bootstrap, topic, p, [t0 + 1000 * i for i in range(n)],
+                      values=[json.dumps({"n": 100 * p + i}).encode() for i in range(n)])
+    return topic, t0
+
+
+def _offsets(df: Any) -> list[tuple[int, int]]:
+    t = df.select("partition", "offset").toArrow()
+    return sorted(zip(t.column("partition").to_pylist(), t.column("offset").to_pylist()))
+
+
+def test_offsets_by_timestamp_bound_a_batch_read_as_in_spark(spark, bootstrap, topic_factory):
+    topic, t0 = _timed_topic(bootstrap, topic_factory)
+    opts = {"subscribe": topic,
+            "startingOffsetsByTimestamp": json.dumps({topic: {"0": t0 + 2500, "1": t0 + 1000}}),
+            # partition 1 has nothing at or after its end time: it ends at its latest offset
+            "endingOffsetsByTimestamp": json.dumps({topic: {"0": t0 + 6000, "1": t0 + 10**9}})}
+    ours = _offsets(_read(spark, bootstrap, **opts))
+    assert ours == [(0, o) for o in range(3, 6)] + [(1, o) for o in range(1, 5)]
+    spark_kafka = spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap)
+    for k, v in opts.items():
+        spark_kafka = spark_kafka.option(k, v)
+    assert ours == _offsets(spark_kafka.load())
+    # startingTimestamp wins over startingOffsetsByTimestamp and startingOffsets; endingTimestamp too.
+    rows = _rows(_read(spark, bootstrap, **opts, startingTimestamp=str(t0 + 1000), startingOffsets="earliest",
+                       endingTimestamp=str(t0 + 3000)))
+    assert [(p, o, n) for _, p, o, n in rows] == [(0, 1, 1), (0, 2, 2), (1, 1, 101), (1, 2, 102)]
+    with pytest.raises(Exception, match="must give a time for every partition"):
+        _read(spark, bootstrap, subscribe=topic,
+              startingOffsetsByTimestamp=json.dumps({topic: {"0": t0}})).count()
+
+
+def test_starting_timestamp_with_no_message_after_fails_or_starts_at_latest(spark, bootstrap, topic_factory,
+                                                                           tmp_path):
+    topic, t0 = _timed_topic(bootstrap, topic_factory)
+    late = str(t0 + 7000)  # partition 1 has nothing that late
+    with pytest.raises(Exception, match=r"\[1\] has no message with a timestamp at or after"):
+        _read(spark, bootstrap, subscribe=topic, startingTimestamp=late).count()
+    rows = _read(spark, bootstrap, subscribe=topic, startingTimestamp=late,
+                 startingOffsetsByTimestampStrategy="latest")
+    assert _offsets(rows) == [(0, 7), (0, 8), (0, 9)]
+    # A stream starts there too (its first offsets; the checkpoint is new).
+    got: list[pa.Table] = []
+    q = (spark.readStream.format("pktstream").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
+         .option("schema", SCHEMA).option("startingTimestamp", late)
+         .option("startingOffsetsByTimestampStrategy", "latest").load()
+         .writeStream.foreachBatch(foreach_arrow(lambda t, i: got.append(t)))
+         .option("checkpointLocation", str(tmp_path / "ckpt")).trigger(availableNow=True).start())
+    q.awaitTermination(180)
+    assert q.exception() is None
+    assert sorted(pa.concat_tables(got).column("n").to_pylist()) == [7, 8, 9]
+
+
+# --- includeHeaders ----------------------------------------------------------------------------------
+
+
+def test_include_headers_gives_sparks_headers_column(spark, bootstrap, topic_factory):
+    topic, t0 = topic_factory(1), (int(time.time()) - 60) * 1000
+    headers = [("link_type", b"1"), (RawKey(b"k\xff\xfe"), b"\x00\xff\x80"), ("link_type", b"")]
+    produce_timed(bootstrap, topic, 0, [t0, t0 + 1], headers=headers, values=[b'{"n": 1}', b'{"n": 2}'])
+    produce_timed(bootstrap, topic, 0, [t0 + 2], values=[b'{"n": 3}'])  # no headers
+    df = _read(spark, bootstrap, subscribe=topic, includeHeaders="true")
+    assert df.columns == ["n", "key", "topic", "partition", "offset", "timestamp", "headers", "_error"]
+    assert df.schema["headers"].dataType.simpleString() == "array<struct<key:string,value:binary>>"
+    ours = df.select("offset", "headers").toArrow()
+    theirs = (spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
+              .option("includeHeaders", "true").load().select("offset", "headers").toArrow())
+    by_offset = dict(zip(ours.column("offset").to_pylist(), ours.column("headers").to_pylist()))
+    assert by_offset == dict(zip(theirs.column("offset").to_pylist(), theirs.column("headers").to_pylist()))
+    assert by_offset[0] == [{"key": "link_type", "value": b"1"}, {"key": "k\ufffd\ufffd", "value": b"\x00\xff\x80"},
+                            {"key": "link_type", "value": b""}]
+    assert by_offset[2] is None
+    assert "headers" not in _read(spark, bootstrap, subscribe=topic).columns
 
 
 # --- how many: minPartitions, maxRecordsPerPartition, read limits --------------------------------------
@@ -209,10 +298,6 @@ def _wait(cond: Any, timeout: float) -> None:
 @pytest.mark.parametrize(
     "option, value, match",
     [
-        ("startingOffsetsByTimestamp", '{"t": {"0": 1700000000000}}', "offsets-for-times"),
-        ("startingTimestamp", "1700000000000", "offsets-for-times"),
-        ("endingOffsetsByTimestamp", '{"t": {"0": 1700000000000}}', "offsets-for-times"),
-        ("includeHeaders", "true", "includeHeaders=true is not supported"),
         ("groupIdPrefix", "spark-kafka", "without a consumer group"),
         ("fetchOffset.numRetries", "3", "retries offset look-ups itself"),
         ("startingOffset", "earliest", "(?i)unknown option 'startingOffset'"),  # a typo is not ignored

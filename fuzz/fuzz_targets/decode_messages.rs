@@ -55,13 +55,19 @@ fuzz_target!(|data: &[u8]| {
     let format = [Format::Json, Format::Arrow, Format::Raw, Format::Binary][usize::from(sel & 3)];
     let schema = (sel & 4 != 0).then(|| Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)])));
     let mut batch = MessageBatch::new(format, schema, &SchemaOptions::default(), TsUnit::Micros).unwrap();
+    // Every header as a `_headers` column too: hostile keys (not UTF-8) and values must not panic.
+    if sel & 8 != 0 {
+        batch = batch.with_headers();
+    }
     let messages = split(rest);
     let keys: Vec<Vec<u8>> = (0..messages.len()).map(|i| format!("key{i}").into_bytes()).collect();
     for (i, m) in messages.iter().enumerate() {
         let (ctl, value) = m.split_first().map_or((0, &[][..]), |(c, v)| (*c, v));
         let mut headers = RawHeaders::default();
         let key = HEADER_KEYS[usize::from(ctl >> 2) % HEADER_KEYS.len()];
-        headers.apply(key, value.get(..value.len().min(4)));
+        let header_value = value.get(..value.len().min(4));
+        headers.apply(key, header_value);
+        let all = [(key, header_value), (value, None)];
         batch
             .push(&MessageRef {
                 topic: "fuzz",
@@ -72,6 +78,7 @@ fuzz_target!(|data: &[u8]| {
                 payload: (ctl & 1 == 0).then_some(value),
                 link_type: headers.link_type,
                 wirelen: headers.wirelen,
+                headers: Some(&all[..usize::from(ctl >> 4) % 3]),
             })
             .unwrap();
     }

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 import pyarrow as pa
 
@@ -364,6 +364,11 @@ class Consumer:
     ``config`` holds librdkafka keys over pktstream's defaults: ``enable.auto.commit=false``,
     ``auto.offset.reset=earliest``, ``session.timeout.ms=6000``.
 
+    ``headers=True`` adds a last column ``_headers``, every header of each message in order as
+    ``list<struct<key: string, value: binary>>`` (null for a message without headers), the type
+    of Spark's ``headers`` column. Values are kept as bytes; a key that is not UTF-8 is decoded
+    with U+FFFD replacing each invalid sequence, as Kafka's Java client (and Spark) decode keys.
+
     Example:
         >>> with pktstream.Consumer("packets", group_id="analytics",
         ...                         bootstrap_servers="127.0.0.1:9092") as consumer:  # doctest: +SKIP
@@ -387,6 +392,7 @@ class Consumer:
         timeout: float = 10.0,
         on_revoke: Optional[Callable[["Consumer", List[Tuple[str, int]]], Any]] = None,
         on_assign: Optional[Callable[["Consumer", List[Tuple[str, int]]], Any]] = None,
+        headers: bool = False,
     ) -> None:
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.group_id = group_id
@@ -401,6 +407,7 @@ class Consumer:
             addresses=addresses,
             timestamp_unit=timestamp_unit,
             config=_config(config),
+            headers=headers,
         )
         self.ends: Optional[List[Tuple[str, int, int]]] = None
         self._on_revoke, self._on_assign = on_revoke, on_assign
@@ -504,6 +511,24 @@ class Consumer:
         self._not_in_callback("revocations")
         return tuple(self._native.revocations())  # type: ignore[return-value]
 
+    def offsets_for_times(
+        self, timestamps: Mapping[Tuple[str, int], int], timeout: float = 10.0
+    ) -> Dict[Tuple[str, int], Optional[int]]:
+        """``{(topic, partition): offset}``: for each time (milliseconds since the epoch), the
+        earliest offset whose message timestamp is at or after it, or ``None`` when no message
+        of the partition is that recent. Kafka answers from its time index (librdkafka's
+        ``offsets_for_times``); no message is read, and the partitions need not be assigned.
+        :meth:`seek` to the offset to read from that time.
+
+        Example:
+            >>> with pktstream.Consumer("packets", bootstrap_servers="127.0.0.1:9092") as c:  # doctest: +SKIP
+            ...     start = c.offsets_for_times({("packets", 0): 1_700_000_000_000})
+            ...     c.seek("packets", 0, start[("packets", 0)] or -1)
+        """
+        self._not_in_callback("offsets_for_times")
+        asked = [(t, int(p), int(ms)) for (t, p), ms in timestamps.items()]
+        return {(t, p): o for t, p, o in self._native.offsets_for_times(asked, timeout)}
+
     @property
     def config(self) -> dict:
         """The effective librdkafka configuration, secrets shown as ``***``."""
@@ -543,6 +568,7 @@ def consume(
     addresses: str = "string",
     timestamp_unit: str = "us",
     config: Config = None,
+    headers: bool = False,
 ) -> pa.Table:
     """Reads a topic into one Arrow table: up to ``max_rows`` rows, or everything up to the end of
     the topic as it was when the call started.
@@ -550,6 +576,7 @@ def consume(
     Without a ``group_id`` every partition is read from the beginning and nothing is committed.
     With one, the group's committed offsets are the start, reading stops once no message came for
     ``timeout`` seconds (or at ``max_rows``), and the offsets read are committed.
+    ``headers=True`` adds every header as a ``_headers`` column (see :class:`Consumer`).
 
     Example:
         >>> table = pktstream.consume("packets", bootstrap_servers="127.0.0.1:9092")  # doctest: +SKIP
@@ -568,6 +595,7 @@ def consume(
         timestamp_unit=timestamp_unit,
         config=config,
         timeout=timeout,
+        headers=headers,
     ) as consumer:
         ends = {(t, p): end for t, p, end in consumer.ends or []}
         idle_since = started = time.monotonic()

@@ -26,6 +26,7 @@ use super::key::TsUnit;
 use super::messages::{MessageBatch, MessageRef};
 use super::producer::partition_count;
 use super::rebalance::{commit_now, lock, Book, GroupContext, RebalanceHook};
+use super::times;
 use crate::schema::SchemaOptions;
 
 /// The consumer defaults pktstream layers under the user's configuration.
@@ -62,6 +63,9 @@ pub struct ConsumerOptions {
     pub packet: SchemaOptions,
     /// The unit of `raw` timestamp keys.
     pub timestamp_unit: TsUnit,
+    /// Also return every header of each message, in a last column `_headers` (off by default;
+    /// Spark's `includeHeaders`).
+    pub headers: bool,
 }
 
 /// A Kafka consumer returning Arrow record batches.
@@ -79,7 +83,10 @@ pub struct Consumer {
 impl Consumer {
     pub fn new(config: Config, opts: ConsumerOptions) -> Result<Self> {
         config.validate()?;
-        let batch = MessageBatch::new(opts.format, opts.schema, &opts.packet, opts.timestamp_unit)?;
+        let mut batch = MessageBatch::new(opts.format, opts.schema, &opts.packet, opts.timestamp_unit)?;
+        if opts.headers {
+            batch = batch.with_headers();
+        }
         let book = Arc::new(Mutex::new(Book::default()));
         let inner = Self::create(&config, &book, None)?;
         Ok(Self { inner, batch, config, book, hook: None, pending_error: None })
@@ -198,16 +205,25 @@ impl Consumer {
             };
             match self.inner.poll(Timeout::After(wait)) {
                 Some(Ok(m)) => {
-                    let headers = RawHeaders::of(&m);
-                    let pushed = self.batch.push(&MessageRef {
-                        topic: m.topic(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        timestamp_ms: m.timestamp().to_millis(),
-                        key: m.key(),
-                        payload: m.payload(),
-                        link_type: headers.link_type,
-                        wirelen: headers.wirelen,
+                    let mut all = Vec::new();
+                    let headers = if self.batch.has_headers() {
+                        RawHeaders::with_all(&m, &mut all)
+                            .map_err(|_| KafkaError::OutOfMemory("the headers of one message".into()))
+                    } else {
+                        Ok(RawHeaders::of(&m))
+                    };
+                    let pushed = headers.and_then(|headers| {
+                        self.batch.push(&MessageRef {
+                            topic: m.topic(),
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            timestamp_ms: m.timestamp().to_millis(),
+                            key: m.key(),
+                            payload: m.payload(),
+                            link_type: headers.link_type,
+                            wirelen: headers.wirelen,
+                            headers: self.batch.has_headers().then_some(all.as_slice()),
+                        })
                     });
                     if let Err(err) = pushed {
                         // Out of memory: the message is not handed out (nor committed).
@@ -288,6 +304,25 @@ impl Consumer {
         self.inner
             .fetch_watermarks(topic, partition, Timeout::After(timeout))
             .map_err(|e| KafkaError::from_rdkafka(&format!("watermarks of {topic} [{partition}]"), &e))
+    }
+
+    /// Per (topic, partition, time in ms since the epoch): the earliest offset whose message
+    /// timestamp is at or after the time, or `None` when no message is (see [`super::times`]).
+    /// Answered by the partitions' leaders from their time index; needs no assignment or group.
+    pub fn offsets_for_times(
+        &self,
+        timestamps: &[(String, i32, i64)],
+        timeout: Duration,
+    ) -> Result<Vec<(String, i32, Option<i64>)>> {
+        if timestamps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tpl = times::request(timestamps)?;
+        let got = self
+            .inner
+            .offsets_for_times(tpl, Timeout::After(timeout))
+            .map_err(|e| self.explain(KafkaError::from_rdkafka("offsets for times", &e)))?;
+        times::answers(timestamps, &got)
     }
 
     /// The partitions currently assigned.

@@ -21,6 +21,7 @@ fn msg<'a>(offset: i64, key: Option<&'a [u8]>, payload: Option<&'a [u8]>) -> Mes
         payload,
         link_type: None,
         wirelen: None,
+        headers: None,
     }
 }
 

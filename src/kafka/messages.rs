@@ -28,8 +28,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::encode::Format;
 use super::error::{KafkaError, Result};
+use super::headers::Header;
 use super::key::TsUnit;
-use super::meta::MetaColumns;
+use super::meta::{headers_type, HeaderColumn, MetaColumns};
 use super::{ipc_check, json_scan};
 use crate::columns::{PacketColumns, RecordMeta};
 use crate::decode::{decode, Packet};
@@ -62,6 +63,8 @@ pub struct MessageRef<'a> {
     /// `link_type` and `wirelen` headers, for `raw`.
     pub link_type: Option<u16>,
     pub wirelen: Option<u32>,
+    /// Every header, when the batch collects them (`_headers`); `None` otherwise.
+    pub headers: Option<&'a [Header<'a>]>,
 }
 
 /// How values decode.
@@ -120,6 +123,17 @@ impl MessageBatch {
                 )),
             };
         Ok(Self { values, meta: MetaColumns::default(), value_bytes: 0 })
+    }
+
+    /// Also returns every header of each message, in a last column `_headers`
+    /// (list<struct<key: utf8, value: binary>>; see [`super::meta::HeaderColumn`]).
+    pub fn with_headers(mut self) -> Self {
+        self.meta = MetaColumns::with_headers();
+        self
+    }
+
+    pub fn has_headers(&self) -> bool {
+        self.meta.has_headers()
     }
 
     pub fn rows(&self) -> usize {
@@ -203,6 +217,13 @@ impl MessageBatch {
                                  {MAX_REPEATED_KEY_BYTES} bytes"
                             ));
                         }
+                        let headers = m.headers.map_or(0, HeaderColumn::bytes_of);
+                        if headers.saturating_mul(rows) > MAX_REPEATED_KEY_BYTES {
+                            return Err(format!(
+                                "its {headers} bytes of headers repeated on each of its {rows} rows would take \
+                                 more than {MAX_REPEATED_KEY_BYTES} bytes"
+                            ));
+                        }
                         Ok((bs, got, rows))
                     }),
                 };
@@ -272,6 +293,9 @@ impl MessageBatch {
             }
         };
         fields.extend(meta_fields());
+        if self.meta.has_headers() {
+            fields.push(Field::new("_headers", headers_type(), true));
+        }
         arrays.extend(self.meta.finish()?);
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)
@@ -454,6 +478,7 @@ mod tests {
             payload: Some(payload),
             link_type: None,
             wirelen: None,
+            headers: None,
         }
     }
 

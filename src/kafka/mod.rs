@@ -24,6 +24,7 @@ pub mod produce;
 pub mod producer;
 pub mod rebalance;
 pub mod text;
+pub mod times;
 
 pub use config::Config;
 pub use consumer::{consumer_config, Consumer, ConsumerOptions};

@@ -372,7 +372,7 @@ impl NativeConsumer {
 impl NativeConsumer {
     #[new]
     #[pyo3(signature = (*, bootstrap_servers, group_id=None, format="json", schema=None, columns=None,
-        addresses="string", timestamp_unit="us", config=None))]
+        addresses="string", timestamp_unit="us", config=None, headers=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         bootstrap_servers: &str,
@@ -383,6 +383,7 @@ impl NativeConsumer {
         addresses: &str,
         timestamp_unit: &str,
         config: Option<&Bound<'_, PyDict>>,
+        headers: bool,
     ) -> PyResult<Self> {
         let format: Format = format.parse().map_err(kafka_to_py)?;
         let packet = SchemaOptions::new(columns.as_deref(), addresses.parse().map_err(to_py)?).map_err(to_py)?;
@@ -392,6 +393,7 @@ impl NativeConsumer {
             schema,
             packet,
             timestamp_unit: timestamp_unit.parse::<TsUnit>().map_err(kafka_to_py)?,
+            headers,
         };
         let cfg = consumer_config(bootstrap_servers, group_id, &config_pairs(config)?);
         let redacted = cfg.redacted();
@@ -502,6 +504,19 @@ impl NativeConsumer {
         self.with(py, move |c| c.watermarks(&topic, partition, t))
     }
 
+    /// [(topic, partition, ms since the epoch)] -> [(topic, partition, offset or None)]: the
+    /// earliest offset whose timestamp is at or after the time; None when no message is.
+    #[pyo3(signature = (timestamps, timeout=10.0))]
+    fn offsets_for_times(
+        &self,
+        py: Python<'_>,
+        timestamps: Vec<(String, i32, i64)>,
+        timeout: f64,
+    ) -> PyResult<Vec<(String, i32, Option<i64>)>> {
+        let t = seconds(timeout, "timeout")?;
+        self.with(py, move |c| c.offsets_for_times(&timestamps, t))
+    }
+
     /// (rebalances that revoked partitions, partitions revoked in all).
     fn revocations(&self, py: Python<'_>) -> PyResult<(u64, u64)> {
         self.with(py, |c| Ok(c.revocations()))
@@ -595,6 +610,7 @@ pub(crate) fn decode_values(
                     payload: values.is_valid(i).then(|| values.value(i)),
                     link_type: None,
                     wirelen: None,
+                    headers: None,
                 })?;
             }
             let b = out.finish()?;

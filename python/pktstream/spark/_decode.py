@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from ._schema import arrow_schema, conform, parse_schema, spark_schema
 
-__all__ = ["FORMATS", "KAFKA_COLUMNS", "value_schema", "output_schema", "decode"]
+__all__ = ["FORMATS", "KAFKA_COLUMNS", "HEADERS", "kafka_columns", "value_schema", "output_schema", "decode"]
 
 #: Value formats the Spark integration decodes (the ``pktstream`` source: all but ``csv``).
 FORMATS = ("json", "raw", "arrow")
@@ -32,6 +32,24 @@ KAFKA_COLUMNS = pa.schema(
         pa.field("_error", pa.string()),
     ]
 )
+
+#: ``includeHeaders=true``: Spark's ``headers`` column, every header of the message in order
+#: (null when it has none). A key that is not UTF-8 arrives with U+FFFD for each invalid sequence,
+#: as Kafka's Java client decodes it; values are the bytes sent.
+HEADERS = pa.field("headers", pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.binary())])))
+
+
+def kafka_columns(include_headers: bool = False) -> pa.Schema:
+    """The Kafka columns, with ``headers`` before ``_error`` when asked for (``includeHeaders``).
+
+    Example:
+        >>> kafka_columns(True).names
+        ['key', 'topic', 'partition', 'offset', 'timestamp', 'headers', '_error']
+    """
+    if not include_headers:
+        return KAFKA_COLUMNS
+    return KAFKA_COLUMNS.insert(KAFKA_COLUMNS.get_field_index("_error"), HEADERS)
+
 
 SchemaArg = Union[None, str, pa.Schema, Any]
 
@@ -106,7 +124,7 @@ def kafka_batch(batch: pa.RecordBatch, value_names: AbstractSet[str], target: pa
     """A native consumer batch (value columns + ``_topic``, ``_partition``, ... ) laid out as
     ``target`` (see :func:`output_schema`)."""
     renamed = {"_key": "key", "_topic": "topic", "_partition": "partition", "_offset": "offset",
-               "_timestamp": "timestamp"}
+               "_timestamp": "timestamp", "_headers": "headers"}
     arrays, names = [], []
     for name, column in zip(batch.schema.names, batch.columns):
         out = renamed.get(name, name)

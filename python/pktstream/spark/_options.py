@@ -3,9 +3,15 @@
 Users move jobs between ``format("kafka")`` and ``format("pktstream")`` by changing one word, so
 the options are Spark's (``subscribe``, ``assign``, ``subscribePattern``, ``startingOffsets``,
 ``maxOffsetsPerTrigger``...), validated as Spark validates them. An option Spark accepts that
-pktstream cannot honour (``startingOffsetsByTimestamp``: librdkafka's offsets-for-times is not
-exposed by the native module yet; ``includeHeaders=true``) is refused with the reason, and so is
-any option neither of them knows: a typo must not silently change what a query reads.
+pktstream cannot honour is refused with the reason, and so is any option neither of them knows: a
+typo must not silently change what a query reads.
+
+Offsets by time (``startingTimestamp`` > ``startingOffsetsByTimestamp`` > ``startingOffsets``, and
+the ``ending`` twins for batch reads) are looked up with librdkafka's offsets-for-times: per
+partition, the earliest offset whose message timestamp is at or after the time. A partition with
+no such message starts, by ``startingOffsetsByTimestampStrategy``, nowhere (``error``, the
+default: the query fails and says which partition) or at its latest offset (``latest``); it ends
+at its latest offset. ``includeHeaders=true`` adds Spark's ``headers`` column.
 
 ``kafka.*`` options go to librdkafka after :mod:`._java_config` translated the Java client's keys.
 Secrets among them never leave :class:`KafkaOptions` in its ``repr`` or in error messages.
@@ -33,23 +39,14 @@ SOURCE_OPTIONS = {
     # Spark's Kafka source
     "subscribe", "assign", "subscribepattern", "startingoffsets", "endingoffsets", "failondataloss",
     "minpartitions", "maxrecordsperpartition", "maxoffsetspertrigger", "minoffsetspertrigger", "maxtriggerdelay",
-    "kafkaconsumer.polltimeoutms", "includeheaders",
+    "kafkaconsumer.polltimeoutms", "includeheaders", "startingoffsetsbytimestamp", "endingoffsetsbytimestamp",
+    "startingtimestamp", "endingtimestamp", "startingoffsetsbytimestampstrategy",
     # pktstream's own
     "format", "schema", "columns", "addresses", "timestampunit", "polltimeoutms", "timeoutms",
 }
 
-_NEEDS_OFFSETS_FOR_TIMES = (
-    "needs librdkafka's offsets-for-times lookup, which pktstream's native consumer does not expose yet; "
-    "use startingOffsets with explicit offsets"
-)
-
 #: Options Spark's Kafka source accepts and pktstream does not, with the reason.
 REFUSED_OPTIONS = {
-    "startingoffsetsbytimestamp": _NEEDS_OFFSETS_FOR_TIMES,
-    "endingoffsetsbytimestamp": _NEEDS_OFFSETS_FOR_TIMES.replace("startingOffsets", "endingOffsets"),
-    "startingtimestamp": _NEEDS_OFFSETS_FOR_TIMES,
-    "endingtimestamp": _NEEDS_OFFSETS_FOR_TIMES.replace("startingOffsets", "endingOffsets"),
-    "startingoffsetsbytimestampstrategy": _NEEDS_OFFSETS_FOR_TIMES,
     "groupidprefix": "pktstream reads assigned partitions without a consumer group, so there is no group id to "
     "prefix; drop the option",
     "fetchoffset.numretries": "librdkafka retries offset look-ups itself; bound them with timeoutMs",
@@ -109,6 +106,15 @@ class KafkaOptions:
     poll_timeout: float = 120.0
     timeout: float = 30.0
     fail_on_data_loss: bool = True
+    #: ``startingTimestamp`` / ``endingTimestamp`` (ms since the epoch, every partition).
+    starting_timestamp: Optional[int] = None
+    ending_timestamp: Optional[int] = None
+    #: ``startingOffsetsByTimestamp`` / ``endingOffsetsByTimestamp``: ``{topic: {partition: ms}}``.
+    starting_by_timestamp: Optional[Offsets] = None
+    ending_by_timestamp: Optional[Offsets] = None
+    #: ``startingOffsetsByTimestampStrategy``: ``error`` or ``latest``.
+    timestamp_strategy: str = "error"
+    include_headers: bool = False
     config: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: The value schema as Spark parsed it (set by the readers from the schema Spark hands them).
     values: Any = field(default=None, repr=False)
@@ -137,12 +143,15 @@ class KafkaOptions:
         if not servers:
             raise ValueError("the pktstream source needs option kafka.bootstrap.servers")
         topics, pattern, assign = _strategy(opts)
-        if _flag(opts.get("includeheaders", "false"), "includeHeaders"):
-            raise ValueError(
-                "pktstream: includeHeaders=true is not supported: the native consumer reads only the headers the "
-                "`raw` format uses (link_type, wirelen, into packet columns); returning every header needs a "
-                "native (Rust) addition"
-            )
+        include_headers = _flag(opts.get("includeheaders", "false"), "includeHeaders")
+        strategy = opts.get("startingoffsetsbytimestampstrategy", "error").strip().lower()
+        if strategy not in ("error", "latest"):
+            raise ValueError(f"option startingOffsetsByTimestampStrategy must be error or latest, not {strategy!r}")
+        if streaming:
+            for k in ("endingoffsetsbytimestamp", "endingtimestamp"):
+                if k in opts:
+                    raise ValueError(f"option {_spark_name(k, options)} is not valid in streaming queries (as in "
+                                     "Spark's Kafka source)")
         config = {k[len("kafka."):]: v for k, v in options.items() if k.lower().startswith("kafka.")}
         config = {k: v for k, v in config.items() if k.lower() != "bootstrap.servers"}
         config = translate(config)
@@ -180,6 +189,12 @@ class KafkaOptions:
             poll_timeout=int(poll) / 1000.0,
             timeout=int(opts.get("timeoutms", 30_000)) / 1000.0,
             fail_on_data_loss=_flag(opts.get("failondataloss", "true"), "failOnDataLoss"),
+            starting_timestamp=_millis(opts, "startingtimestamp"),
+            ending_timestamp=_millis(opts, "endingtimestamp"),
+            starting_by_timestamp=_times_json(opts, "startingoffsetsbytimestamp"),
+            ending_by_timestamp=_times_json(opts, "endingoffsetsbytimestamp"),
+            timestamp_strategy=strategy,
+            include_headers=include_headers,
             config=config,
         )
 
@@ -199,6 +214,7 @@ class KafkaOptions:
             addresses=self.addresses,
             timestamp_unit=self.timestamp_unit,
             config={**self.config, **extra},
+            headers=self.include_headers,
         )
 
     def current_topics(self) -> Tuple[str, ...]:
@@ -248,6 +264,60 @@ class KafkaOptions:
         """The earliest available offset of each partition of ``latest``."""
         lows = self.lows([(t, int(p)) for t, ps in latest.items() for p in ps])
         return {t: {p: lows.get((t, int(p)), 0) for p in ps} for t, ps in latest.items()}
+
+    def starting(self, latest: Offsets, earliest: Offsets) -> Offsets:
+        """The starting offsets: by ``startingTimestamp``, else ``startingOffsetsByTimestamp``, else
+        ``startingOffsets`` (Spark's precedence)."""
+        if self.starting_timestamp is not None or self.starting_by_timestamp is not None:
+            return self.by_time(latest, self.starting_timestamp, self.starting_by_timestamp, ending=False)
+        return self.resolve(self.starting_offsets, latest, earliest)
+
+    def ending(self, latest: Offsets, earliest: Offsets) -> Offsets:
+        """The ending offsets of a batch read: by ``endingTimestamp``, else
+        ``endingOffsetsByTimestamp``, else ``endingOffsets``."""
+        if self.ending_timestamp is not None or self.ending_by_timestamp is not None:
+            return self.by_time(latest, self.ending_timestamp, self.ending_by_timestamp, ending=True)
+        return self.resolve(self.ending_offsets, latest, earliest)
+
+    def by_time(self, latest: Offsets, every: Optional[int], per_partition: Optional[Offsets], *,
+                ending: bool) -> Offsets:
+        """Offsets for times for the partitions of ``latest``: ``every`` ms for all of them, else
+        ``per_partition`` (which must name exactly those partitions, as Spark requires). The
+        earliest offset at or after the time, capped at ``latest``; where there is none, ``latest``
+        for an end, and for a start what ``startingOffsetsByTimestampStrategy`` says."""
+        what = ("endingTimestamp" if every is not None else "endingOffsetsByTimestamp") if ending else (
+            "startingTimestamp" if every is not None else "startingOffsetsByTimestamp")
+        wanted = [(t, int(p)) for t, ps in latest.items() for p in ps]
+        if every is not None:
+            times = {tp: every for tp in wanted}
+        else:
+            times = {(t, int(p)): int(ms) for t, ps in (per_partition or {}).items() for p, ms in ps.items()}
+            missing, extra = sorted(set(wanted) - set(times)), sorted(set(times) - set(wanted))
+            if missing or extra:
+                raise ValueError(
+                    f"pktstream: option {what} must give a time for every partition read (as in Spark's Kafka "
+                    f"source): missing {missing}, not read {extra}"
+                )
+        if not times:
+            return {t: {} for t in latest}
+        consumer = self.native()
+        try:
+            found = consumer.offsets_for_times([(t, p, ms) for (t, p), ms in times.items()], self.timeout)
+        finally:
+            consumer.close()
+        out: Offsets = {t: {} for t in latest}
+        for t, p, offset in found:
+            end = int(latest[t][str(p)])
+            if offset is None:
+                if not ending and self.timestamp_strategy == "error":
+                    raise ValueError(
+                        f"pktstream: {what}: {t} [{p}] has no message with a timestamp at or after "
+                        f"{times[(t, p)]} ms (its end offset is {end}); set the option "
+                        "startingOffsetsByTimestampStrategy=latest to start such partitions at their latest offset"
+                    )
+                offset = end
+            out[t][str(p)] = min(int(offset), end)
+        return out
 
     def resolve(self, spec: str, latest: Offsets, earliest: Optional[Offsets] = None) -> Offsets:
         """``earliest`` / ``latest`` / JSON (``-2`` earliest, ``-1`` latest) as concrete offsets;
@@ -330,6 +400,34 @@ def _check_offsets(starting: str, ending: str, streaming: bool, has_ending: bool
         end = _offsets_json(ending)
         if any(o == -2 for ps in end.values() for o in ps.values()):
             raise ValueError("endingOffsets can't be earliest (-2) for batch queries")
+
+
+def _millis(opts: Mapping[str, str], key: str) -> Optional[int]:
+    """A time in ms since the epoch (``startingTimestamp``), or None when not given."""
+    if key not in opts:
+        return None
+    try:
+        ms = int(opts[key].strip())
+    except ValueError as e:
+        raise ValueError(f"option {_NAMES[key]} must be milliseconds since the epoch, not {opts[key]!r}") from e
+    if ms < 0:
+        raise ValueError(f"option {_NAMES[key]} must not be negative, not {ms}")
+    return ms
+
+
+def _times_json(opts: Mapping[str, str], key: str) -> Optional[Offsets]:
+    """``{"topic": {"0": ms}}`` (``startingOffsetsByTimestamp``), or None when not given."""
+    if key not in opts:
+        return None
+    try:
+        given = json.loads(opts[key])
+        times = {str(t): {str(int(p)): int(ms) for p, ms in ps.items()} for t, ps in given.items()}
+    except (ValueError, AttributeError, TypeError) as e:
+        raise ValueError(f"option {_NAMES[key]} must be JSON like {{\"topic\": {{\"0\": 1700000000000}}}} "
+                         f"(ms since the epoch), not {opts[key]!r}") from e
+    if any(ms < 0 for ps in times.values() for ms in ps.values()):
+        raise ValueError(f"option {_NAMES[key]}: times must not be negative (ms since the epoch)")
+    return times
 
 
 def _positive(opts: Mapping[str, str], key: str) -> Optional[int]:

@@ -37,7 +37,7 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from ._decode import KAFKA_COLUMNS, kafka_batch, output_schema, value_schema
+from ._decode import HEADERS, KAFKA_COLUMNS, kafka_batch, kafka_columns, output_schema, value_schema
 from ._options import KafkaOptions, Offsets
 from ._schema import arrow_schema, ddl_names, is_ddl, parse_schema, spark_schema
 from ._sink import KafkaArrowWriter, KafkaStreamArrowWriter, SinkOptions, writer_options
@@ -234,7 +234,7 @@ def _select(batch: pa.RecordBatch, r: KafkaRange, seen: int, per_message: bool) 
 
 
 def _value_names(target: pa.Schema) -> set:
-    kafka = set(KAFKA_COLUMNS.names)
+    kafka = set(KAFKA_COLUMNS.names) | {HEADERS.name}
     names = {n for n in target.names if n not in kafka}
     names |= {n[len("kafka_"):] for n in target.names if n.startswith("kafka_") and n[len("kafka_"):] in kafka}
     return names
@@ -252,7 +252,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def initialOffset(self) -> Offsets:
         latest = self.opts.watermarks()
-        start = self.opts.resolve(self.opts.starting_offsets, latest, self.opts.earliest(latest))
+        start = self.opts.starting(latest, self.opts.earliest(latest))
         self._last = start
         return start
 
@@ -329,8 +329,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
 
 class KafkaBatchReader(DataSourceReader):
-    """``spark.read.format("pktstream")``: ``startingOffsets`` (default earliest) to
-    ``endingOffsets`` (default latest, as of planning)."""
+    """``spark.read.format("pktstream")``: ``startingOffsets`` (default earliest; or by time) to
+    ``endingOffsets`` (default latest, as of planning; or by time)."""
 
     def __init__(self, opts: KafkaOptions, schema: StructType) -> None:
         self.opts = opts
@@ -339,8 +339,8 @@ class KafkaBatchReader(DataSourceReader):
     def partitions(self) -> Sequence[InputPartition]:
         latest = self.opts.watermarks()
         earliest = self.opts.earliest(latest)
-        start = self.opts.resolve(self.opts.starting_offsets, latest, earliest)
-        end = self.opts.resolve(self.opts.ending_offsets, latest, earliest)
+        start = self.opts.starting(latest, earliest)
+        end = self.opts.ending(latest, earliest)
         return check_retention(self.opts, plan(self.opts, start, end))
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
@@ -372,7 +372,7 @@ class KafkaDataSource(DataSource):
         Kafka columns): Spark parses it and hands the readers the parsed ``StructType``."""
         opts = KafkaOptions.parse(self.options, streaming=None)
         if opts.schema and is_ddl(opts.schema) and opts.format != "raw":
-            return _output_ddl(opts.schema)
+            return _output_ddl(opts.schema, opts.include_headers)
         values = value_schema(opts.format, opts.schema, opts.columns, opts.addresses)
         if values is None:
             # `arrow` without a `schema` option: learnt from the topic once. Spark pickles this
@@ -381,9 +381,10 @@ class KafkaDataSource(DataSource):
             # the topic again (~0.1-0.5 s each).
             cached = self.__dict__.get("_sniffed")
             if cached is None:
-                cached = self.__dict__["_sniffed"] = spark_schema(output_schema(_sniff_arrow_schema(opts)))
+                cached = self.__dict__["_sniffed"] = spark_schema(
+                    output_schema(_sniff_arrow_schema(opts), kafka_columns(opts.include_headers)))
             return cached
-        return spark_schema(output_schema(values))
+        return spark_schema(output_schema(values, kafka_columns(opts.include_headers)))
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         schema = self._check_user_schema(schema)
@@ -399,7 +400,7 @@ class KafkaDataSource(DataSource):
         before the Kafka columns), so workers never parse DDL themselves."""
         if not (opts.schema and is_ddl(opts.schema) and opts.format != "raw"):
             return opts
-        values = StructType(schema.fields[: len(schema.fields) - len(KAFKA_COLUMNS)])
+        values = StructType(schema.fields[: len(schema.fields) - len(kafka_columns(opts.include_headers))])
         return replace(opts, values=arrow_schema(values))
 
     def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
@@ -433,10 +434,10 @@ class KafkaDataSource(DataSource):
 
 #: Spark DDL types of the Kafka columns (see ``KAFKA_COLUMNS``).
 _KAFKA_DDL = {"key": "BINARY", "topic": "STRING", "partition": "INT", "offset": "BIGINT", "timestamp": "TIMESTAMP",
-              "_error": "STRING"}
+              "headers": "ARRAY<STRUCT<key: STRING, value: BINARY>>", "_error": "STRING"}
 
 
-def _output_ddl(values_ddl: str) -> str:
+def _output_ddl(values_ddl: str, include_headers: bool = False) -> str:
     """The output schema as DDL: the value columns, then the Kafka columns (``kafka_<name>`` where
     a value column has the name).
 
@@ -445,7 +446,8 @@ def _output_ddl(values_ddl: str) -> str:
         'amount DOUBLE, timestamp STRING, `key` BINARY, `topic` STRING, `partition` INT, `offset` BIGINT, `kafka_timestamp` TIMESTAMP, `_error` STRING'
     """
     taken = set(ddl_names(values_ddl))
-    kafka = [f"`{'kafka_' + n if n in taken else n}` {_KAFKA_DDL[n]}" for n in KAFKA_COLUMNS.names]
+    names = kafka_columns(include_headers).names
+    kafka = [f"`{'kafka_' + n if n in taken else n}` {_KAFKA_DDL[n]}" for n in names]
     return ", ".join([values_ddl.strip().rstrip(",")] + kafka)
 
 
