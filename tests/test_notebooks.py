@@ -8,8 +8,10 @@ each); 03 also a private PostgreSQL server (``bash scripts/install_postgres.sh``
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -77,3 +79,44 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     for line in EXPECTED.get(path.name, []):
         assert line in printed, f"{path.name} did not print {line!r}"
+
+
+def _shows_something(source: str) -> bool:
+    """Whether a cell prints, draws, or ends in an expression whose value Jupyter displays."""
+    if any(s in source for s in ("print(", "plt.subplots", ".printSchema()", ".show(")):
+        return True
+    last = ast.parse(source).body[-1]
+    if not isinstance(last, ast.Expr):
+        return False
+    call = last.value
+    # `spark.stop()`, `fig.tight_layout()`: called for their effect, they return None
+    return not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr in ("stop", "tight_layout", "close"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_notebook_is_executed(path: Path):
+    """The stored files carry their outputs (a reader on a code host sees the tables and plots):
+    refreshed by ``scripts/run_notebooks.py``, which runs them top to bottom."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), \
+        f"{path.name}: not stored executed top to bottom (run scripts/run_notebooks.py {path.name})"
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"], f"{path.name}: an error is stored"
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no stored figure"
+    # A cell that prints, plots or ends in an expression must have stored what it showed.
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        if _shows_something(cell.source):
+            assert cell.get("outputs"), f"{path.name}: cell {index} shows something but has no stored output"
+    printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    for line in EXPECTED.get(path.name, []):
+        assert line in printed, f"{path.name}: the stored outputs lack {line!r}"
+    for cell in nb.cells:
+        assert "execution" not in cell.metadata, f"{path.name}: execution timestamps are stored"
+    blob = nbformat.writes(nb)
+    assert not re.search(r"postgresql://[^/\s:@]+:[^/\s@]+@", blob), f"{path.name}: a password is stored"
+    assert str(NOTEBOOK_DIR.parent) not in blob, f"{path.name}: this checkout's path is stored"
