@@ -10,7 +10,7 @@ kernel (this interpreter's ``python3``), working directory ``notebooks/``, with 
 ``python/`` and ``notebooks/`` on ``PYTHONPATH``.
 
 The stored files are kept stable and reviewable: no execution timestamps or kernel ids, execution
-counts 1, 2, 3... in cell order, temporary directories, this checkout's and the home directory's paths
+counts 1, 2, 3... in cell order, no Spark start-up banner on stderr, temporary directories, this checkout's and the home directory's paths
 replaced by ``<tmp>``, ``<repo>`` and ``~``, and the run fails (writing nothing for that notebook) if an output holds an error, a
 PostgreSQL URI with a password, or another absolute path of this machine.
 """
@@ -37,6 +37,13 @@ TEMP = re.compile(re.escape(tempfile.gettempdir().rstrip("/")) + r"/(?:tmp|pktst
 # Outputs must not carry these: a URI with a password, or a path on this machine we did not expect.
 SECRET = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
 MACHINE_PATH = re.compile(r"(/(?:work|home|root|Users|private|var/folders)/[^\s'\"]*)")
+
+
+# What the JVM prints on stderr when Spark starts, the same on every run bar a timestamp: not worth storing.
+SPARK_BANNER = re.compile(
+    r"^(WARNING: Using incubator modules: .*|Using Spark's default log4j profile: .*|Setting default log level to .*"
+    r"|To adjust logging level use sc\.setLogLevel.*|\d\d/\d\d/\d\d \d\d:\d\d:\d\d WARN NativeCodeLoader: .*)\n?",
+    re.M)
 
 
 def _select(names: list[str]) -> list[Path]:
@@ -75,6 +82,10 @@ def _clean(nb: nbformat.NotebookNode) -> list[str]:
         count += 1
         cell.execution_count = count
         for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                out["text"] = SPARK_BANNER.sub("", out["text"])
+        cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "stream" or o["text"]]
+        for out in cell.outputs:
             if out.get("output_type") == "execute_result":
                 out["execution_count"] = count
             out.get("metadata", {}).pop("execution", None)
