@@ -570,3 +570,18 @@ def test_binary_format_hands_out_frames_and_raw_headers(bootstrap, topic_factory
     )
     assert [(ts, f, orig) for ts, f, orig in frames] == [(ts, v, w) for ts, v, w, _ in rows]
     assert {lt for *_, lt in rows} == {1}
+
+
+def test_arrow_messages_fit_a_stock_brokers_message_size(bootstrap, topic_factory, tmp_path):
+    """Apache Kafka's default limit is ~1 MB a record batch: wide packet rows at the default
+    rows_per_message would exceed it, so messages shrink to fit and every row arrives."""
+    path = tmp_path / "wide.pcap"
+    synth.write_pcap(str(path), 30_000, seed=3)
+    topic = topic_factory(partitions=1)
+    report = pktstream.produce_pcap(path, topic, bootstrap_servers=bootstrap, format="arrow", progress=False)
+    assert report.failed == 0 and report.delivered == report.messages
+    assert report.messages > 3, "30,000 wide rows cannot fit in three ~1 MB messages"
+    sizes = pktstream.consume(topic, bootstrap_servers=bootstrap, format="binary").column("value")
+    assert max(len(v) for v in sizes.to_pylist()) <= 1_000_000
+    back = pktstream.consume(topic, bootstrap_servers=bootstrap, format="arrow", columns=["frame_number"])
+    assert sorted(back["frame_number"].to_pylist()) == list(range(1, 30_001))

@@ -56,7 +56,7 @@ impl ProduceOptions {
 /// The producer defaults pktstream layers under the user's configuration.
 pub fn producer_config(bootstrap_servers: &str, format: Format, user: &[(String, String)]) -> Config {
     let compression = if format == Format::Arrow { "lz4" } else { "none" };
-    let mut c = Config::layered(
+    Config::layered(
         &[
             ("bootstrap.servers", bootstrap_servers),
             ("enable.idempotence", "true"),
@@ -68,8 +68,7 @@ pub fn producer_config(bootstrap_servers: &str, format: Format, user: &[(String,
             ("batch.num.messages", "100000"),
         ],
         user,
-    );
-    c
+    )
 }
 
 /// librdkafka's default `message.max.bytes`, just under Apache Kafka's broker default (1048588).
