@@ -31,8 +31,9 @@ command -v debootstrap >/dev/null || {
 
 mounted() { findmnt -rn -o TARGET | grep -q "^$ROOT"; }
 unmount_all() {
-  # Deepest first; namespaces a killed test left behind too.
-  findmnt -rn -o TARGET | grep "^$ROOT" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  # Deepest first; namespaces a killed test left behind too. Nothing mounted is success: this runs
+  # as the EXIT trap, whose status under `set -e -o pipefail` would become the script's.
+  findmnt -rn -o TARGET | { grep "^$ROOT" || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 mount_all() {
   # The root as a mount point of its own: `ip netns exec` remounts / as a slave, which fails on a
