@@ -187,6 +187,27 @@ def test_batch_read_and_arrow_format(spark, bootstrap, topic_factory):
     assert len(set(_offsets(got))) == 10
 
 
+def test_arrow_columns_option_reads_only_those_columns(spark, bootstrap, topic_factory):
+    topic = topic_factory(2)
+    pktstream.produce(_counter_table(0, 1000), topic, bootstrap_servers=bootstrap, format="arrow",
+                      rows_per_message=100, progress=False)
+    df = (
+        spark.read.format("pktstream")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", topic)
+        .option("format", "arrow")
+        .option("columns", "tag")
+        .load()
+    )
+    assert df.columns == ["tag", "key", "topic", "partition", "offset", "timestamp", "_error"]
+    got = df.toArrow()
+    assert sorted(got.column("tag").to_pylist()) == sorted(_counter_table(0, 1000).column("tag").to_pylist())
+    assert got.column("_error").null_count == 1000
+    with pytest.raises(Exception, match="not in the arrow messages"):
+        (spark.read.format("pktstream").option("kafka.bootstrap.servers", bootstrap).option("subscribe", topic)
+         .option("format", "arrow").option("columns", "nope").load())
+
+
 # --- decode() over Spark-Kafka-shaped DataFrames ---------------------------------------------------
 
 
@@ -245,6 +266,11 @@ def test_decode_raw_and_arrow(spark, bootstrap, topic_factory):
     got = decoded.toArrow()
     assert sorted(got.column("i").to_pylist()) == list(range(500))
     assert sorted(set(got.column("offset").to_pylist())) == list(range(10))
+    # `columns` keeps only those columns of the schema (read by name from each message).
+    tags = decode(_kafka_shaped(spark, bootstrap, arrow_topic), format="arrow", schema="i BIGINT, tag STRING",
+                  columns=["tag"]).toArrow()
+    assert tags.column_names[0] == "tag" and "i" not in tags.column_names
+    assert sorted(tags.column("tag").to_pylist()) == sorted(_counter_table(0, 500).column("tag").to_pylist())
 
 
 def test_decode_errors_are_rows_not_losses(spark):

@@ -7,7 +7,8 @@ Example:
     True
 """
 
-from . import distance
+from typing import Any
+
 from ._build import build_info
 from ._kafka import Consumer, ProduceReport, consume, create_topic, decode_values, produce, produce_pcap
 from ._live import LiveProduceReport, LiveReader, capture, produce_live
@@ -27,6 +28,18 @@ from .exceptions import (
     TruncatedCaptureWarning,
     UnknownTopicError,
 )
+
+def __getattr__(name: str) -> Any:
+    # `pktstream.distance` pulls in numpy (~0.2 s); importing it on first use keeps `import
+    # pktstream` quick, which every Spark Python worker pays once per query.
+    if name == "distance":
+        import importlib
+
+        module = importlib.import_module(".distance", __name__)
+        globals()["distance"] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",

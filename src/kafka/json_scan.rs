@@ -34,22 +34,32 @@ pub fn one_object(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// One past the `}` closing the object that starts `bytes`.
+///
+/// Strings are skipped with `memchr2` to their closing quote (or an escape): most of a message's
+/// bytes are inside strings, and a byte-at-a-time state machine over them was ~9% of consuming a
+/// JSON topic (perf, 100k packet messages of ~460 bytes).
 fn object_end(bytes: &[u8]) -> Result<usize, String> {
+    let truncated = || "truncated JSON object".to_string();
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
         match b {
-            b'"' => in_string = true,
+            b'"' => {
+                i += 1;
+                loop {
+                    let rest = bytes.get(i..).ok_or_else(truncated)?;
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        None => return Err(truncated()),
+                        // An escape: skip it and the byte it escapes.
+                        Some(j) if rest[j] == b'\\' => i += j + 2,
+                        Some(j) => {
+                            i += j + 1;
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
             b'{' | b'[' => {
                 depth += 1;
                 if depth > MAX_JSON_DEPTH {
@@ -64,8 +74,9 @@ fn object_end(bytes: &[u8]) -> Result<usize, String> {
             }
             _ => {}
         }
+        i += 1;
     }
-    Err("truncated JSON object".to_string())
+    Err(truncated())
 }
 
 fn what(v: &[u8]) -> &'static str {
@@ -119,5 +130,13 @@ mod tests {
         assert!(one_object(&v).is_err());
         // A mismatched closer at depth 1 ends the object; arrow-json rejects the grammar.
         assert_eq!(one_object(b"{]"), Ok(()));
+    }
+
+    #[test]
+    fn escapes_at_the_end_and_inside_strings() {
+        assert!(one_object(b"{\"a\":\"\\").is_err());
+        assert!(one_object(b"{\"a\":\"x\\\"}").is_err());
+        assert_eq!(one_object(b"{\"a\":\"x\\\\\"}"), Ok(()));
+        assert_eq!(one_object(b"{\"a\\\"}\":{\"b\":\"[\"}}"), Ok(()));
     }
 }

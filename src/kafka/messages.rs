@@ -361,10 +361,21 @@ fn read_checked(
     payload: &[u8],
     want: Option<&SchemaRef>,
 ) -> std::result::Result<(Vec<RecordBatch>, SchemaRef), String> {
-    let reader = arrow_ipc::reader::StreamReader::try_new(Cursor::new(payload), None)
+    let probe = arrow_ipc::reader::StreamReader::try_new(Cursor::new(payload), None)
         .map_err(|e| format!("not an Arrow IPC stream: {e}"))?;
-    let got = reader.schema();
+    let got = probe.schema();
     let want = want.cloned().unwrap_or_else(|| nullable(&got));
+    // A wanted schema naming fewer columns than the message holds, all found by name, is a
+    // projection: arrow-ipc then skips the other columns' buffers instead of decoding them.
+    // Otherwise columns match by position, as they always have.
+    let by_name: Option<Vec<usize>> = (want.fields().len() < got.fields().len())
+        .then(|| want.fields().iter().map(|f| got.index_of(f.name()).ok()).collect::<Option<Vec<_>>>())
+        .flatten();
+    let reader = match &by_name {
+        None => probe,
+        Some(cols) => arrow_ipc::reader::StreamReader::try_new(Cursor::new(payload), Some(cols.clone()))
+            .map_err(|e| format!("not an Arrow IPC stream: {e}"))?,
+    };
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| format!("corrupt Arrow IPC: {e}"))?;
     let batches = batches
         .into_iter()
@@ -497,5 +508,29 @@ mod tests {
         assert_eq!(err.null_count(), 2);
         let offsets = batch.column_by_name("_offset").unwrap();
         assert_eq!(offsets.len(), 4);
+    }
+
+    #[test]
+    fn arrow_messages_project_a_narrower_schema_by_name() {
+        use arrow_array::{Int64Array, StringArray, UInt8Array};
+        let full = RecordBatch::try_from_iter(vec![
+            ("a", Arc::new(Int64Array::from(vec![1, 2])) as arrow_array::ArrayRef),
+            ("b", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+            ("c", Arc::new(UInt8Array::from(vec![6, 17])) as _),
+        ])
+        .unwrap();
+        let mut payload = Vec::new();
+        super::super::encode::ipc_message(&full, &mut payload).unwrap();
+        // `c` then `a`: by name, in the wanted order, cast to the wanted types.
+        let want = Arc::new(Schema::new(vec![Field::new("c", DataType::Int32, true), Field::new("a", DataType::Int64, true)]));
+        let (batches, got) = read_ipc(&payload, Some(&want)).unwrap();
+        assert_eq!(got, want);
+        let c = batches[0].column(0).as_any().downcast_ref::<arrow_array::Int32Array>().unwrap();
+        assert_eq!(c.values(), &[6, 17]);
+        let a = batches[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(a.values(), &[1, 2]);
+        // A narrower schema naming a column the message lacks is still a mismatch, not nulls.
+        let wrong = Arc::new(Schema::new(vec![Field::new("zz", DataType::Int64, true)]));
+        assert!(read_ipc(&payload, Some(&wrong)).unwrap_err().contains("differs from the topic's"));
     }
 }

@@ -96,11 +96,27 @@ def value_schema(
         return pktstream.schema(columns, addresses=addresses)  # type: ignore[arg-type]
     if schema is None:
         return pktstream.schema(columns, addresses=addresses) if format == "json" else None  # type: ignore[arg-type]
-    if isinstance(schema, pa.Schema):
-        return schema
     if isinstance(schema, str):
         schema = parse_schema(schema)
-    return arrow_schema(schema)
+    values = schema if isinstance(schema, pa.Schema) else arrow_schema(schema)
+    return select_columns(values, columns) if format == "arrow" else values
+
+
+def select_columns(values: Optional[pa.Schema], columns: Optional[Sequence[str]]) -> Optional[pa.Schema]:
+    """``values`` narrowed to ``columns`` (in that order), for ``arrow`` topics: messages are then
+    read by column name and only those columns are decoded.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> select_columns(pa.schema({"a": pa.int8(), "b": pa.string()}), ["b"]).names
+        ['b']
+    """
+    if values is None or columns is None:
+        return values
+    missing = [c for c in columns if c not in values.names]
+    if missing:
+        raise ValueError(f"columns {missing} are not in the arrow messages' schema {values.names}")
+    return pa.schema([values.field(c) for c in columns])
 
 
 def output_schema(values: pa.Schema, kafka: pa.Schema = KAFKA_COLUMNS) -> pa.Schema:
@@ -163,7 +179,8 @@ def decode(
             ``link_type`` and ``wirelen`` headers are honoured) or ``"arrow"``.
         schema: The ``json``/``csv`` value schema (DDL string, ``StructType``, pyarrow schema;
             default: the packet schema); required for ``arrow``.
-        columns: Packet columns for ``raw`` (and the default ``json``/``csv`` schema).
+        columns: Packet columns for ``raw`` (and the default ``json``/``csv`` schema); for
+            ``arrow``, the columns of ``schema`` to keep: only those are decoded.
         csv_delimiter: The ``csv`` field delimiter.
 
     Example:
@@ -205,7 +222,7 @@ def decode(
                     batch.column(names.index("value")),
                     format=format,
                     schema=schema_arg,
-                    columns=columns,
+                    columns=None if format == "arrow" else columns,  # arrow: already in `values`
                     addresses=addresses,
                     timestamp_unit=timestamp_unit,
                     keys=keys,

@@ -37,7 +37,7 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from ._decode import HEADERS, KAFKA_COLUMNS, kafka_batch, kafka_columns, output_schema, value_schema
+from ._decode import HEADERS, KAFKA_COLUMNS, kafka_batch, kafka_columns, output_schema, select_columns, value_schema
 from ._options import KafkaOptions, Offsets
 from ._schema import arrow_schema, ddl_names, is_ddl, parse_schema, spark_schema
 from ._sink import KafkaArrowWriter, KafkaStreamArrowWriter, SinkOptions, writer_options
@@ -381,8 +381,9 @@ class KafkaDataSource(DataSource):
             # the topic again (~0.1-0.5 s each).
             cached = self.__dict__.get("_sniffed")
             if cached is None:
+                sniffed = select_columns(_sniff_arrow_schema(opts), opts.columns)
                 cached = self.__dict__["_sniffed"] = spark_schema(
-                    output_schema(_sniff_arrow_schema(opts), kafka_columns(opts.include_headers)))
+                    output_schema(sniffed, kafka_columns(opts.include_headers)))
             return cached
         return spark_schema(output_schema(values, kafka_columns(opts.include_headers)))
 
@@ -398,7 +399,11 @@ class KafkaDataSource(DataSource):
     def _with_values(opts: KafkaOptions, schema: StructType) -> KafkaOptions:
         """``opts`` with the value schema Spark parsed from a DDL ``schema`` option (the fields
         before the Kafka columns), so workers never parse DDL themselves."""
-        if not (opts.schema and is_ddl(opts.schema) and opts.format != "raw"):
+        ddl = bool(opts.schema and is_ddl(opts.schema) and opts.format != "raw")
+        # `arrow` + `columns`: the native consumer gets the projection, so arrow-ipc skips the
+        # other columns' buffers instead of decoding them for Spark to drop.
+        projected = opts.format == "arrow" and opts.columns is not None and not opts.schema
+        if not (ddl or projected):
             return opts
         values = StructType(schema.fields[: len(schema.fields) - len(kafka_columns(opts.include_headers))])
         return replace(opts, values=arrow_schema(values))
