@@ -29,6 +29,7 @@ from .exceptions import (
     UnknownTopicError,
 )
 
+
 def __getattr__(name: str) -> Any:
     # `pktstream.distance` pulls in numpy (~0.2 s); importing it on first use keeps `import
     # pktstream` quick, which every Spark Python worker pays once per query.

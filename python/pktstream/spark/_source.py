@@ -37,7 +37,15 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from ._decode import HEADERS, KAFKA_COLUMNS, kafka_batch, kafka_columns, output_schema, select_columns, value_schema
+from ._decode import (
+    HEADERS,
+    KAFKA_COLUMNS,
+    kafka_batch,
+    kafka_columns,
+    output_schema,
+    select_columns,
+    value_schema,
+)
 from ._options import KafkaOptions, Offsets
 from ._schema import arrow_schema, ddl_names, is_ddl, parse_schema, spark_schema
 from ._sink import KafkaArrowWriter, KafkaStreamArrowWriter, SinkOptions, writer_options
