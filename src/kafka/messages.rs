@@ -436,6 +436,11 @@ fn decode_json(
             arrow_select::concat::concat_batches(schema, parts.iter()).map_err(crate::error::Error::from)?
         }
     };
+    if n == ranges.len() {
+        // Every message was one object: the rows are already one per message, in order (the take
+        // below would copy every column for nothing).
+        return Ok((decoded, errors));
+    }
     // Spread the decoded rows over all messages: a null index is a null row (its value, 0, is
     // in bounds since n > 0).
     let mut next = 0u32;
