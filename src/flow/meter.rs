@@ -82,6 +82,12 @@ impl FlowMeter {
         self.out.drain(..)
     }
 
+    /// Takes at most `n` finished records, oldest first.
+    pub fn drain_up_to(&mut self, n: usize) -> std::vec::Drain<'_, FlowRecord> {
+        let n = n.min(self.out.len());
+        self.out.drain(..n)
+    }
+
     /// Meters one packet: `ts_ns` is its capture time (`None` when the format has none: the
     /// latest time seen is used), `wirelen` its length on the wire.
     pub fn observe(&mut self, p: &Packet, ts_ns: Option<i64>, wirelen: u32) {
@@ -162,11 +168,13 @@ impl FlowMeter {
         }
     }
 
-    /// Ends every active flow (expiration `end`), oldest first.
+    /// Ends every active flow (expiration `end`, or `tcp_close` for a closed TCP flow still in
+    /// its grace), oldest first.
     pub fn finish(&mut self) {
         while let Some(h) = self.table.head() {
             let flow = self.table.remove(h);
-            self.emit(flow, Expiration::End);
+            let reason = if flow.closed { Expiration::TcpClose } else { Expiration::End };
+            self.emit(flow, reason);
         }
         self.closing.clear();
     }

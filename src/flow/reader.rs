@@ -111,7 +111,8 @@ impl FlowReader {
         let mut packets = 0u64;
         while self.columns.len() < self.batch_size {
             if self.meter.pending() > 0 {
-                for r in self.meter.drain() {
+                let room = self.batch_size - self.columns.len();
+                for r in self.meter.drain_up_to(room) {
                     self.columns.append(&r);
                 }
                 continue;
