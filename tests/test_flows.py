@@ -28,10 +28,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+import pktstream
 import pyarrow as pa
 import pytest
-
-import pktstream
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -56,8 +55,17 @@ def _checksum(data: bytes) -> int:
 
 def ipv4(src: str, dst: str, proto: int, payload: bytes) -> bytes:
     head = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0,
-        ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed,
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(payload),
+        1,
+        0,
+        64,
+        proto,
+        0,
+        ipaddress.IPv4Address(src).packed,
+        ipaddress.IPv4Address(dst).packed,
     )
     head = head[:10] + struct.pack("!H", _checksum(head)) + head[12:]
     return head + payload
@@ -91,8 +99,17 @@ T0 = 1_700_000_000.0
 A, B, C = "10.0.0.1", "10.0.0.2", "192.168.1.9"
 
 
-def conversation(t: float, client: str, server: str, cport: int, sport: int, n: int, gap: float,
-                 vlan: Optional[int] = None, payload: bytes = b"x" * 10) -> list[tuple[float, bytes]]:
+def conversation(
+    t: float,
+    client: str,
+    server: str,
+    cport: int,
+    sport: int,
+    n: int,
+    gap: float,
+    vlan: Optional[int] = None,
+    payload: bytes = b"x" * 10,
+) -> list[tuple[float, bytes]]:
     """``n`` TCP packets alternating client→server and server→client, ``gap`` seconds apart."""
     pkts = []
     for i in range(n):
@@ -127,7 +144,11 @@ def test_both_directions_are_one_flow_and_src_is_the_first_sender(two_conversati
     frame = 14 + 20 + 20 + 10
     assert (first["src_ip"], first["src_port"], first["dst_ip"], first["dst_port"]) == (A, 40000, B, 80)
     assert (first["packets"], first["src2dst_packets"], first["dst2src_packets"]) == (5, 3, 2)
-    assert (first["bytes"], first["src2dst_bytes"], first["dst2src_bytes"]) == (5 * frame, 3 * frame, 2 * frame)
+    assert (first["bytes"], first["src2dst_bytes"], first["dst2src_bytes"]) == (
+        5 * frame,
+        3 * frame,
+        2 * frame,
+    )
     assert (first["src2dst_tcp_flags"], first["dst2src_tcp_flags"]) == (ACK | PSH, ACK)
     assert first["duration"].total_seconds() == 2.0
     assert (second["src_ip"], second["dst_ip"], second["packets"]) == (C, A, 4)
@@ -171,15 +192,22 @@ def test_active_timeout_splits_a_long_flow(tmp_path: Path) -> None:
 def close_capture(tmp_path: Path) -> Path:
     """A full TCP session closed by FIN/FIN/ACK, then more packets on the same tuple a second
     later; and a second session reset by RST."""
+
     def seg(t: float, fwd: bool, flags: int, sport: int = 40000) -> tuple[float, bytes]:
         ip = ipv4(A, B, 6, tcp(sport, 80, flags)) if fwd else ipv4(B, A, 6, tcp(80, sport, flags))
         return (t, ether(ip, reverse=not fwd))
 
     pkts = [
-        seg(T0, True, SYN), seg(T0 + 0.1, False, SYN | ACK), seg(T0 + 0.2, True, ACK),
-        seg(T0 + 0.3, True, FIN | ACK), seg(T0 + 0.4, False, FIN | ACK), seg(T0 + 0.5, True, ACK),
-        seg(T0 + 3.0, True, SYN), seg(T0 + 3.1, False, SYN | ACK),
-        seg(T0 + 4.0, True, SYN, 40001), seg(T0 + 4.1, False, RST | ACK, 40001),
+        seg(T0, True, SYN),
+        seg(T0 + 0.1, False, SYN | ACK),
+        seg(T0 + 0.2, True, ACK),
+        seg(T0 + 0.3, True, FIN | ACK),
+        seg(T0 + 0.4, False, FIN | ACK),
+        seg(T0 + 0.5, True, ACK),
+        seg(T0 + 3.0, True, SYN),
+        seg(T0 + 3.1, False, SYN | ACK),
+        seg(T0 + 4.0, True, SYN, 40001),
+        seg(T0 + 4.1, False, RST | ACK, 40001),
     ]
     return write_pcap(tmp_path / "close.pcap", pkts)
 
@@ -188,9 +216,13 @@ def test_tcp_close_ends_flows_on_fin_and_rst_only_when_asked(tmp_path: Path) -> 
     path = close_capture(tmp_path)
     got = sorted(rows(pktstream.flows(path, tcp_close=True)), key=lambda r: r["flow_id"])
     assert [(r["src_port"], r["packets"], r["expiration"]) for r in got] == [
-        (40000, 6, "tcp_close"), (40001, 2, "tcp_close"), (40000, 2, "end"),
+        (40000, 6, "tcp_close"),
+        (40001, 2, "tcp_close"),
+        (40000, 2, "end"),
     ] or [(r["src_port"], r["packets"], r["expiration"]) for r in got] == [
-        (40000, 6, "tcp_close"), (40000, 2, "end"), (40001, 2, "tcp_close"),
+        (40000, 6, "tcp_close"),
+        (40000, 2, "end"),
+        (40001, 2, "tcp_close"),
     ]
     # Default, as NFStream 6.6: FIN and RST end nothing.
     got = rows(pktstream.flows(path))
@@ -198,7 +230,9 @@ def test_tcp_close_ends_flows_on_fin_and_rst_only_when_asked(tmp_path: Path) -> 
 
 
 def test_vlans_keep_flows_apart(tmp_path: Path) -> None:
-    pkts = conversation(T0, A, B, 1, 2, 2, 0.1, vlan=10) + conversation(T0 + 0.05, A, B, 1, 2, 3, 0.1, vlan=20)
+    pkts = conversation(T0, A, B, 1, 2, 2, 0.1, vlan=10) + conversation(
+        T0 + 0.05, A, B, 1, 2, 3, 0.1, vlan=20
+    )
     got = rows(pktstream.flows(write_pcap(tmp_path / "vlan.pcap", sort_by_time(pkts))))
     assert sorted((r["vlan_id"], r["packets"]) for r in got) == [(10, 2), (20, 3)]
 
@@ -219,8 +253,10 @@ def test_icmp_udp_and_non_ip(tmp_path: Path) -> None:
     reply = struct.pack("!BBHHH", 0, 0, 0, 1, 1) + b"ping"
     arp = MAC_B + MAC_A + struct.pack("!H", 0x0806) + bytes(28)
     pkts = [
-        (T0, ether(ipv4(A, B, 1, echo))), (T0 + 0.1, ether(ipv4(B, A, 1, reply), reverse=True)),
-        (T0 + 0.2, ether(ipv4(A, B, 17, udp(5353, 53, b"q")))), (T0 + 0.3, arp),
+        (T0, ether(ipv4(A, B, 1, echo))),
+        (T0 + 0.1, ether(ipv4(B, A, 1, reply), reverse=True)),
+        (T0 + 0.2, ether(ipv4(A, B, 17, udp(5353, 53, b"q")))),
+        (T0 + 0.3, arp),
     ]
     with pktstream.iter_flows(write_pcap(tmp_path / "mix.pcap", pkts)) as reader:
         got = sorted(reader.read_all().to_pylist(), key=lambda r: r["ip_proto"])
@@ -245,7 +281,11 @@ def test_statistics_columns_use_nfstream_names(two_conversations: Path) -> None:
     names = [n for n in t.column_names if n.endswith(("_ps", "_piat_ms"))]
     assert len(names) == 24 and "src2dst_min_ps" in names and "dst2src_mean_piat_ms" in names
     r = max(t.to_pylist(), key=lambda r: r["packets"])
-    assert (r["bidirectional_min_ps"], r["bidirectional_max_ps"], r["bidirectional_mean_ps"]) == (64, 64, 64.0)
+    assert (r["bidirectional_min_ps"], r["bidirectional_max_ps"], r["bidirectional_mean_ps"]) == (
+        64,
+        64,
+        64.0,
+    )
     assert (r["bidirectional_mean_piat_ms"], r["src2dst_mean_piat_ms"]) == (500.0, 1000.0)
     assert "src2dst_min_ps" not in pktstream.flows(two_conversations).column_names
 
@@ -325,7 +365,12 @@ def _libpcap() -> Any:
 
 
 class _Hdr(ctypes.Structure):
-    _fields_ = [("sec", ctypes.c_long), ("usec", ctypes.c_long), ("caplen", ctypes.c_uint32), ("len", ctypes.c_uint32)]
+    _fields_ = [
+        ("sec", ctypes.c_long),
+        ("usec", ctypes.c_long),
+        ("caplen", ctypes.c_uint32),
+        ("len", ctypes.c_uint32),
+    ]
 
 
 def libpcap_records(path: Path) -> Optional[list[tuple[int, int]]]:
@@ -373,8 +418,13 @@ def nfstream_flows(path: str) -> tuple[Optional[str], dict[tuple, list[int]]]:
     """NFStream's flows per undirected key: ``[flows, packets, bytes]``; or its refusal."""
     try:
         df = nfstream.NFStreamer(
-            source=path, statistical_analysis=False, n_dissections=0, splt_analysis=0,
-            idle_timeout=120, active_timeout=1800, n_meters=1,
+            source=path,
+            statistical_analysis=False,
+            n_dissections=0,
+            splt_analysis=0,
+            idle_timeout=120,
+            active_timeout=1800,
+            n_meters=1,
         ).to_pandas()
     except Exception as e:  # noqa: BLE001  (NFStream raises ValueError/OSError/... for files it refuses)
         return f"{type(e).__name__}: {e}", {}
@@ -391,8 +441,15 @@ def nfstream_flows(path: str) -> tuple[Optional[str], dict[tuple, list[int]]]:
 def our_flows(path: Path) -> dict[tuple, list[int]]:
     agg: dict[tuple, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
     for r in pktstream.flows(path).to_pylist():
-        k = undirected(r["ip_version"], r["src_ip"], _int(r["src_port"]), r["dst_ip"], _int(r["dst_port"]),
-                       r["ip_proto"], _int(r["vlan_id"]))
+        k = undirected(
+            r["ip_version"],
+            r["src_ip"],
+            _int(r["src_port"]),
+            r["dst_ip"],
+            _int(r["dst_port"]),
+            r["ip_proto"],
+            _int(r["vlan_id"]),
+        )
         agg[k][0] += 1
         agg[k][1] += r["packets"]
         agg[k][2] += r["bytes"]
@@ -400,13 +457,31 @@ def our_flows(path: Path) -> dict[tuple, list[int]]:
 
 
 PACKET_COLUMNS = [
-    "caplen", "wirelen", "link_type", "interface_id", "ethertype", "ip_version", "src_ip", "dst_ip",
-    "src_port", "dst_port", "ip_proto", "vlan_id", "inner_vlan_id", "frag_offset", "ip_len", "tunnel",
-    "outer_src_ip", "outer_dst_ip", "decode_status",
+    "caplen",
+    "wirelen",
+    "link_type",
+    "interface_id",
+    "ethertype",
+    "ip_version",
+    "src_ip",
+    "dst_ip",
+    "src_port",
+    "dst_port",
+    "ip_proto",
+    "vlan_id",
+    "inner_vlan_id",
+    "frag_offset",
+    "ip_len",
+    "tunnel",
+    "outer_src_ip",
+    "outer_dst_ip",
+    "decode_status",
 ]
 
 
-def packet_rules(path: Path, nfs_path: Path) -> tuple[list[tuple[Optional[tuple], set[str], dict[str, Any]]], int]:
+def packet_rules(
+    path: Path, nfs_path: Path
+) -> tuple[list[tuple[Optional[tuple], set[str], dict[str, Any]]], int]:
     """Every packet: its flow key as the meter computes it (None: no flow), the rules that apply;
     and, if pktstream stopped with a warning (a tail it cannot read, such as a pcapng section of
     an unsupported version), how many packets it read (else 0)."""
@@ -442,13 +517,17 @@ def packet_rules(path: Path, nfs_path: Path) -> tuple[list[tuple[Optional[tuple]
             rules.add("inner_tunnel")
         if p["ip_proto"] in (132, 136):
             rules.add("sctp_ports")
-        if p["ip_proto"] in PORT_PROTOS and (p["src_port"] is None or (p["decode_status"] or "").endswith("truncated header")):
+        if p["ip_proto"] in PORT_PROTOS and (
+            p["src_port"] is None or (p["decode_status"] or "").endswith("truncated header")
+        ):
             rules.add("truncated_transport")
         key = None
         if None not in (p["src_ip"], p["dst_ip"], p["ip_proto"], p["ip_version"]) and not p["frag_offset"]:
             ports = (_int(p["src_port"]), _int(p["dst_port"])) if p["ip_proto"] in PORT_PROTOS else (0, 0)
             vlan = p["inner_vlan_id"] if p["inner_vlan_id"] is not None else _int(p["vlan_id"])
-            key = undirected(p["ip_version"], p["src_ip"], ports[0], p["dst_ip"], ports[1], p["ip_proto"], vlan)
+            key = undirected(
+                p["ip_version"], p["src_ip"], ports[0], p["dst_ip"], ports[1], p["ip_proto"], vlan
+            )
         out.append((key, rules, p))
     return out, beyond
 
@@ -516,8 +595,16 @@ def compare(path: Path, tmp: Path) -> dict[str, Any]:
             # A flow only NFStream has: the outer packet of a tunnel we open, ports it read past
             # the captured bytes, or a non-IP frame its parser took for IP.
             ips = {key[1], key[3]}
-            outer = [p for _, r, p in per_packet if "inner_tunnel" in r and {p["outer_src_ip"], p["outer_dst_ip"]} == ips]
-            cut = [p for _, r, p in per_packet if "truncated_transport" in r and {p["src_ip"], p["dst_ip"]} == ips]
+            outer = [
+                p
+                for _, r, p in per_packet
+                if "inner_tunnel" in r and {p["outer_src_ip"], p["outer_dst_ip"]} == ips
+            ]
+            cut = [
+                p
+                for _, r, p in per_packet
+                if "truncated_transport" in r and {p["src_ip"], p["dst_ip"]} == ips
+            ]
             not_ip = [p for k2, _, p in per_packet if k2 is None and p["ethertype"] not in (0x0800, 0x86DD)]
             sctp = [p for _, r, p in per_packet if "sctp_ports" in r and {p["src_ip"], p["dst_ip"]} == ips]
             if sctp and key[5] in (132, 136) and key[2] == key[4] == 0:
@@ -535,8 +622,13 @@ def compare(path: Path, tmp: Path) -> dict[str, Any]:
         explained += 1
     our_agree = sum(1 for k, v in ours.items() if theirs.get(k) == v)
     return {
-        "refused": None, "keys": agree + explained, "agree": agree, "explained": explained, "reasons": reasons,
-        "our_keys": len(ours), "our_agree": our_agree,
+        "refused": None,
+        "keys": agree + explained,
+        "agree": agree,
+        "explained": explained,
+        "reasons": reasons,
+        "our_keys": len(ours),
+        "our_agree": our_agree,
     }
 
 
@@ -574,7 +666,9 @@ def test_nfstream_agrees_or_a_rule_explains(path: Path, tmp_path: Path) -> None:
         return
     result = compare(path, tmp_path)
     if result["refused"] is not None:
-        pytest.skip(f"NFStream refuses this capture ({result['refused'][:80]}); pktstream's flows are self-consistent")
+        pytest.skip(
+            f"NFStream refuses this capture ({result['refused'][:80]}); pktstream's flows are self-consistent"
+        )
 
 
 def test_nfstream_agreement_over_the_corpus(tmp_path: Path) -> None:
@@ -598,9 +692,11 @@ def test_nfstream_agreement_over_the_corpus(tmp_path: Path) -> None:
         our_agree += r["our_agree"]
         identical += r["explained"] == 0
         reasons.update(r["reasons"])
-    print(f"\nNFStream oracle: {compared} captures compared ({identical} identical), {refused} refused by "
-          f"NFStream; {our_agree}/{our_keys} of pktstream's flow keys and {agree}/{keys} of all keys agree "
-          f"exactly; explained by rule (packets or keys): {dict(reasons)}")
+    print(
+        f"\nNFStream oracle: {compared} captures compared ({identical} identical), {refused} refused by "
+        f"NFStream; {our_agree}/{our_keys} of pktstream's flow keys and {agree}/{keys} of all keys agree "
+        f"exactly; explained by rule (packets or keys): {dict(reasons)}"
+    )
     assert compared > refused
     assert identical >= 0.8 * compared
     assert our_agree >= 0.9 * our_keys
@@ -611,8 +707,12 @@ def test_nfstream_agrees_on_the_synthetic_ground_truth(tmp_path: Path, two_conve
     """The synthetic captures, including FIN/RST (NFStream 6.6 ends no flow on them) and the
     timeouts: the same records, not just the same totals."""
     long = write_pcap(tmp_path / "long.pcap", conversation(T0, A, B, 40000, 80, 25, 100.0))
-    idle = write_pcap(tmp_path / "idle.pcap", sort_by_time(
-        conversation(T0, A, B, 40000, 80, 3, 1.0) + conversation(T0 + 200, A, B, 40000, 80, 2, 1.0)))
+    idle = write_pcap(
+        tmp_path / "idle.pcap",
+        sort_by_time(
+            conversation(T0, A, B, 40000, 80, 3, 1.0) + conversation(T0 + 200, A, B, 40000, 80, 2, 1.0)
+        ),
+    )
     for path in [two_conversations, close_capture(tmp_path), long, idle]:
         refused, theirs = nfstream_flows(str(path))
         assert refused is None
