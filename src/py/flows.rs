@@ -83,9 +83,8 @@ impl NativeFlowReader {
             statistics,
             max_flows,
         };
-        let reader = py
-            .detach(|| FlowReader::open(&path, opts, columns.as_deref(), batch_size, strict))
-            .map_err(to_py)?;
+        let reader =
+            py.detach(|| FlowReader::open(&path, opts, columns.as_deref(), batch_size, strict)).map_err(to_py)?;
         Ok(Self { schema: reader.schema(), file_size: reader.info().file_size, inner: Mutex::new(Some(reader)), path })
     }
 
