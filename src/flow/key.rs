@@ -6,7 +6,7 @@ use crate::decode::{IpAddr, Packet, Tunnel};
 
 /// What identifies a flow: IP version, both endpoints (canonical order), IP protocol, VLAN and
 /// tunnel type. IPv4 addresses sit in the first 4 bytes of the 16.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     pub lo_ip: [u8; 16],
     pub hi_ip: [u8; 16],
@@ -69,6 +69,26 @@ pub(crate) fn tunnel_name(code: u8) -> Option<&'static str> {
     Some(t.as_str())
 }
 
+impl std::hash::Hash for FlowKey {
+    /// Five words, no length prefixes: the key is fixed-size.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let word = |b: &[u8; 16], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        state.write_u64(word(&self.lo_ip, 0));
+        state.write_u64(word(&self.lo_ip, 8));
+        state.write_u64(word(&self.hi_ip, 0));
+        state.write_u64(word(&self.hi_ip, 8));
+        state.write_u64(
+            u64::from(self.lo_port)
+                | u64::from(self.hi_port) << 16
+                | u64::from(self.vlan_id) << 32
+                | u64::from(self.ip_proto) << 48
+                | u64::from(self.ip_version & 0xf) << 56
+                | u64::from(self.tunnel & 0xf) << 60,
+        );
+    }
+}
+
 impl FlowKey {
     /// The packet's key and whether it travels from the key's `lo` endpoint to its `hi` one.
     ///
@@ -110,8 +130,8 @@ impl FlowKey {
     }
 }
 
-/// FxHash-style hasher for the flow table: the key is fixed-size and not attacker-chosen
-/// beyond what any flow table must absorb, and SipHash cost ~15% of a packet.
+/// FxHash-style hasher for the flow table, with a final avalanche: the key is fixed-size, and
+/// SipHash would cost more than the rest of a lookup.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher(u64);
 
@@ -146,8 +166,13 @@ impl std::hash::Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        // Spread the high bits down: hashbrown takes its control byte from the top 7 bits.
-        self.0 ^ (self.0 >> 29)
+        // The multiply only carries entropy upwards; hashbrown indexes buckets with the low bits
+        // (and takes its tag from the top ones), so finish with a full avalanche (murmur3's).
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
     }
 }
 

@@ -47,7 +47,7 @@ pub struct FlowMeter {
     closing: VecDeque<(FlowKey, i64)>,
     now: Option<i64>,
     next_id: u64,
-    out: Vec<FlowRecord>,
+    out: VecDeque<FlowRecord>,
     stats: MeterStats,
 }
 
@@ -59,7 +59,7 @@ impl FlowMeter {
             closing: VecDeque::new(),
             now: None,
             next_id: 0,
-            out: Vec::new(),
+            out: VecDeque::new(),
             stats: MeterStats::default(),
         }
     }
@@ -78,12 +78,12 @@ impl FlowMeter {
     }
 
     /// Takes the finished records (in the order they ended).
-    pub fn drain(&mut self) -> std::vec::Drain<'_, FlowRecord> {
+    pub fn drain(&mut self) -> std::collections::vec_deque::Drain<'_, FlowRecord> {
         self.out.drain(..)
     }
 
     /// Takes at most `n` finished records, oldest first.
-    pub fn drain_up_to(&mut self, n: usize) -> std::vec::Drain<'_, FlowRecord> {
+    pub fn drain_up_to(&mut self, n: usize) -> std::collections::vec_deque::Drain<'_, FlowRecord> {
         let n = n.min(self.out.len());
         self.out.drain(..n)
     }
@@ -171,12 +171,23 @@ impl FlowMeter {
     /// Ends every active flow (expiration `end`, or `tcp_close` for a closed TCP flow still in
     /// its grace), oldest first.
     pub fn finish(&mut self) {
-        while let Some(h) = self.table.head() {
+        while !self.finish_some(usize::MAX) {}
+    }
+
+    /// Ends at most `n` active flows, as [`Self::finish`]; `true` once none is left. Flushing a
+    /// large table a batch at a time keeps the finished records from doubling the memory.
+    pub fn finish_some(&mut self, n: usize) -> bool {
+        for _ in 0..n {
+            let Some(h) = self.table.head() else { break };
             let flow = self.table.remove(h);
             let reason = if flow.closed { Expiration::TcpClose } else { Expiration::End };
             self.emit(flow, reason);
         }
-        self.closing.clear();
+        let done = self.table.len() == 0;
+        if done {
+            self.closing.clear();
+        }
+        done
     }
 
     fn create(&mut self, key: FlowKey, forward: bool, p: &Packet, t: i64) -> u32 {
@@ -207,7 +218,7 @@ impl FlowMeter {
 
     fn emit(&mut self, flow: FlowState, expiration: Expiration) {
         self.stats.flows += 1;
-        self.out.push(FlowRecord { flow, expiration });
+        self.out.push_back(FlowRecord { flow, expiration });
     }
 
     fn expire_idle(&mut self, t: i64) {

@@ -121,8 +121,8 @@ impl FlowReader {
                 if self.flushed {
                     break;
                 }
-                self.flushed = true;
-                self.meter.finish();
+                let room = self.batch_size - self.columns.len();
+                self.flushed = self.meter.finish_some(room);
                 continue;
             }
             if packets >= PACKETS_PER_BATCH && !self.columns.is_empty() {
