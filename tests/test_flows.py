@@ -718,3 +718,79 @@ def test_nfstream_agrees_on_the_synthetic_ground_truth(tmp_path: Path, two_conve
         assert refused is None
         assert our_flows(path) == theirs, path.name
     assert our_flows(long)[undirected(4, A, 40000, B, 80, 6, 0)][0] == 2  # split by the active timeout
+
+
+# --------------------------------------------------------------------------------------------
+# requested_server_name
+# --------------------------------------------------------------------------------------------
+
+
+def test_server_name_from_http_dns_and_the_first_packets_only(tmp_path: Path) -> None:
+    query = struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 0) + b"\x03www\x07example\x03org\x00\x00\x01\x00\x01"
+    get = b"GET /x HTTP/1.1\r\nHost: Files.Example.com:8080\r\nAccept: */*\r\n\r\n"
+    late = b"GET / HTTP/1.1\r\nHost: too.late\r\n\r\n"
+    pkts = [
+        (T0, ether(ipv4(A, B, 17, udp(5000, 53, query)))),
+        (T0 + 0.1, ether(ipv4(A, C, 6, tcp(40000, 80, ACK | PSH, get)))),
+    ]
+    pkts += [(T0 + 1 + i, ether(ipv4(A, B, 6, tcp(40001, 80, ACK, b"." * 8)))) for i in range(10)]
+    pkts.append((T0 + 20, ether(ipv4(A, B, 6, tcp(40001, 80, ACK | PSH, late)))))
+    path = write_pcap(tmp_path / "names.pcap", pkts)
+    got = {
+        r["dst_port"] if r["ip_proto"] == 17 else r["src_port"]: r["requested_server_name"]
+        for r in pktstream.flows(path, server_name=True).to_pylist()
+    }
+    assert got == {53: "www.example.org", 40000: "Files.Example.com", 40001: None}
+    assert "requested_server_name" not in pktstream.flows(path).column_names
+    with pytest.raises(ValueError, match="server_name=True"):
+        pktstream.flows(path, columns=["requested_server_name"])
+
+
+#: Where nDPI names a flow from protocols pktstream does not parse for a name (QUIC's Initial is
+#: encrypted; DHCP, NetBIOS, LLMNR, SSDP, SMTP, ... carry names of their own).
+NAMES_PARSED = {"TLS", "HTTP", "DNS"}
+
+
+def test_server_name_agrees_with_nfstream(tmp_path: Path) -> None:
+    compared = agree = 0
+    others: collections.Counter[str] = collections.Counter()
+    for path in CAPTURES:
+        if not _readable(path):
+            continue
+        nfs_path = plain_copy(path, tmp_path)
+        try:
+            df = nfstream.NFStreamer(
+                source=str(nfs_path), n_dissections=20, statistical_analysis=False, n_meters=1
+            ).to_pandas()
+        except Exception:  # noqa: BLE001  (refused captures are reported by the flow oracle above)
+            continue
+        if df is None:
+            continue
+        ours: dict[tuple, set] = collections.defaultdict(set)
+        for r in pktstream.flows(path, server_name=True).to_pylist():
+            k = undirected(
+                r["ip_version"],
+                r["src_ip"],
+                _int(r["src_port"]),
+                r["dst_ip"],
+                _int(r["dst_port"]),
+                r["ip_proto"],
+                _int(r["vlan_id"]),
+            )
+            ours[k].add(r["requested_server_name"])
+        for r in df.itertuples():
+            name = r.requested_server_name
+            if not isinstance(name, str) or not name:
+                continue
+            app = str(r.application_name).split(".")[0]
+            k = undirected(r.ip_version, r.src_ip, r.src_port, r.dst_ip, r.dst_port, r.protocol, r.vlan_id)
+            if app in NAMES_PARSED:
+                compared += 1
+                assert name in ours.get(k, set()), (
+                    f"{path}: {k}: NFStream {name!r} ({app}), pktstream {ours.get(k)}"
+                )
+                agree += 1
+            else:
+                others[app] += 1
+    print(f"\nrequested_server_name: {agree}/{compared} TLS/HTTP/DNS names agree; not parsed: {dict(others)}")
+    assert compared >= 20

@@ -22,12 +22,15 @@ PathLike = Union[str, "os.PathLike[str]"]
 Accounting = Literal["wire", "ip", "payload"]
 
 
-def flow_schema(statistics: bool = False, columns: Optional[Sequence[str]] = None) -> pa.Schema:
+def flow_schema(
+    statistics: bool = False, columns: Optional[Sequence[str]] = None, server_name: bool = False
+) -> pa.Schema:
     """The flow schema: one row per flow record.
 
     Args:
         statistics: Include the statistical columns (packet sizes and inter-arrival times).
         columns: A projection (names, in the order wanted); ``None`` for every column.
+        server_name: Include ``requested_server_name``.
 
     Example:
         >>> import pktstream
@@ -35,7 +38,7 @@ def flow_schema(statistics: bool = False, columns: Optional[Sequence[str]] = Non
         first_seen: timestamp[ns, tz=UTC] not null
         packets: uint64 not null
     """
-    return pa.schema(_native.flow_schema(statistics, None if columns is None else list(columns)))
+    return pa.schema(_native.flow_schema(statistics, None if columns is None else list(columns), server_name))
 
 
 class FlowReader:
@@ -126,6 +129,7 @@ def iter_flows(
     tcp_close: bool = False,
     accounting: Accounting = "wire",
     statistics: bool = False,
+    server_name: bool = False,
     columns: Optional[Sequence[str]] = None,
     max_flows: int = 1_000_000,
     batch_size: int = 65536,
@@ -148,6 +152,8 @@ def iter_flows(
             default), ``"ip"`` IP packet lengths or ``"payload"`` transport payload lengths.
         statistics: Add min/mean/stddev/max of packet sizes and inter-arrival times per
             direction (NFStream's ``statistical_analysis`` columns).
+        server_name: Add ``requested_server_name``: the TLS ClientHello SNI, the HTTP Host
+            header or the DNS query name, from the first 10 packets of the flow.
         columns: A projection of the flow schema; ``None`` for every column.
         max_flows: Flows held at most; beyond it the least recently seen flow is emitted with
             ``expiration="evicted"`` and counted in ``stats["evicted"]``.
@@ -173,6 +179,7 @@ def iter_flows(
         tcp_close=tcp_close,
         accounting=accounting,
         statistics=statistics,
+        server_name=server_name,
         columns=None if columns is None else list(columns),
         max_flows=max_flows,
         batch_size=batch_size,
@@ -189,6 +196,7 @@ def flows(
     tcp_close: bool = False,
     accounting: Accounting = "wire",
     statistics: bool = False,
+    server_name: bool = False,
     columns: Optional[Sequence[str]] = None,
     max_flows: int = 1_000_000,
     batch_size: int = 65536,
@@ -214,6 +222,7 @@ def flows(
         tcp_close=tcp_close,
         accounting=accounting,
         statistics=statistics,
+        server_name=server_name,
         columns=columns,
         max_flows=max_flows,
         batch_size=batch_size,

@@ -53,6 +53,7 @@ class NativeFlowReader:
         tcp_close_grace: float = 1.0,
         accounting: Literal["wire", "ip", "payload"] = "wire",
         statistics: bool = False,
+        server_name: bool = False,
         columns: Optional[Sequence[str]] = None,
         max_flows: int = 1_000_000,
         batch_size: int = 65536,
@@ -71,7 +72,9 @@ class NativeFlowReader:
     def close(self) -> None: ...
     def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
 
-def flow_schema(statistics: bool = False, columns: Optional[Sequence[str]] = None) -> Any: ...
+def flow_schema(
+    statistics: bool = False, columns: Optional[Sequence[str]] = None, server_name: bool = False
+) -> Any: ...
 
 
 def produce_pcap(

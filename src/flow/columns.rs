@@ -68,7 +68,7 @@ fn data_type(k: Kind) -> DataType {
 }
 
 /// The full flow schema (every column), with the statistical ones if asked for.
-pub fn flow_schema(statistics: bool) -> SchemaRef {
+pub fn flow_schema(statistics: bool, server_name: bool) -> SchemaRef {
     let mut fields: Vec<Field> = BASE
         .iter()
         .map(|&(name, kind)| {
@@ -77,6 +77,9 @@ pub fn flow_schema(statistics: bool) -> SchemaRef {
             Field::new(name, data_type(kind), nullable)
         })
         .collect();
+    if server_name {
+        fields.push(Field::new("requested_server_name", DataType::Utf8, true));
+    }
     if statistics {
         for dir in DIRS {
             for s in STATS {
@@ -98,6 +101,7 @@ pub struct FlowColumns {
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     statistics: bool,
+    server_name: Option<StringBuilder>,
     len: usize,
     u64s: Vec<UInt64Builder>,
     flow_id: UInt64Builder,
@@ -121,8 +125,8 @@ pub struct FlowColumns {
 
 impl FlowColumns {
     /// `columns`: names of the flow schema, in the order wanted (`None`: all).
-    pub fn new(statistics: bool, columns: Option<&[String]>) -> Result<Self> {
-        let full = flow_schema(statistics);
+    pub fn new(statistics: bool, server_name: bool, columns: Option<&[String]>) -> Result<Self> {
+        let full = flow_schema(statistics, server_name);
         let projection = match columns {
             None => None,
             Some(names) => {
@@ -131,6 +135,8 @@ impl FlowColumns {
                     let i = full.index_of(n).map_err(|_| {
                         let hint = if STATS.iter().any(|s| n.ends_with(s)) {
                             " (statistical columns need statistics=True)"
+                        } else if n == "requested_server_name" {
+                            " (it needs server_name=True)"
                         } else {
                             ""
                         };
@@ -153,6 +159,7 @@ impl FlowColumns {
             projection,
             schema,
             statistics,
+            server_name: server_name.then(StringBuilder::new),
             len: 0,
             u64s: (0..6).map(|_| UInt64Builder::new()).collect(),
             flow_id: UInt64Builder::new(),
@@ -232,6 +239,9 @@ impl FlowColumns {
             b.append_option(tcp.then_some(v));
         }
         self.expiration.append_value(r.expiration.as_str());
+        if let Some(b) = &mut self.server_name {
+            b.append_option(f.server_name.as_deref());
+        }
         if self.statistics {
             let s = f.statistics.as_deref().cloned().unwrap_or_default();
             for d in 0..3 {
@@ -272,6 +282,9 @@ impl FlowColumns {
             cols.push(Arc::new(b.finish()));
         }
         cols.push(Arc::new(self.expiration.finish()));
+        if let Some(b) = &mut self.server_name {
+            cols.push(Arc::new(b.finish()));
+        }
         if self.statistics {
             for d in 0..3 {
                 let mut f = self.stat_f64[6 * d..6 * d + 6].iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);

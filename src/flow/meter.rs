@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use super::key::{FlowKey, NoFlow};
+use super::server_name;
 use super::state::{Expiration, FlowRecord, FlowState, FlowStatistics};
 use super::{Accounting, FlowOptions};
 use crate::decode::community_id::community_id_words;
@@ -91,6 +92,11 @@ impl FlowMeter {
     /// Meters one packet: `ts_ns` is its capture time (`None` when the format has none: the
     /// latest time seen is used), `wirelen` its length on the wire.
     pub fn observe(&mut self, p: &Packet, ts_ns: Option<i64>, wirelen: u32) {
+        self.observe_frame(p, ts_ns, wirelen, None);
+    }
+
+    /// As [`Self::observe`], with the frame's bytes for `requested_server_name`.
+    pub fn observe_frame(&mut self, p: &Packet, ts_ns: Option<i64>, wirelen: u32, frame: Option<&[u8]>) {
         self.stats.packets += 1;
         let t = match (ts_ns, self.now) {
             (Some(t), Some(now)) => t.max(now),
@@ -157,6 +163,14 @@ impl FlowMeter {
         if let Some(s) = f.statistics.as_deref_mut() {
             s.push(dir, size, t);
         }
+        if let Some(frame) = frame {
+            if f.server_name.is_none() && f.packets[0] + f.packets[1] <= server_name::PACKETS {
+                let dns = key.lo_port == 53 || key.hi_port == 53;
+                f.server_name = server_name::transport_payload(frame, p, wirelen)
+                    .and_then(|payload| server_name::server_name(payload, key.ip_proto, dns))
+                    .map(String::into_boxed_str);
+            }
+        }
         if tcp_close && !f.closed && flags & (FIN | RST) != 0 {
             if flags & FIN != 0 {
                 f.fin_seen[dir] = true;
@@ -211,6 +225,7 @@ impl FlowMeter {
             fin_seen: [false; 2],
             closed: false,
             statistics: self.opts.statistics.then(|| Box::new(FlowStatistics::default())),
+            server_name: None,
         };
         self.next_id += 1;
         self.table.insert(flow)

@@ -25,6 +25,7 @@ pub mod columns;
 pub mod key;
 pub mod meter;
 pub mod reader;
+pub mod server_name;
 pub mod state;
 mod table;
 
@@ -80,6 +81,9 @@ pub struct FlowOptions {
     pub accounting: Accounting,
     /// Also keep packet size and inter-arrival statistics (NFStream's `statistical_analysis`).
     pub statistics: bool,
+    /// Also fill `requested_server_name` (TLS SNI, HTTP Host, DNS query name) from the first
+    /// packets of each flow.
+    pub server_name: bool,
     /// At most this many flows are held; a new flow beyond it evicts the least recently seen one,
     /// which is emitted with expiration `evicted` and counted.
     pub max_flows: usize,
@@ -94,6 +98,7 @@ impl Default for FlowOptions {
             tcp_close_grace_ns: 1_000_000_000,
             accounting: Accounting::Wire,
             statistics: false,
+            server_name: false,
             max_flows: 1_000_000,
         }
     }

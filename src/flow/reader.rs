@@ -35,6 +35,8 @@ pub struct FlowReader {
     records: u64,
     /// Records without a link type (pcapng packets of an undescribed interface).
     undecodable: u64,
+    /// Hand the frames to the meter, for `requested_server_name`.
+    server_name: bool,
 }
 
 impl FlowReader {
@@ -62,7 +64,8 @@ impl FlowReader {
         if batch_size == 0 {
             return Err(Error::InvalidArgument("batch_size must be at least 1".into()));
         }
-        let columns = FlowColumns::new(opts.statistics, columns)?;
+        let columns = FlowColumns::new(opts.statistics, opts.server_name, columns)?;
+        let server_name = opts.server_name;
         Ok(Self {
             source,
             packet: Packet::default(),
@@ -76,6 +79,7 @@ impl FlowReader {
             warnings: Vec::new(),
             records: 0,
             undecodable: 0,
+            server_name,
         })
     }
 
@@ -135,7 +139,8 @@ impl FlowReader {
                     match record.link_type {
                         Some(lt) => {
                             decode(lt, record.data, &mut self.packet);
-                            self.meter.observe(&self.packet, record.ts_ns, record.wirelen);
+                            let frame = self.server_name.then_some(record.data);
+                            self.meter.observe_frame(&self.packet, record.ts_ns, record.wirelen, frame);
                         }
                         None => self.undecodable += 1,
                     }

@@ -108,6 +108,8 @@ pub struct FlowState {
     pub fin_seen: [bool; 2],
     pub closed: bool,
     pub statistics: Option<Box<FlowStatistics>>,
+    /// `requested_server_name`, once found.
+    pub server_name: Option<Box<str>>,
 }
 
 /// A finished flow, ready for the columns.

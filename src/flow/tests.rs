@@ -166,16 +166,17 @@ fn statistics_follow_nfstream_definitions() {
 #[test]
 fn columns_project_and_name_the_direction() {
     let out = run(FlowOptions::default(), &[(tcp(B, 80, A, 1234, 0x02), 0, 100)]);
-    let mut cols = FlowColumns::new(false, Some(&["src_ip".into(), "dst_port".into(), "expiration".into()])).unwrap();
+    let mut cols =
+        FlowColumns::new(false, false, Some(&["src_ip".into(), "dst_port".into(), "expiration".into()])).unwrap();
     cols.append(&out[0]);
     let batch = cols.finish().unwrap();
     assert_eq!(batch.num_columns(), 3);
     let src = batch.column(0).as_any().downcast_ref::<arrow_array::StringArray>().unwrap();
     assert_eq!(src.value(0), "10.0.0.2");
-    assert!(FlowColumns::new(false, Some(&["src2dst_min_ps".into()])).is_err());
-    let mut all = FlowColumns::new(true, None).unwrap();
+    assert!(FlowColumns::new(false, false, Some(&["src2dst_min_ps".into()])).is_err());
+    let mut all = FlowColumns::new(true, true, None).unwrap();
     all.append(&out[0]);
-    assert_eq!(all.finish().unwrap().num_columns(), flow_schema(true).fields().len());
+    assert_eq!(all.finish().unwrap().num_columns(), flow_schema(true, true).fields().len());
 }
 
 /// Random conversations, random order of ends: every packet lands in exactly one flow, and the

@@ -57,7 +57,7 @@ impl NativeFlowReader {
     #[new]
     #[pyo3(signature = (
         path, *, idle_timeout=120.0, active_timeout=1800.0, tcp_close=false, tcp_close_grace=1.0,
-        accounting="wire", statistics=false, columns=None, max_flows=1_000_000, batch_size=65536, strict=false
+        accounting="wire", statistics=false, server_name=false, columns=None, max_flows=1_000_000, batch_size=65536, strict=false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -69,6 +69,7 @@ impl NativeFlowReader {
         tcp_close_grace: f64,
         accounting: &str,
         statistics: bool,
+        server_name: bool,
         columns: Option<Vec<String>>,
         max_flows: usize,
         batch_size: usize,
@@ -81,6 +82,7 @@ impl NativeFlowReader {
             tcp_close_grace_ns: seconds_to_ns("tcp_close_grace", tcp_close_grace)?,
             accounting: accounting.parse().map_err(to_py)?,
             statistics,
+            server_name,
             max_flows,
         };
         let reader =
@@ -170,9 +172,9 @@ impl NativeFlowReader {
 
 /// The flow schema, as an Arrow schema capsule object.
 #[pyfunction]
-#[pyo3(signature = (statistics=false, columns=None))]
-fn flow_schema(statistics: bool, columns: Option<Vec<String>>) -> PyResult<PySchema> {
-    let cols = crate::flow::FlowColumns::new(statistics, columns.as_deref()).map_err(to_py)?;
+#[pyo3(signature = (statistics=false, columns=None, server_name=false))]
+fn flow_schema(statistics: bool, columns: Option<Vec<String>>, server_name: bool) -> PyResult<PySchema> {
+    let cols = crate::flow::FlowColumns::new(statistics, server_name, columns.as_deref()).map_err(to_py)?;
     Ok(PySchema::new(cols.schema()))
 }
 
