@@ -794,3 +794,22 @@ def test_server_name_agrees_with_nfstream(tmp_path: Path) -> None:
                 others[app] += 1
     print(f"\nrequested_server_name: {agree}/{compared} TLS/HTTP/DNS names agree; not parsed: {dict(others)}")
     assert compared >= 20
+
+
+def test_statistics_agree_with_nfstream(tmp_path: Path, two_conversations: Path) -> None:
+    """Packet sizes and inter-arrival times (whole milliseconds here, as NFStream counts them)."""
+    pkts = sort_by_time(
+        conversation(T0, A, B, 40000, 80, 7, 0.25, payload=b"y" * 90)
+        + conversation(T0 + 0.1, C, B, 5000, 22, 3, 1.5)
+    )
+    path = write_pcap(tmp_path / "stats.pcap", pkts)
+    df = nfstream.NFStreamer(
+        source=str(path), statistical_analysis=True, n_dissections=0, n_meters=1
+    ).to_pandas()
+    theirs = {int(r["src_port"]): r for r in df.to_dict("records")}
+    ours = {r["src_port"]: r for r in pktstream.flows(path, statistics=True).to_pylist()}
+    assert set(ours) == set(theirs)
+    names = [n for n in pktstream.flow_schema(statistics=True).names if n.endswith(("_ps", "_piat_ms"))]
+    for port, r in ours.items():
+        for n in names:
+            assert r[n] == pytest.approx(theirs[port][n], abs=1e-9), (port, n)
