@@ -203,7 +203,10 @@ impl FlowColumns {
         self.flow_id.append_value(f.flow_id);
         match f.community_id {
             Some(words) => {
-                let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                let mut bytes = [0u8; 32];
+                for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
+                    chunk.copy_from_slice(&w.to_le_bytes());
+                }
                 let id = std::str::from_utf8(&bytes[..crate::decode::community_id::LEN]).unwrap_or_default();
                 self.community_id.append_value(id);
             }

@@ -37,6 +37,8 @@ pub struct FlowReader {
     undecodable: u64,
     /// Hand the frames to the meter, for `requested_server_name`.
     server_name: bool,
+    /// Return [`Error::Interrupted`] after this many packets without a flow to hand out (0: never).
+    yield_every: u64,
 }
 
 impl FlowReader {
@@ -80,7 +82,15 @@ impl FlowReader {
             records: 0,
             undecodable: 0,
             server_name,
+            yield_every: 0,
         })
+    }
+
+    /// With `packets > 0`, [`Self::next_batch`] returns [`Error::Interrupted`] after reading that
+    /// many packets without a flow to hand out, so a caller can check for Ctrl-C during a long
+    /// capture of few flows, then call again (nothing is lost). Off by default.
+    pub fn yield_every(&mut self, packets: u64) {
+        self.yield_every = packets;
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -131,6 +141,9 @@ impl FlowReader {
             }
             if packets >= PACKETS_PER_BATCH && !self.columns.is_empty() {
                 break;
+            }
+            if self.yield_every > 0 && packets >= self.yield_every && self.columns.is_empty() {
+                return Err(Error::Interrupted);
             }
             match self.source.next_record() {
                 Ok(Some(record)) => {

@@ -233,3 +233,36 @@ proptest! {
         prop_assert_eq!(m.stats().active, 0);
     }
 }
+
+#[test]
+fn reader_yields_for_ctrl_c_without_losing_packets() {
+    // A classic pcap of 50 packets of one UDP flow, in memory.
+    let mut file = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    file.extend_from_slice(&[0; 8]);
+    file.extend_from_slice(&65535u32.to_le_bytes());
+    file.extend_from_slice(&101u32.to_le_bytes()); // raw IP
+    for i in 0..50u32 {
+        let mut ip = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        ip.extend_from_slice(&[0x13, 0x88, 0, 53, 0, 8, 0, 0]);
+        file.extend_from_slice(&(1_700_000_000 + i).to_le_bytes());
+        file.extend_from_slice(&0u32.to_le_bytes());
+        file.extend_from_slice(&28u32.to_le_bytes());
+        file.extend_from_slice(&28u32.to_le_bytes());
+        file.extend_from_slice(&ip);
+    }
+    let source = crate::source::from_reader("mem", Box::new(std::io::Cursor::new(file))).unwrap();
+    let mut reader = FlowReader::from_source(source, FlowOptions::default(), None, 16, false).unwrap();
+    reader.yield_every(8);
+    let (mut pauses, mut rows) = (0, 0);
+    loop {
+        match reader.next_batch() {
+            Err(crate::error::Error::Interrupted) => pauses += 1,
+            Ok(Some(b)) => rows += b.num_rows(),
+            Ok(None) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((pauses, rows), (6, 1));
+    let s = reader.stats();
+    assert_eq!((s.packets, s.metered, s.flows), (50, 50, 1));
+}

@@ -85,8 +85,10 @@ impl NativeFlowReader {
             server_name,
             max_flows,
         };
-        let reader =
+        let mut reader =
             py.detach(|| FlowReader::open(&path, opts, columns.as_deref(), batch_size, strict)).map_err(to_py)?;
+        // Come back for Ctrl-C every ~100 ms of reading, even while no flow ends.
+        reader.yield_every(1 << 18);
         Ok(Self { schema: reader.schema(), file_size: reader.info().file_size, inner: Mutex::new(Some(reader)), path })
     }
 
@@ -162,9 +164,10 @@ impl NativeFlowReader {
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyCapsule>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let reader = py
+        let mut reader = py
             .detach(|| self.inner.lock().unwrap_or_else(|p| p.into_inner()).take())
             .ok_or_else(|| to_py(Error::InvalidArgument("the flow reader was already consumed or closed".into())))?;
+        reader.yield_every(0); // an Arrow stream consumer would take the pause for an error
         let exported = Bound::new(py, PyRecordBatchReader::new(Box::new(reader)))?;
         exported.call_method1("__arrow_c_stream__", (requested_schema,))
     }
