@@ -17,9 +17,10 @@
 //! at the head of that list and each packet costs O(1). Records are emitted as they expire, so an
 //! endless source streams.
 //!
-//! Layout: [`key`] (the undirected key), [`state`] (per-flow counters), [`table`] (hash map plus
-//! LRU list), [`meter`] (the rules), [`columns`] (records to Arrow), [`reader`] (capture file to
-//! flow batches, through the crate's sources and decoder).
+//! Layout: [`key`] (the undirected key), [`state`] (per-flow counters), `table` (hash map plus
+//! LRU list), [`meter`] (the rules), [`server_name`] (`requested_server_name` from the first
+//! payloads), [`columns`] (records to Arrow), [`reader`] (capture file to flow batches, through the
+//! crate's sources and decoder).
 
 pub mod columns;
 pub mod key;
