@@ -18,6 +18,7 @@ pub mod columns;
 pub mod decode;
 pub mod distance;
 pub mod error;
+pub mod flow;
 pub mod kafka;
 pub mod reader;
 pub mod schema;

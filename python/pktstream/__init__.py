@@ -10,6 +10,7 @@ Example:
 from typing import Any
 
 from ._build import build_info
+from ._flows import FlowReader, flow_schema, flows, iter_flows
 from ._kafka import Consumer, ProduceReport, consume, create_topic, decode_values, produce, produce_pcap
 from ._live import LiveProduceReport, LiveReader, capture, produce_live
 from ._native import __version__
@@ -49,6 +50,10 @@ __all__ = [
     "iter_batches",
     "schema",
     "PacketReader",
+    "flows",
+    "iter_flows",
+    "flow_schema",
+    "FlowReader",
     "capture", "produce_live", "LiveReader", "LiveProduceReport", "CaptureError",
     "produce_pcap",
     "produce",

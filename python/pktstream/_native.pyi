@@ -39,6 +39,43 @@ def packet_schema(
     columns: Optional[Sequence[str]] = None, addresses: Literal["string", "binary"] = "string"
 ) -> Any: ...
 
+@final
+class NativeFlowReader:
+    """A capture file as a stream of flow record batches (see pktstream.FlowReader)."""
+
+    def __new__(
+        cls,
+        path: Union[str, PathLike[str]],
+        *,
+        idle_timeout: float = 120.0,
+        active_timeout: float = 1800.0,
+        tcp_close: bool = False,
+        tcp_close_grace: float = 1.0,
+        accounting: Literal["wire", "ip", "payload"] = "wire",
+        statistics: bool = False,
+        server_name: bool = False,
+        columns: Optional[Sequence[str]] = None,
+        max_flows: int = 1_000_000,
+        batch_size: int = 65536,
+        strict: bool = False,
+    ) -> Self: ...
+    def next_batch(self) -> Optional[Any]: ...
+    def read_all(self) -> Any: ...
+    @property
+    def schema(self) -> Any: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def file_size(self) -> Optional[int]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def warnings(self) -> list[str]: ...
+    def close(self) -> None: ...
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
+
+def flow_schema(
+    statistics: bool = False, columns: Optional[Sequence[str]] = None, server_name: bool = False
+) -> Any: ...
+
 
 def produce_pcap(
     path: Union[str, PathLike[str]],

@@ -4,6 +4,7 @@
 mod admin;
 mod distance;
 mod errors;
+mod flows;
 mod kafka;
 #[cfg(feature = "live")]
 mod live;
@@ -42,6 +43,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kafka::register(m)?;
     admin::register(m)?;
     distance::register(m)?;
+    flows::register(m)?;
     #[cfg(feature = "live")]
     live::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
