@@ -20,6 +20,7 @@ range is read from the earliest offset still available.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import replace
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
@@ -203,14 +204,21 @@ def read_range(opts: KafkaOptions, r: KafkaRange, target: pa.Schema) -> Iterator
             deadline = time.monotonic() + opts.poll_timeout
             keep, seen = _select(batch, r, seen, per_message)
             if keep is not None:
-                out = batch.filter(keep)
+                out = _take(batch, keep)
                 if out.num_rows:
                     yield kafka_batch(out, values, target)
     finally:
-        consumer.close()
+        _close_soon(consumer)
 
 
-def _select(batch: pa.RecordBatch, r: KafkaRange, seen: int, per_message: bool) -> Tuple[Any, int]:
+def _close_soon(consumer: Any) -> None:
+    """Closes a range's consumer on a daemon thread: librdkafka's close takes ~0.1 s (its threads
+    wind down) that the task need not wait for. The consumer has no group, so nothing is lost if
+    the worker exits first. (``close`` releases the GIL.)"""
+    threading.Thread(target=consumer.close, name="pktstream-close", daemon=True).start()
+
+
+def _select(batch: pa.RecordBatch, r: KafkaRange, seen: int, per_message: bool) -> Tuple[Optional[np.ndarray], int]:
     """The rows of ``r`` not handed out yet (mask), and the new highest offset seen."""
     part = batch.column("_partition").to_numpy(zero_copy_only=False)
     offs = batch.column("_offset").to_numpy(zero_copy_only=False)
@@ -238,7 +246,20 @@ def _select(batch: pa.RecordBatch, r: KafkaRange, seen: int, per_message: bool) 
     ok = fresh & (o >= r.start) & (o < r.end)
     mask = np.zeros(batch.num_rows, dtype=bool)
     mask[idx[ok]] = True
-    return pa.array(mask), max(seen, int(o.max()))
+    return mask, max(seen, int(o.max()))
+
+
+def _take(batch: pa.RecordBatch, mask: np.ndarray) -> pa.RecordBatch:
+    """The rows of ``batch`` where ``mask`` holds. Usually that is every row, or one run of rows
+    (a range's first or last batch): a slice then, without the copy of every column a filter makes
+    (the filter was ~40% of reading an arrow range)."""
+    kept = np.flatnonzero(mask)
+    if kept.size == 0:
+        return batch.slice(0, 0)
+    first, last = int(kept[0]), int(kept[-1])
+    if last - first + 1 == kept.size:
+        return batch.slice(first, kept.size)
+    return batch.filter(pa.array(mask))
 
 
 def _value_names(target: pa.Schema) -> set:
@@ -407,11 +428,11 @@ class KafkaDataSource(DataSource):
     def _with_values(opts: KafkaOptions, schema: StructType) -> KafkaOptions:
         """``opts`` with the value schema Spark parsed from a DDL ``schema`` option (the fields
         before the Kafka columns), so workers never parse DDL themselves."""
-        ddl = bool(opts.schema and is_ddl(opts.schema) and opts.format != "raw")
-        # `arrow` + `columns`: the native consumer gets the projection, so arrow-ipc skips the
-        # other columns' buffers instead of decoding them for Spark to drop.
-        projected = opts.format == "arrow" and opts.columns is not None and not opts.schema
-        if not (ddl or projected):
+        # `json` and `arrow` values decode straight into Spark's types (the native consumer casts
+        # each message without the GIL; pyarrow casts on the worker were ~45% of reading an arrow
+        # range once the rows were sliced instead of filtered), and with `columns` only those
+        # columns (arrow-ipc skips the others' buffers). `raw` frames decode into the packet schema.
+        if opts.format == "raw":
             return opts
         values = StructType(schema.fields[: len(schema.fields) - len(kafka_columns(opts.include_headers))])
         return replace(opts, values=arrow_schema(values))
