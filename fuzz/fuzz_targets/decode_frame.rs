@@ -5,15 +5,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pktstream::decode::{community_id, decode, Packet};
+// The oracle file names `super::{IpAddr, Packet}`, as it does inside `pktstream::decode`.
+use pktstream::decode::{community_id, decode, IpAddr, Packet};
 
-/// The oracle file names `super::{IpAddr, Packet}`, as it does inside `pktstream::decode`.
-mod oracle {
-    pub use pktstream::decode::{IpAddr, Packet};
-    #[path = "../../../src/decode/etherparse_oracle.rs"]
-    pub mod etherparse_oracle;
-}
-use oracle::etherparse_oracle::{differences, etherparse_ethernet, Theirs};
+#[path = "../../src/decode/etherparse_oracle.rs"]
+#[allow(dead_code)]
+mod etherparse_oracle;
+use etherparse_oracle::{differences, etherparse_ethernet, Theirs};
 
 /// The link types the decoder handles; a 12th slot means "any other value" (unsupported).
 const LINK_TYPES: [u16; 11] = [0, 1, 12, 101, 105, 108, 113, 127, 228, 229, 276];

@@ -26,7 +26,8 @@
 //!   are compared on their low 9 bits.
 //! - **IPv6 extension-header order**: etherparse stops at a hop-by-hop header that is not first
 //!   (RFC 8200 4.1) or at a malformed extension header; we walk any chain of up to 16 headers as
-//!   tshark does, so the protocol after the chain (and the transport) may differ there.
+//!   tshark does, so the fragment fields, the protocol after the chain and the transport may
+//!   differ there.
 //! - **presence**: when one side reports a problem (our `status`, etherparse's `stop_err` or a
 //!   refused Ethernet header), the other may read fewer or more fields (we keep what a short
 //!   capture holds; etherparse validates whole headers, incl. IPv6 extension-header order). Values
@@ -132,11 +133,14 @@ fn fill(s: &LaxSlicedPacket<'_>, out: &mut Theirs) {
                 loop {
                     let (len, following) = match next {
                         44 => match etherparse::Ipv6FragmentHeaderSlice::from_slice(rest) {
-                            Ok(f) => {
+                            // Of several fragment headers the last counts, up to one of a
+                            // non-first fragment, after which come data (see the rules above).
+                            Ok(f) if matches!(p.frag_offset, None | Some(0)) => {
                                 p.frag_offset = Some(f.fragment_offset().value() * 8);
                                 p.more_fragments = Some(f.more_fragments());
                                 (f.slice().len(), f.next_header().0)
                             }
+                            Ok(f) => (f.slice().len(), f.next_header().0),
                             Err(_) => break,
                         },
                         51 => match etherparse::IpAuthHeaderSlice::from_slice(rest) {
@@ -244,8 +248,10 @@ pub fn differences(ours: &Packet, theirs: &Theirs) -> Vec<String> {
     cmp!(dst_ip);
     cmp!(ttl);
     cmp!(ip_len);
-    cmp!(frag_offset);
-    cmp!(more_fragments);
+    if !(t.ip_version == Some(6) && theirs.stopped_in_exts) {
+        cmp!(frag_offset);
+        cmp!(more_fragments);
+    }
     // Documented: IPv4 AH; IPv6 headers 135/139/140 (we skip them, etherparse stops there).
     let v6_ext_skipped = t.ip_version == Some(6) && matches!(t.ip_proto, Some(135 | 139 | 140));
     // Documented: after the fragment header of a non-first IPv6 fragment come fragment data,
