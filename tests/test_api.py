@@ -312,3 +312,35 @@ def test_read_ahead_path_equals_direct_path(tmp_path):
     assert ahead.slice(0, 200).drop_columns(["frame_number"]).equals(
         pktstream.read_pcap(SAMPLE).drop_columns(["frame_number"])
     )
+
+
+def test_pcapng_interface_bomb_is_a_format_error_in_bounded_memory(tmp_path):
+    """A gzip of 10M repeated interface blocks (~200 MB inflated) stops at the per-section cap."""
+    import subprocess
+    import sys
+
+    shb = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+    idb = struct.pack("<IIHHI", 1, 20, 1, 0, 65535) + struct.pack("<I", 20)
+    bomb = tmp_path / "interfaces.pcapng.gz"
+    with gzip.open(bomb, "wb", compresslevel=1) as f:
+        f.write(shb)
+        chunk = idb * 100_000
+        for _ in range(100):
+            f.write(chunk)
+    assert bomb.stat().st_size < 5 * 2**20
+    code = (
+        "import sys, pktstream\n"
+        "def hwm():\n"
+        "    return int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]) * 1024\n"
+        "base = hwm()\n"
+        "try:\n"
+        "    pktstream.read_pcap(sys.argv[1]); print('read', hwm() - base)\n"
+        "except pktstream.FormatError as e:\n"
+        "    print(e.offset, hwm() - base); print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, check=True)
+    first, message = out.stdout.split("\n", 1)
+    offset, growth = map(int, first.split())
+    assert offset == 28 + 20 * 65536
+    assert "more than 65536 interfaces" in message
+    assert growth < 200 * 2**20

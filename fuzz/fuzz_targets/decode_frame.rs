@@ -1,9 +1,17 @@
-//! One frame through the link/IP/transport/tunnel decoders, then the Community ID hash.
+//! One frame through the link/IP/transport/tunnel decoders, then the Community ID hash; Ethernet
+//! frames are also decoded by etherparse, which must agree on every field both cover or differ
+//! for a documented reason (`src/decode/etherparse_oracle.rs`).
 //! Input: 2 bytes choosing the link type (index into LINK_TYPES, or a raw value), then the frame.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pktstream::decode::{community_id, decode, Packet};
+// The oracle file names `super::{IpAddr, Packet}`, as it does inside `pktstream::decode`.
+use pktstream::decode::{community_id, decode, IpAddr, Packet};
+
+#[path = "../../src/decode/etherparse_oracle.rs"]
+#[allow(dead_code)]
+mod etherparse_oracle;
+use etherparse_oracle::{differences, etherparse_ethernet, Theirs};
 
 /// The link types the decoder handles; a 12th slot means "any other value" (unsupported).
 const LINK_TYPES: [u16; 11] = [0, 1, 12, 101, 105, 108, 113, 127, 228, 229, 276];
@@ -33,4 +41,10 @@ fuzz_target!(|data: &[u8]| {
     let mut q = p.clone();
     decode(link_type, frame, &mut q);
     assert_eq!(p, q, "decode is not deterministic / does not reset its output");
+    if link_type == 1 {
+        let mut theirs = Theirs::default();
+        etherparse_ethernet(frame, &mut theirs);
+        let diffs = differences(&p, &theirs);
+        assert!(diffs.is_empty(), "etherparse disagrees: {diffs:#?}\nours {p:?}\netherparse {:?}", theirs.p);
+    }
 });

@@ -2,7 +2,8 @@
 //!
 //! Computing an ID costs a SHA-1; packets of one flow arrive close together in real traffic, so a
 //! small cache indexed by a hash of the tuple turns most of those into a compare and a copy. A
-//! collision simply recomputes: the cache can never return a wrong ID, only miss.
+//! collision simply recomputes: the cache can never return a wrong ID, only miss. The key is
+//! direction-free (except for ICMP), so a reply finds the ID its request computed.
 //!
 //! The slots (~350 KB) do not stay in L1/L2, so each slot has a 16-bit tag from other bits of the
 //! hash in a separate 8 KB array that does: a miss is usually decided there without touching the
@@ -52,14 +53,15 @@ impl CommunityIdCache {
         let (Some(src), Some(dst), Some(proto)) = (p.src_ip, p.dst_ip, p.ip_proto) else {
             return None;
         };
-        let key = Key {
-            src,
-            dst,
-            proto,
-            src_port: p.src_port,
-            dst_port: p.dst_port,
-            icmp: p.icmp_type.map(|t| (t, p.icmp_code)),
-        };
+        // Both directions of a flow share one ID (and so one slot): the key puts the lower
+        // endpoint first. Not for ICMP, whose ID maps message types to their replies, so a key
+        // with the type must keep its direction.
+        let (mut src, mut dst, mut src_port, mut dst_port) = (src, dst, p.src_port, p.dst_port);
+        if p.icmp_type.is_none() && (dst, dst_port) < (src, src_port) {
+            std::mem::swap(&mut src, &mut dst);
+            std::mem::swap(&mut src_port, &mut dst_port);
+        }
+        let key = Key { src, dst, proto, src_port, dst_port, icmp: p.icmp_type.map(|t| (t, p.icmp_code)) };
         let h = hash(&key);
         let (index, tag) = (h as usize % SLOTS, (h >> 16) as u16);
         if self.tags[index] == tag {
@@ -120,5 +122,47 @@ mod tests {
         }
         p.src_port = None;
         assert!(cache.get(&p).is_none());
+    }
+
+    #[test]
+    fn both_directions_share_a_slot_and_icmp_keeps_its_direction() {
+        let mut cache = CommunityIdCache::default();
+        let fwd = Packet {
+            src_ip: Some(IpAddr::V6([1; 16])),
+            dst_ip: Some(IpAddr::V6([2; 16])),
+            ip_proto: Some(17),
+            src_port: Some(5353),
+            dst_port: Some(53),
+            ..Default::default()
+        };
+        let rev = Packet {
+            src_ip: fwd.dst_ip,
+            dst_ip: fwd.src_ip,
+            src_port: fwd.dst_port,
+            dst_port: fwd.src_port,
+            ..fwd.clone()
+        };
+        let id = cache.get(&fwd);
+        assert!(id.is_some());
+        assert_eq!(community_id_words(&rev), id);
+        // The reverse packet hits the forward packet's slot: poison it to prove it.
+        let slot = cache.slots.iter_mut().flatten().find(|s| s.id == id.unwrap_or_default());
+        slot.expect("cached").id = [7; 4];
+        assert_eq!(cache.get(&rev), Some([7; 4]));
+        // ICMP echo request and reply: different keys, each its own (correct) ID.
+        let mut cache = CommunityIdCache::default();
+        let req = Packet {
+            src_ip: Some(IpAddr::V4([10, 0, 0, 1])),
+            dst_ip: Some(IpAddr::V4([10, 0, 0, 2])),
+            ip_proto: Some(1),
+            icmp_type: Some(8),
+            icmp_code: Some(0),
+            ..Default::default()
+        };
+        let reply = Packet { src_ip: req.dst_ip, dst_ip: req.src_ip, icmp_type: Some(0), ..req.clone() };
+        let unreachable = Packet { icmp_type: Some(3), ..reply.clone() };
+        for p in [&req, &reply, &unreachable, &req, &unreachable, &reply] {
+            assert_eq!(cache.get(p), community_id_words(p));
+        }
     }
 }

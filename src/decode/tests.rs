@@ -282,3 +282,195 @@ proptest! {
         if cut >= 38 { prop_assert_eq!(p.src_ip, v4([1, 2, 3, 4])); }
     }
 }
+
+// ------------------------------------------------------------------ etherparse differential oracle
+
+use super::etherparse_oracle::{differences, etherparse_ethernet, Theirs};
+
+fn check_against_etherparse(frame: &[u8]) -> Result<(), String> {
+    let ours = run(1, frame);
+    let mut theirs = Theirs::default();
+    etherparse_ethernet(frame, &mut theirs);
+    let diffs = differences(&ours, &theirs);
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{diffs:#?}\nframe {frame:02x?}\nours {ours:?}\netherparse {:?}", theirs.p))
+    }
+}
+
+/// Ethernet frames of every readable capture under `tests/data` and the shared corpus (next to
+/// the checkout, as CI lays it out; skipped when absent), then `extra` (a big synthetic capture).
+fn corpus_ethernet_frames(extra: Option<&std::path::Path>) -> Vec<Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("tests/data"), root.join("../shared/pcaps")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.to_string_lossy().contains("pcap") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files.extend(extra.map(std::path::Path::to_path_buf));
+    let mut frames = Vec::new();
+    for path in files {
+        let Ok(mut src) = crate::source::open(&path) else { continue };
+        while let Ok(Some(rec)) = src.next_record() {
+            if rec.link_type == Some(1) {
+                frames.push(rec.data.to_vec());
+            }
+        }
+    }
+    frames
+}
+
+#[test]
+fn etherparse_agrees_on_the_corpus() {
+    let frames = corpus_ethernet_frames(None);
+    assert!(frames.len() > 100, "{}", frames.len());
+    for f in &frames {
+        check_against_etherparse(f).unwrap();
+    }
+}
+
+/// A frame from parts: VLAN tags, IPv4 or IPv6 (with extension headers), TCP/UDP/ICMP.
+fn generated_frame(tags: &[u16], v6: bool, exts: &[u8], transport: u8, body: &[u8]) -> Vec<u8> {
+    let seg = match transport {
+        0 => tcp(40000, 443, 0x18, body),
+        1 => udp(5353, 53, body),
+        _ => [&[8u8, 0, 0, 0, 0, 1, 0, 1][..], body].concat(),
+    };
+    let proto = [6u8, 17, if v6 { 58 } else { 1 }][usize::from(transport.min(2))];
+    let net = if v6 {
+        // Extension headers, each 8 bytes: hop-by-hop (0), routing (43), destination options
+        // (60), fragment (44, offset 0, id 7).
+        let mut chain = Vec::new();
+        let mut kinds = exts.to_vec();
+        kinds.push(proto);
+        for w in kinds.windows(2) {
+            match w[0] {
+                44 => chain.extend_from_slice(&[w[1], 0, 0, 0, 0, 0, 0, 7]),
+                43 => chain.extend_from_slice(&[w[1], 0, 0, 0, 0, 0, 0, 0]),
+                _ => chain.extend_from_slice(&[w[1], 0, 1, 4, 0, 0, 0, 0]),
+            }
+        }
+        chain.extend_from_slice(&seg);
+        ipv6(kinds[0], &chain)
+    } else {
+        ipv4(proto, [10, 0, 0, 1], [192, 168, 7, 9], &seg)
+    };
+    let mut ethertype: u16 = if v6 { 0x86dd } else { 0x0800 };
+    let mut payload = net;
+    for (i, &vid) in tags.iter().enumerate().rev() {
+        let tpid = if i == 0 && tags.len() > 1 { 0x88a8 } else { 0x8100 };
+        payload = [&vid.to_be_bytes()[..], &ethertype.to_be_bytes()[..], &payload].concat();
+        ethertype = tpid;
+    }
+    eth(ethertype, &payload)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+    #[test]
+    fn etherparse_agrees_on_arbitrary_bytes(
+        ethertype in prop::sample::select(vec![0x0800u16, 0x86dd, 0x8100, 0x88a8, 0x0806, 0x8847, 0x88e5, 0x05dc, 0x1234]),
+        data in prop::collection::vec(any::<u8>(), 0..160),
+    ) {
+        let f = eth(ethertype, &data);
+        for cut in [f.len(), 13, f.len() / 2] {
+            if let Err(e) = check_against_etherparse(&f[..cut.min(f.len())]) { prop_assert!(false, "{}", e); }
+        }
+    }
+
+    #[test]
+    fn etherparse_agrees_on_generated_and_mutated_frames(
+        tags in prop::collection::vec(0u16..4096, 0..4),
+        v6 in any::<bool>(),
+        exts in prop::collection::vec(prop::sample::select(vec![0u8, 43, 44, 60]), 0..4),
+        transport in 0u8..3,
+        body in prop::collection::vec(any::<u8>(), 0..64),
+        cut in any::<prop::sample::Index>(),
+        flip in prop::option::of((any::<prop::sample::Index>(), any::<u8>())),
+    ) {
+        let mut f = generated_frame(&tags, v6, &exts, transport, &body);
+        if let Err(e) = check_against_etherparse(&f) { prop_assert!(false, "whole frame: {}", e); }
+        if let Some((at, byte)) = flip {
+            let at = at.index(f.len());
+            f[at] = byte;
+        }
+        let cut = cut.index(f.len() + 1);
+        if let Err(e) = check_against_etherparse(&f[..cut]) { prop_assert!(false, "{}", e); }
+    }
+}
+
+/// ns/frame of the hand-written decoder and of etherparse (into the same fields, and its bare
+/// slicing) on the same Ethernet frames. Timing, not a test: run in release,
+/// `cargo test --release --lib etherparse_speed -- --ignored --nocapture`; the synthetic capture
+/// is `$PKTSTREAM_BENCH_PCAP` or the cache of `benches/bench_decode.py` when present.
+#[test]
+#[ignore]
+fn etherparse_speed() {
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    let synth = std::env::var_os("PKTSTREAM_BENCH_PCAP").map(std::path::PathBuf::from).or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        let p = std::path::Path::new(&home).join(".cache/pktstream/bench/synth-100000-seed0.pcap");
+        p.exists().then_some(p)
+    });
+    let corpus = corpus_ethernet_frames(None);
+    let synthetic =
+        synth.as_deref().map(|p| corpus_ethernet_frames(Some(p)).split_off(corpus.len())).unwrap_or_default();
+    let mut generated = Vec::new();
+    for tags in [&[][..], &[7], &[7, 300]] {
+        for (v6, exts) in [(false, &[][..]), (true, &[]), (true, &[0, 60]), (true, &[0, 43, 44])] {
+            for transport in 0..3 {
+                generated.push(generated_frame(tags, v6, exts, transport, &[0x42; 100]));
+            }
+        }
+    }
+    for (name, frames) in [("corpus", &corpus), ("synthetic", &synthetic), ("generated", &generated)] {
+        if frames.is_empty() {
+            continue;
+        }
+        let reps = (2_000_000 / frames.len()).max(1);
+        let n = (reps * frames.len()) as f64;
+        let time = |f: &mut dyn FnMut(&[u8])| {
+            let mut best = f64::INFINITY;
+            for _ in 0..5 {
+                let t = Instant::now();
+                for _ in 0..reps {
+                    for fr in frames.iter() {
+                        f(black_box(fr));
+                    }
+                }
+                best = best.min(t.elapsed().as_secs_f64() * 1e9 / n);
+            }
+            best
+        };
+        let mut p = Packet::default();
+        let ours = time(&mut |fr| {
+            decode(1, fr, &mut p);
+            black_box(&p);
+        });
+        let mut t = Theirs::default();
+        let fields = time(&mut |fr| {
+            etherparse_ethernet(fr, &mut t);
+            black_box(&t);
+        });
+        let slicing = time(&mut |fr| {
+            black_box(etherparse::LaxSlicedPacket::from_ethernet(fr).is_ok());
+        });
+        println!(
+            "{name:>9}: {} frames x {reps}: hand-written {ours:.1} ns/frame, etherparse into the fields {fields:.1} ns/frame, etherparse slicing only {slicing:.1} ns/frame",
+            frames.len()
+        );
+    }
+}

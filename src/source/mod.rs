@@ -196,3 +196,64 @@ pub(crate) fn truncated(path: &Path, offset: u64, record: u64, wanted: usize, go
         format!("truncated record: the file ends {got} bytes into a {wanted}-byte record"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::prefetch::tests::Failing;
+    use super::*;
+    use crate::reader::{PacketReader, ReadOptions};
+
+    /// A ~6 MB little-endian microsecond pcap of 60-byte Ethernet frames.
+    fn big_pcap() -> Vec<u8> {
+        let mut b = Vec::new();
+        // magic, version 2.4, thiszone, sigfigs, snaplen, LINKTYPE_ETHERNET
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for i in 0..80_000u32 {
+            for v in [i, 0, 60, 60] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            b.extend_from_slice(&[0x5a; 60]);
+        }
+        b
+    }
+
+    #[test]
+    fn a_dying_read_ahead_is_an_error_not_an_early_end() {
+        let data = big_pcap();
+        assert!(data.len() as u64 > PREFETCH_MIN_BYTES);
+        let records = 80_000u64;
+        for panic in [false, true] {
+            // The reader fails two thirds of the way in; the file size asks for read-ahead.
+            let cut = data[..data.len() * 2 / 3].to_vec();
+            let failing = Failing { data: Cursor::new(cut), panic };
+            let count = Arc::new(AtomicU64::new(0));
+            let src = open_stream(Path::new("dying"), Box::new(failing), Some(data.len() as u64), count).unwrap();
+            let mut reader = PacketReader::from_source(src, ReadOptions::default());
+            let mut rows = 0u64;
+            let err = loop {
+                match reader.next_batch() {
+                    Ok(Some(b)) => rows += b.num_rows() as u64,
+                    Ok(None) => panic!("a dead read-ahead ended the file cleanly after {rows} rows"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(rows > 0 && rows < records, "{rows}");
+            match err {
+                Error::Io { source, .. } => {
+                    let want = if panic { "read-ahead thread panicked" } else { "injected read error" };
+                    assert!(source.to_string().contains(want), "{source}");
+                }
+                other => panic!("not an I/O error: {other:?}"),
+            }
+            assert!(reader.warnings().is_empty());
+        }
+        // The same bytes without the failure read to the end.
+        let count = Arc::new(AtomicU64::new(0));
+        let src =
+            open_stream(Path::new("ok"), Box::new(Cursor::new(data.clone())), Some(data.len() as u64), count).unwrap();
+        let rows: usize = PacketReader::from_source(src, ReadOptions::default()).map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows as u64, records);
+    }
+}

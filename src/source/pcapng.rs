@@ -18,6 +18,13 @@ const SPB: u32 = 3;
 const EPB: u32 = 6;
 /// Largest block accepted: a maximal record plus generous room for options.
 const MAX_BLOCK_LEN: usize = MAX_RECORD_LEN + (1 << 16);
+/// Most interfaces one section may describe. Each costs one [`Interface`] (24 bytes, whatever
+/// the size of its block: options and names are parsed in place, never stored), so the cap bounds
+/// that state at 1.5 MiB per reader. Without it, a 4.8 MB `.pcapng.gz` of repeated 20-byte
+/// interface blocks (~100M of them) grew the list to 2.4 GB. Real captures describe a handful;
+/// `dumpcap` merges rarely reach hundreds, and EPB interface ids are 32-bit but OPB's are 16-bit,
+/// so 65,536 is generous.
+pub(crate) const MAX_INTERFACES: usize = 1 << 16;
 
 /// Timestamp units of one interface.
 #[derive(Debug, Clone, Copy)]
@@ -190,6 +197,14 @@ impl PcapngReader {
             }
             at = value + olen.div_ceil(4) * 4;
         }
+        if self.interfaces.len() >= MAX_INTERFACES {
+            return Err(self.err(
+                offset,
+                format!(
+                    "pcapng section describes more than {MAX_INTERFACES} interfaces: the file is corrupt or hostile"
+                ),
+            ));
+        }
         self.interfaces.push(iface);
         Ok(())
     }
@@ -284,6 +299,128 @@ impl PacketSource for PcapngReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shb() -> Vec<u8> {
+        let mut b = Vec::new();
+        for v in [SHB, 28, 0x1a2b_3c4d] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&(-1i64).to_le_bytes());
+        b.extend_from_slice(&28u32.to_le_bytes());
+        b
+    }
+
+    /// An interface description block; `name_len` bytes of `if_name` option make it larger.
+    fn idb(link_type: u16, name_len: usize) -> Vec<u8> {
+        let opts = if name_len == 0 { 0 } else { 4 + name_len.next_multiple_of(4) + 4 };
+        let len = (20 + opts) as u32;
+        let mut b = Vec::new();
+        b.extend_from_slice(&IDB.to_le_bytes());
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(&link_type.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&65535u32.to_le_bytes());
+        if name_len > 0 {
+            b.extend_from_slice(&2u16.to_le_bytes());
+            b.extend_from_slice(&(name_len as u16).to_le_bytes());
+            b.resize(b.len() + name_len.next_multiple_of(4), b'x');
+            b.extend_from_slice(&[0; 4]); // opt_endofopt
+        }
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    fn epb(iface: u32, data: &[u8]) -> Vec<u8> {
+        let len = (32 + data.len().next_multiple_of(4)) as u32;
+        let mut b = Vec::new();
+        for v in [EPB, len, iface, 0, 1, data.len() as u32, data.len() as u32] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(data);
+        b.resize(b.len() + data.len().next_multiple_of(4) - data.len(), 0);
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    fn reader(bytes: Vec<u8>) -> PcapngReader {
+        let src = ByteSource::new(Box::new(std::io::Cursor::new(bytes)));
+        let info = SourceInfo { path: "mem".into(), format: "pcapng", big_endian: false, gzip: false, file_size: None };
+        PcapngReader::open(src, info, Arc::default()).unwrap()
+    }
+
+    fn section(interfaces: usize) -> Vec<u8> {
+        let one = idb(1, 0);
+        let mut b = shb();
+        b.reserve(one.len() * interfaces);
+        for _ in 0..interfaces {
+            b.extend_from_slice(&one);
+        }
+        b
+    }
+
+    #[test]
+    fn interface_state_is_small_and_fixed_size() {
+        // The cap's memory bound (1.5 MiB) rests on this size; options are never stored.
+        assert_eq!(std::mem::size_of::<Interface>(), 24);
+        let mut bytes = shb();
+        bytes.extend(idb(101, 60_000));
+        bytes.extend(idb(1, 3));
+        bytes.extend(epb(0, &[0x45; 20]));
+        let mut r = reader(bytes);
+        let rec = r.next_record().unwrap().unwrap();
+        assert_eq!(rec.link_type, Some(101));
+        assert_eq!(r.interfaces.len(), 2);
+        assert!(r.interfaces.capacity() <= 4);
+    }
+
+    #[test]
+    fn interfaces_up_to_the_cap_are_read() {
+        let mut bytes = section(MAX_INTERFACES);
+        bytes.extend(epb(MAX_INTERFACES as u32 - 1, &[0; 14]));
+        let mut r = reader(bytes);
+        let rec = r.next_record().unwrap().unwrap();
+        assert_eq!((rec.interface_id, rec.link_type), (Some(MAX_INTERFACES as u32 - 1), Some(1)));
+        assert!(r.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn interfaces_past_the_cap_are_a_format_error() {
+        let mut bytes = section(MAX_INTERFACES + 1);
+        bytes.extend(epb(0, &[0; 14]));
+        let mut r = reader(bytes);
+        let err = match r.next_record() {
+            Err(e) => e,
+            Ok(_) => panic!("no error past the interface cap"),
+        };
+        let at = 28 + 20 * MAX_INTERFACES as u64;
+        match &err {
+            Error::Format { offset, message, .. } => {
+                assert_eq!(*offset, at);
+                assert!(message.contains("more than 65536 interfaces"), "{message}");
+            }
+            other => panic!("not a format error: {other:?}"),
+        }
+        assert!(r.interfaces.capacity() <= MAX_INTERFACES, "{}", r.interfaces.capacity());
+    }
+
+    #[test]
+    fn a_section_header_forgets_the_interfaces_and_the_cap_is_per_section() {
+        // Section 1: a full set of Ethernet interfaces. Section 2: a full set again (the cap is
+        // per section), the first raw IP; its packets name section 2's interfaces only.
+        let mut bytes = section(MAX_INTERFACES);
+        bytes.extend(epb(5, &[0; 14]));
+        bytes.extend(shb());
+        bytes.extend(idb(101, 0));
+        bytes.extend(epb(0, &[0x45; 20]));
+        bytes.extend(epb(1, &[0x45; 20]));
+        bytes.extend(section(MAX_INTERFACES - 1).split_off(28));
+        bytes.extend(epb(MAX_INTERFACES as u32 - 1, &[0; 14]));
+        let mut r = reader(bytes);
+        let links: Vec<_> = std::iter::from_fn(|| r.next_record().unwrap().map(|rec| rec.link_type)).collect();
+        assert_eq!(links, [Some(1), Some(101), None, Some(1)]);
+    }
 
     #[test]
     fn timestamp_resolutions() {
