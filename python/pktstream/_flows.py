@@ -387,6 +387,19 @@ class FlowProduceReport(ProduceReport):
 _AUTO = "auto"
 
 
+def _native_json_schema(schema: pa.Schema) -> pa.Schema:
+    """``duration`` as int64 nanoseconds: Arrow's JSON writer spells durations as ISO-8601 text
+    ("PT0.5S"), which the JSON decoders (pktstream's consumer too) do not read back."""
+    return pa.schema([f.with_type(pa.int64()) if pa.types.is_duration(f.type) else f for f in schema])
+
+
+def _native_json(batch: pa.RecordBatch) -> pa.RecordBatch:
+    schema = _native_json_schema(batch.schema)
+    if schema.equals(batch.schema):
+        return batch
+    return pa.RecordBatch.from_arrays([c.cast(f.type) for c, f in zip(batch.columns, schema)], schema=schema)
+
+
 def _count_expirations(batch: pa.RecordBatch, into: Dict[str, int]) -> None:
     if "expiration" in batch.schema.names and batch.num_rows:
         for r in batch.column("expiration").value_counts().to_pylist():
@@ -418,8 +431,8 @@ def produce_flows(
         topic: The topic (it must exist, or the broker must create topics).
         bootstrap_servers: ``host:port[,...]``.
         layout: ``"suricata"``: the Kappa netflow job's events (:func:`suricata_events`, what
-            ``pktstream distances`` consumes); ``"native"``: the flow columns as they are
-            (``duration`` in integer nanoseconds).
+            ``pktstream distances`` consumes); ``"native"``: the flow columns as they are, but
+            ``duration`` in integer nanoseconds (Arrow writes durations as ISO-8601 text).
         config: librdkafka producer settings.
         key: Message key column. Default: ``src_ip4`` for ``suricata`` (a source's events share a
             partition and stay in time order, as the pipeline groups by it), ``"flow"`` (the
@@ -453,7 +466,7 @@ def produce_flows(
     size = None if isinstance(source, FlowReader) else _file_size(source)
     callback = progress if callable(progress) else None
     bar = Progress(size, f"flows -> {topic}", False if callable(progress) else progress)
-    schema = SURICATA_SCHEMA if layout == "suricata" else reader.schema
+    schema = SURICATA_SCHEMA if layout == "suricata" else _native_json_schema(reader.schema)
 
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in reader:
@@ -464,7 +477,7 @@ def produce_flows(
                 counts["skipped"] += batch.num_rows - events.num_rows
                 out = events.to_batches()
             else:
-                out = [batch]
+                out = [_native_json(batch)]
             yield from (b for b in out if b.num_rows)
             bar.update(reader.stats.get("bytes_read", 0))
             if callback is not None:
