@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _native
-from ._kafka import DEFAULT_BOOTSTRAP, ProduceReport, ProgressArg, _file_size, produce
+from ._kafka import DEFAULT_BOOTSTRAP, ProduceReport, _file_size, produce
 from ._progress import Progress
 from .exceptions import TruncatedCaptureWarning
 
@@ -414,7 +414,7 @@ def produce_flows(
     layout: Layout = "suricata",
     config: Optional[Mapping[str, Any]] = None,
     key: Optional[str] = _AUTO,
-    progress: ProgressArg = None,
+    progress: Union[None, bool, Callable[["FlowReader"], Any]] = None,
     ipv6: Literal["skip", "null"] = "skip",
     raise_on_failure: bool = True,
     on_batch: Optional[Callable[[FlowReader], Any]] = None,

@@ -195,7 +195,8 @@ def _flows(args: argparse.Namespace) -> int:
             create_topic(args.topic, partitions=args.create_topic, bootstrap_servers=args.bootstrap_servers,
                          config=_client_config(args))
         try:
-            report = produce_flows(args.file, args.topic, bootstrap_servers=args.bootstrap_servers, layout=layout,
+            report = produce_flows(args.file, args.topic, bootstrap_servers=args.bootstrap_servers,
+                                   layout="native" if layout == "native" else "suricata",
                                    config=_client_config(args), key="auto" if args.key is None else
                                    (None if args.key == "none" else args.key), ipv6=args.ipv6,
                                    progress=progress, **_flow_options(args))
