@@ -238,16 +238,6 @@ def test_cli_flows_then_cli_distances(bootstrap, topic_factory, synth_pcap) -> N
 
 # -- the docs ------------------------------------------------------------------------------------------
 
-def test_flows_docstring_examples(monkeypatch) -> None:
-    import doctest
-
-    from pktstream import _flows
-
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
-    result = doctest.testmod(_flows, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0
-
-
 def test_docs_kafka_section_runs(bootstrap, tmp_path, monkeypatch, capsys) -> None:
     """The Python block of docs/flows.md's "Flows into Kafka and the distance pipeline" runs as written
     (against the test broker, with topics and a file of its own)."""
