@@ -10,7 +10,15 @@ Example:
 from typing import Any
 
 from ._build import build_info
-from ._flows import FlowReader, flow_schema, flows, iter_flows
+from ._flows import (
+    FlowProduceReport,
+    FlowReader,
+    flow_schema,
+    flows,
+    iter_flows,
+    produce_flows,
+    suricata_events,
+)
 from ._kafka import Consumer, ProduceReport, consume, create_topic, decode_values, produce, produce_pcap
 from ._live import LiveProduceReport, LiveReader, capture, produce_live
 from ._native import __version__
@@ -54,6 +62,9 @@ __all__ = [
     "iter_flows",
     "flow_schema",
     "FlowReader",
+    "produce_flows",
+    "FlowProduceReport",
+    "suricata_events",
     "capture", "produce_live", "LiveReader", "LiveProduceReport", "CaptureError",
     "produce_pcap",
     "produce",

@@ -8,15 +8,23 @@ timeout, an active timeout, and the end of the input. See ``docs/flows.md``.
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
-from typing import Any, Iterator, Literal, Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, Literal, Mapping, Optional, Sequence, Union
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _native
+from ._kafka import DEFAULT_BOOTSTRAP, ProduceReport, _file_size, produce
+from ._progress import Progress
 from .exceptions import TruncatedCaptureWarning
 
-__all__ = ["FlowReader", "flows", "iter_flows", "flow_schema"]
+__all__ = [
+    "FlowReader", "flows", "iter_flows", "flow_schema", "FlowProduceReport", "produce_flows", "suricata_events",
+    "SURICATA_SCHEMA",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Accounting = Literal["wire", "ip", "payload"]
@@ -228,3 +236,261 @@ def flows(
         batch_size=batch_size,
         strict=strict,
     ).read_all()
+
+
+# -- flows into Kafka ---------------------------------------------------------------------------------
+
+Layout = Literal["native", "suricata"]
+
+#: The event layout of :func:`suricata_events` and of ``produce_flows(layout="suricata")``: the
+#: Kappa netflow job's fields with :data:`pktstream.netflow.SCHEMA`'s types (so the distance
+#: pipeline decodes them as it decodes the generator's), then the flow's own identifiers.
+SURICATA_SCHEMA = pa.schema(
+    [
+        ("eventid", pa.string()),
+        ("src_ip4", pa.string()),
+        ("dst_ip4", pa.string()),
+        ("dst_port", pa.int32()),
+        ("src_port", pa.int32()),
+        ("duration", pa.float64()),
+        ("in_bytes", pa.int64()),
+        ("in_packets", pa.int64()),
+        ("out_bytes", pa.int64()),
+        ("out_packets", pa.int64()),
+        ("@timestamp", pa.timestamp("us", tz="UTC")),
+        ("nproto", pa.int32()),
+        ("flow_start", pa.timestamp("us", tz="UTC")),
+        ("flow_id", pa.uint64()),
+        ("community_id", pa.string()),
+    ]
+)
+
+#: The flow columns :func:`suricata_events` reads.
+SURICATA_INPUT_COLUMNS = (
+    "flow_id", "community_id", "first_seen", "last_seen", "duration", "ip_version", "src_ip", "dst_ip",
+    "src_port", "dst_port", "ip_proto", "src2dst_packets", "src2dst_bytes", "dst2src_packets", "dst2src_bytes",
+)
+
+#: The namespace of the ``eventid`` UUIDs (a UUID5 of the DNS name ``flows.pktstream``).
+EVENTID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "flows.pktstream")
+
+
+def _eventids(batch: pa.RecordBatch) -> pa.Array:
+    """UUID5 of ``community_id|first_seen ns|src_ip|src_port|dst_ip|dst_port|ip_proto|flow_id``."""
+    cols = [batch.column(name).to_pylist() for name in
+            ("community_id", "src_ip", "src_port", "dst_ip", "dst_port", "ip_proto", "flow_id")]
+    first = pc.cast(batch.column("first_seen"), pa.int64()).to_pylist()
+    ns = EVENTID_NAMESPACE
+    return pa.array(
+        [str(uuid.uuid5(ns, f"{cid or ''}|{t}|{sip}|{sp or 0}|{dip}|{dp or 0}|{proto}|{fid}"))
+         for cid, sip, sp, dip, dp, proto, fid, t in zip(*cols, first)],
+        pa.string(),
+    )
+
+
+def suricata_events(flows: Union[pa.Table, pa.RecordBatch], *, ipv6: Literal["skip", "null"] = "skip") -> pa.Table:
+    """Flow records as the Kappa netflow job's events (:data:`SURICATA_SCHEMA`).
+
+    The mapping (see docs/flows.md, "Flows into Kafka and the distance pipeline"):
+
+    * ``out_bytes``/``out_packets`` are ``src2dst_*`` (what the flow's first sender sent) and
+      ``in_*`` are ``dst2src_*``: in :mod:`pktstream.netflow` the source is the internal host and
+      ``out`` is what it sends (a scan probe is one packet *out*, an exfiltration is bytes *out*).
+    * ``src_ip4``/``dst_ip4`` are dotted-quad strings, as in :data:`pktstream.netflow.SCHEMA`,
+      which the distance pipeline decodes and groups by.
+    * ``@timestamp`` is the record's last packet (``last_seen``): the meter emits records in
+      last-seen order, so the events of a topic come in event-time order, which the pipeline's
+      watermark wants. ``flow_start`` is the first packet, ``duration`` seconds (float).
+    * ``eventid`` is deterministic: a UUID5 (:data:`EVENTID_NAMESPACE`) of the Community ID, the
+      first packet's time in nanoseconds, the directed 5-tuple and the ``flow_id``, so the same
+      capture and options give the same ids (and replays de-duplicate downstream).
+    * Ports of portless protocols (ICMP, ...) are 0, as NFStream and netflow exporters report them,
+      so the port features of the distance are never missing. ``nproto`` is the IP protocol number.
+    * IPv6 records have no IPv4 address: ``ipv6="skip"`` (the default) leaves them out,
+      ``ipv6="null"`` keeps them with null ``src_ip4``/``dst_ip4`` (the pipeline counts such events
+      as invalid, since its key is missing).
+
+    Args:
+        flows: Flow records (at least :data:`SURICATA_INPUT_COLUMNS`).
+        ipv6: ``"skip"`` or ``"null"``.
+
+    Example:
+        >>> import pktstream
+        >>> from pktstream._flows import suricata_events
+        >>> events = suricata_events(pktstream.flows("tests/data/sample.pcap"))
+        >>> events.column_names[:4], events.num_rows
+        (['eventid', 'src_ip4', 'dst_ip4', 'dst_port'], 136)
+    """
+    if ipv6 not in ("skip", "null"):
+        raise ValueError(f"ipv6 must be 'skip' or 'null', not {ipv6!r}")
+    table = flows if isinstance(flows, pa.Table) else pa.Table.from_batches([flows])
+    missing = [c for c in SURICATA_INPUT_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"the suricata layout needs the flow columns {', '.join(missing)}")
+    v4 = pc.equal(table.column("ip_version"), 4)
+    if ipv6 == "skip":
+        table = table.filter(v4)
+        v4 = pc.equal(table.column("ip_version"), 4)
+    batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
+    if batch is None:
+        return SURICATA_SCHEMA.empty_table()
+
+    def ip4(name: str) -> pa.Array:
+        return pc.if_else(v4, batch.column(name), pa.scalar(None, pa.string()))
+
+    def port(name: str) -> pa.Array:
+        return pc.cast(pc.fill_null(batch.column(name), 0), pa.int32())
+
+    def count(name: str) -> pa.Array:
+        return pc.cast(batch.column(name), pa.int64())
+
+    def us(name: str) -> pa.Array:
+        # Truncation toward the past, as a pcap's microsecond timestamps.
+        ns = pc.cast(batch.column(name), pa.int64())
+        return pc.cast(pc.divide(ns, 1000), pa.timestamp("us", tz="UTC"))
+
+    duration = pc.divide(pc.cast(pc.cast(batch.column("duration"), pa.int64()), pa.float64()), 1e9)
+    columns = [
+        _eventids(batch), ip4("src_ip"), ip4("dst_ip"), port("dst_port"), port("src_port"), duration,
+        count("dst2src_bytes"), count("dst2src_packets"), count("src2dst_bytes"), count("src2dst_packets"),
+        us("last_seen"), pc.cast(batch.column("ip_proto"), pa.int32()), us("first_seen"),
+        batch.column("flow_id"), batch.column("community_id"),
+    ]
+    return pa.Table.from_arrays(columns, schema=SURICATA_SCHEMA)
+
+
+@dataclass
+class FlowProduceReport(ProduceReport):
+    """What :func:`produce_flows` did: a :class:`~pktstream.ProduceReport` (``rows`` are the
+    events sent) plus the meter's side.
+
+    Attributes:
+        flows: Flow records metered.
+        skipped_ipv6: IPv6 records left out (``layout="suricata"``, ``ipv6="skip"``).
+        expirations: Flow records by ``expiration`` (``idle``, ``active``, ``end``, ...).
+        flow_stats: The meter's final :attr:`FlowReader.stats`.
+    """
+
+    flows: int = 0
+    skipped_ipv6: int = 0
+    expirations: Dict[str, int] = field(default_factory=dict)
+    flow_stats: Dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        s = super().__str__()
+        s += f"; {self.flows:,} flows from {self.flow_stats.get('packets', 0):,} packets"
+        if self.skipped_ipv6:
+            s += f", {self.skipped_ipv6:,} IPv6 flows skipped"
+        return s
+
+
+_AUTO = "auto"
+
+
+def _native_json_schema(schema: pa.Schema) -> pa.Schema:
+    """``duration`` as int64 nanoseconds: Arrow's JSON writer spells durations as ISO-8601 text
+    ("PT0.5S"), which the JSON decoders (pktstream's consumer too) do not read back."""
+    return pa.schema([f.with_type(pa.int64()) if pa.types.is_duration(f.type) else f for f in schema])
+
+
+def _native_json(batch: pa.RecordBatch) -> pa.RecordBatch:
+    schema = _native_json_schema(batch.schema)
+    if schema.equals(batch.schema):
+        return batch
+    return pa.RecordBatch.from_arrays([c.cast(f.type) for c, f in zip(batch.columns, schema)], schema=schema)
+
+
+def _count_expirations(batch: pa.RecordBatch, into: Dict[str, int]) -> None:
+    if "expiration" in batch.schema.names and batch.num_rows:
+        for r in batch.column("expiration").value_counts().to_pylist():
+            into[r["values"]] = into.get(r["values"], 0) + r["counts"]
+
+
+def produce_flows(
+    source: Union[PathLike, FlowReader],
+    topic: str,
+    *,
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP,
+    layout: Layout = "suricata",
+    config: Optional[Mapping[str, Any]] = None,
+    key: Optional[str] = _AUTO,
+    progress: Union[None, bool, Callable[["FlowReader"], Any]] = None,
+    ipv6: Literal["skip", "null"] = "skip",
+    raise_on_failure: bool = True,
+    on_batch: Optional[Callable[[FlowReader], Any]] = None,
+    **flow_options: Any,
+) -> FlowProduceReport:
+    """Meters the flows of a capture and sends them to a Kafka topic as JSON, one message per flow.
+
+    Streams: flows go to Kafka batch by batch as :func:`iter_flows` emits them, so memory stays
+    bounded by the active flows whatever the capture's size.
+
+    Args:
+        source: A capture file (``flow_options`` are :func:`iter_flows`'s), or a
+            :class:`FlowReader` (then no ``flow_options``).
+        topic: The topic (it must exist, or the broker must create topics).
+        bootstrap_servers: ``host:port[,...]``.
+        layout: ``"suricata"``: the Kappa netflow job's events (:func:`suricata_events`, what
+            ``pktstream distances`` consumes); ``"native"``: the flow columns as they are, but
+            ``duration`` in integer nanoseconds (Arrow writes durations as ISO-8601 text).
+        config: librdkafka producer settings.
+        key: Message key column. Default: ``src_ip4`` for ``suricata`` (a source's events share a
+            partition and stay in time order, as the pipeline groups by it), ``"flow"`` (the
+            Community ID) for ``native``; ``None`` for no key.
+        progress: ``None`` (a bar on a terminal), ``True``/``False``, or a callable taking the
+            :class:`FlowReader` after each batch.
+        ipv6: ``suricata`` layout only: ``"skip"`` IPv6 flows (counted in ``skipped_ipv6``) or send
+            them with ``"null"`` IPv4 addresses.
+        raise_on_failure: Raise :class:`~pktstream.DeliveryError` when messages failed.
+        on_batch: Called with the reader after each flow batch is handed to Kafka.
+
+    Example:
+        >>> import pktstream
+        >>> report = pktstream.produce_flows("tests/data/sample.pcap", "flows",
+        ...                                  bootstrap_servers="127.0.0.1:9092")  # doctest: +SKIP
+        >>> report.flows, report.skipped_ipv6, report.delivered  # doctest: +SKIP
+        (196, 60, 136)
+    """
+    if layout not in ("native", "suricata"):
+        raise ValueError(f"layout must be 'native' or 'suricata', not {layout!r}")
+    if isinstance(source, FlowReader):
+        if flow_options:
+            raise ValueError("flow options go to iter_flows(), not with a FlowReader")
+        reader = source
+    else:
+        reader = iter_flows(source, **flow_options)
+    if key == _AUTO:
+        key = "src_ip4" if layout == "suricata" else "flow"
+    counts = {"flows": 0, "skipped": 0}
+    expirations: Dict[str, int] = {}
+    size = None if isinstance(source, FlowReader) else _file_size(source)
+    callback = progress if callable(progress) else None
+    bar = Progress(size, f"flows -> {topic}", False if callable(progress) else progress)
+    schema = SURICATA_SCHEMA if layout == "suricata" else _native_json_schema(reader.schema)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            counts["flows"] += batch.num_rows
+            _count_expirations(batch, expirations)
+            if layout == "suricata":
+                events = suricata_events(batch, ipv6=ipv6)
+                counts["skipped"] += batch.num_rows - events.num_rows
+                out = events.to_batches()
+            else:
+                out = [_native_json(batch)]
+            yield from (b for b in out if b.num_rows)
+            bar.update(reader.stats.get("bytes_read", 0))
+            if callback is not None:
+                callback(reader)
+            if on_batch is not None:
+                on_batch(reader)
+
+    with reader, bar:
+        base = produce(pa.RecordBatchReader.from_batches(schema, batches()), topic,
+                       bootstrap_servers=bootstrap_servers, format="json", key=key, config=config,
+                       progress=False, raise_on_failure=raise_on_failure)
+    report = FlowProduceReport(**{f: getattr(base, f) for f in ProduceReport.__dataclass_fields__})
+    report.flows, report.skipped_ipv6 = counts["flows"], counts["skipped"]
+    report.flow_stats, report.expirations = reader.stats, expirations
+    report.warnings = list(report.warnings) + list(report.flow_stats.get("warnings") or [])
+    return report

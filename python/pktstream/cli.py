@@ -6,6 +6,8 @@ Examples:
     pktstream schema                          # the packet columns
     pktstream broker --topic packets:3        # a local Kafka-compatible broker on 127.0.0.1:9092
     pktstream produce capture.pcap --topic packets --format json
+    pktstream flows capture.pcap              # meter flows; top flows by bytes and a summary
+    pktstream flows capture.pcap --topic netflow -b 127.0.0.1:9092   # the distance pipeline's events
     pktstream capture -i eth0 --bpf "udp" --count 1000 --output out.parquet
     pktstream capture -i eth0 --topic packets -b 127.0.0.1:9092   # raw frames, Ctrl-C to stop
     pktstream consume --topic packets --group analytics --max 1000 --output out.parquet
@@ -153,6 +155,143 @@ def _produce(args: argparse.Namespace) -> int:
     for w in report.warnings:
         print(f"pktstream: warning: {w}", file=sys.stderr)
     return 0
+
+
+def _flow_options(args: argparse.Namespace) -> Dict[str, Any]:
+    return dict(idle_timeout=args.idle_timeout, active_timeout=args.active_timeout, tcp_close=args.tcp_close,
+                statistics=args.statistics, server_name=args.server_name, accounting=args.accounting,
+                max_flows=args.max_flows, strict=args.strict)
+
+
+def _flow_summary(stats: dict, by_reason: Dict[str, int], seconds: float, extra: str = "") -> str:
+    """The closing paragraph of ``pktstream flows``."""
+    packets = int(stats.get("packets", 0))
+    reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(by_reason.items(), key=lambda x: (-x[1], x[0]))) or "none"
+    rate = packets / seconds if seconds > 0 else 0.0
+    return (f"{packets:,} packets -> {int(stats.get('flows', 0)):,} flows (by expiration: {reasons}); "
+            f"{int(stats.get('evicted', 0)):,} evicted, {int(stats.get('not_ip', 0)):,} not-IP packets, "
+            f"{int(stats.get('fragments', 0)):,} non-first fragments; {seconds:.2f} s "
+            f"({rate:,.0f} packets/s){extra}")
+
+
+def _flows(args: argparse.Namespace) -> int:
+    """``pktstream flows``: meter a capture's flows into Parquet, a Kafka topic, or a top-flows table."""
+    import time
+
+    import pyarrow as pa
+
+    from ._flows import _count_expirations, iter_flows, produce_flows, suricata_events
+    from ._progress import Progress
+
+    if args.topic and args.output:
+        raise ValueError("give either --topic or --output, not both")
+    layout = args.layout or ("suricata" if args.topic else "native")
+    progress = False if args.no_progress else None
+    started = time.monotonic()
+    if args.topic:
+        if args.create_topic:
+            from ._kafka import create_topic
+
+            create_topic(args.topic, partitions=args.create_topic, bootstrap_servers=args.bootstrap_servers,
+                         config=_client_config(args))
+        try:
+            report = produce_flows(args.file, args.topic, bootstrap_servers=args.bootstrap_servers,
+                                   layout="native" if layout == "native" else "suricata",
+                                   config=_client_config(args), key="auto" if args.key is None else
+                                   (None if args.key == "none" else args.key), ipv6=args.ipv6,
+                                   progress=progress, **_flow_options(args))
+        except KeyboardInterrupt as e:
+            partial = getattr(e, "report", None)
+            if partial is not None:
+                print(f"pktstream: interrupted; {partial}", file=sys.stderr)
+            raise
+        skipped = f"; {report.skipped_ipv6:,} IPv6 flows not sent" if report.skipped_ipv6 else ""
+        print(f"sent {report.delivered:,} of {report.messages:,} flow events to {args.topic} "
+              f"({layout} layout){skipped}", file=sys.stderr)
+        print(_flow_summary(report.flow_stats, report.expirations, time.monotonic() - started), file=sys.stderr)
+        for w in report.warnings:
+            print(f"pktstream: warning: {w}", file=sys.stderr)
+        return 0
+
+    reader = iter_flows(args.file, **_flow_options(args))
+    by_reason: Dict[str, int] = {}
+    top: Optional[pa.Table] = None
+    writer = None
+    written = 0
+    with reader, Progress(_size(args.file), "flows", progress) as bar:
+        try:
+            for batch in reader:
+                _count_expirations(batch, by_reason)
+                if args.output:
+                    out = suricata_events(batch, ipv6=args.ipv6) if layout == "suricata" else pa.Table.from_batches(
+                        [batch])
+                    if writer is None:
+                        import pyarrow.parquet as pq
+
+                        writer = pq.ParquetWriter(args.output, out.schema, compression=args.compression)
+                    writer.write_table(out)
+                    written += out.num_rows
+                else:  # keep only the top flows seen so far: memory stays bounded
+                    t = pa.Table.from_batches([batch]) if top is None else pa.concat_tables(
+                        [top, pa.Table.from_batches([batch])])
+                    top = t.sort_by([("bytes", "descending"), ("flow_id", "ascending")]).slice(0, args.top)
+                bar.update(reader.stats.get("bytes_read", 0))
+            if args.output and writer is None:  # no flow at all: still a valid (empty) file
+                import pyarrow.parquet as pq
+
+                from ._flows import SURICATA_SCHEMA
+
+                schema = SURICATA_SCHEMA if layout == "suricata" else reader.schema
+                writer = pq.ParquetWriter(args.output, schema, compression=args.compression)
+        finally:
+            if writer is not None:
+                writer.close()
+    stats = reader.stats
+    if args.output:
+        skipped = stats.get("flows", 0) - written
+        note = f"; {skipped:,} IPv6 flows left out" if skipped else ""
+        print(f"wrote {written:,} flows to {args.output} ({layout} layout){note}", file=sys.stderr)
+    else:
+        _print_top_flows(top, args.top)
+    print(_flow_summary(stats, by_reason, time.monotonic() - started), file=sys.stderr)
+    for w in stats.get("warnings") or []:
+        print(f"pktstream: warning: {w}", file=sys.stderr)
+    return 0
+
+
+def _size(path: str) -> Optional[int]:
+    import os
+
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _print_top_flows(top: Any, n: int) -> None:
+    """The top flows by bytes, as ``inspect`` prints its talkers."""
+    print(f"Top flows by bytes (top {n}):")
+    if top is None or top.num_rows == 0:
+        print("    (no flows)")
+        return
+    rows = []
+    names = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
+    for r in top.to_pylist():
+        src = r["src_ip"] if r["src_port"] is None else _endpoint(r["src_ip"], r["src_port"])
+        dst = r["dst_ip"] if r["dst_port"] is None else _endpoint(r["dst_ip"], r["dst_port"])
+        seconds = r["duration"].total_seconds() if r["duration"] is not None else 0.0
+        rows.append((f"{r['bytes']:,}", f"{r['packets']:,}", names.get(r["ip_proto"], str(r["ip_proto"])), src,
+                     dst, f"{seconds:.3f}", r["expiration"]))
+    header = ("BYTES", "PACKETS", "PROTO", "SOURCE", "DESTINATION", "SECONDS", "END")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    right = {0, 1, 5}
+    for row in (header, *rows):
+        cells = [str(x).rjust(w) if i in right else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths))]
+        print("    " + "  ".join(cells).rstrip())
+
+
+def _endpoint(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def _capture(args: argparse.Namespace) -> int:
@@ -488,6 +627,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client_config(k)
     k.add_argument("--no-progress", action="store_true")
     k.set_defaults(func=_produce)
+
+    fl = sub.add_parser("flows", help="meter bidirectional flows of a capture into Parquet or a Kafka topic")
+    fl.add_argument("file")
+    where = fl.add_mutually_exclusive_group()
+    where.add_argument("--output", "-o", help="out.parquet (default: print the top flows by bytes)")
+    where.add_argument("--topic", "-t", help="produce the flows to this Kafka topic as JSON")
+    fl.add_argument("--bootstrap-servers", "-b", default="localhost:9092")
+    fl.add_argument("--layout", choices=["native", "suricata"],
+                    help="native flow columns, or the netflow pipeline's events (default: native for --output, "
+                         "suricata for --topic)")
+    fl.add_argument("--ipv6", choices=["skip", "null"], default="skip",
+                    help="suricata layout: leave IPv6 flows out (default) or send them with null IPv4 addresses")
+    fl.add_argument("--idle-timeout", type=float, default=120.0, help="seconds (default 120, NFStream's)")
+    fl.add_argument("--active-timeout", type=float, default=1800.0, help="seconds (default 1800, NFStream's)")
+    fl.add_argument("--tcp-close", action="store_true", help="end TCP flows on RST or FIN from both sides")
+    fl.add_argument("--statistics", action="store_true", help="add packet size and inter-arrival statistics")
+    fl.add_argument("--server-name", action="store_true", help="add requested_server_name (SNI, Host, DNS name)")
+    fl.add_argument("--accounting", choices=["wire", "ip", "payload"], default="wire", help="what bytes count")
+    fl.add_argument("--max-flows", type=int, default=1_000_000, help="active flows held at most")
+    fl.add_argument("--strict", action="store_true", help="fail on a truncated or corrupt tail")
+    fl.add_argument("--top", type=int, default=10, help="rows of the top-flows table")
+    fl.add_argument("--compression", default="zstd", help="parquet codec (default zstd)")
+    fl.add_argument("--key", help='--topic: message key column, or "none" (default: src_ip4 for suricata, '
+                                  'the Community ID for native)')
+    fl.add_argument("--create-topic", type=int, metavar="PARTITIONS", help="create the topic first")
+    _add_client_config(fl)
+    fl.add_argument("--no-progress", action="store_true")
+    fl.set_defaults(func=_flows)
 
     lc = sub.add_parser("capture", help="capture live from an interface into Kafka, Parquet, pcap or JSON lines")
     lc.add_argument("-i", "--interface", required=True, help='interface ("any": all interfaces, Linux)')
