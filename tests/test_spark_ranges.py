@@ -180,3 +180,42 @@ def test_spark_data_loss(spark: Any, bootstrap: str, trimmed_topic: tuple[str, i
 def test_fail_on_data_loss_must_be_a_boolean(bootstrap: str) -> None:
     with pytest.raises(ValueError, match="failOnDataLoss"):
         KafkaDataSource(_options(bootstrap, "t", failOnDataLoss="maybe")).reader(None)  # type: ignore[arg-type]
+
+
+# --- read_ahead: the range reader runs on a thread ahead of Spark ----------------------------------
+
+
+def test_read_ahead_keeps_order_and_errors_and_stops_when_closed():
+    import threading
+
+    from pktstream.spark._source import read_ahead
+
+    def numbers(n: int, fail_at: int = -1) -> Any:
+        for i in range(n):
+            if i == fail_at:
+                raise ValueError(f"broken at {i}")
+            yield pa.record_batch({"i": [i]})
+
+    assert [b.column("i")[0].as_py() for b in read_ahead(numbers(50))] == list(range(50))
+
+    got = []
+    with pytest.raises(ValueError, match="broken at 7"):
+        for b in read_ahead(numbers(50, fail_at=7)):
+            got.append(b.column("i")[0].as_py())
+    assert got == list(range(7))  # everything before the error, then the error
+
+    closed = threading.Event()
+
+    def endless() -> Any:
+        try:
+            i = 0
+            while True:
+                yield pa.record_batch({"i": [i]})
+                i += 1
+        finally:
+            closed.set()
+
+    it = read_ahead(endless(), depth=2)
+    assert next(it).column("i")[0].as_py() == 0
+    it.close()  # Spark stops early: the thread stops and closes the source (its consumer)
+    assert closed.wait(5)

@@ -20,6 +20,7 @@ range is read from the earliest offset still available.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from dataclasses import replace
@@ -211,6 +212,52 @@ def read_range(opts: KafkaOptions, r: KafkaRange, target: pa.Schema) -> Iterator
         _close_soon(consumer)
 
 
+def read_ahead(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """``batches``, produced on a thread up to ``depth`` ahead: while Spark's worker sends one batch
+    to the JVM, the next one is read and decoded (the native read releases the GIL), so decoding
+    overlaps the hand-off instead of alternating with it. Errors reach the caller in order; closing
+    the iterator early stops the thread (and with it the range's consumer)."""
+    q: "queue.Queue[Tuple[str, Any]]" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for b in batches:
+                if not put(("batch", b)):
+                    break
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer of the iterator
+            put(("error", e))
+            return
+        finally:
+            if stop.is_set():
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
+        put(("end", None))
+
+    thread = threading.Thread(target=run, name="pktstream-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
 def _close_soon(consumer: Any) -> None:
     """Closes a range's consumer on a daemon thread: librdkafka's close takes ~0.1 s (its threads
     wind down) that the task need not wait for. The consumer has no group, so nothing is lost if
@@ -351,7 +398,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
         assert isinstance(partition, KafkaRange)
-        return read_range(self.opts, partition, self.target)
+        return read_ahead(read_range(self.opts, partition, self.target))
 
     def commit(self, end: Offsets) -> None:
         """Nothing to do: offsets live in Spark's checkpoint, not in Kafka."""
@@ -374,7 +421,7 @@ class KafkaBatchReader(DataSourceReader):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
         assert isinstance(partition, KafkaRange)
-        return read_range(self.opts, partition, self.target)
+        return read_ahead(read_range(self.opts, partition, self.target))
 
 
 class KafkaDataSource(DataSource):
