@@ -19,15 +19,11 @@ Secrets among them never leave :class:`KafkaOptions` in its ``repr`` or in error
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
-import os
 import re
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._decode import column_list, value_schema
 from ._java_config import redacted, translate
@@ -221,25 +217,6 @@ class KafkaOptions:
             headers=self.include_headers,
         )
 
-    @contextmanager
-    def driver_client(self) -> Iterator[Any]:
-        """A native consumer for offset look-ups on the driver (end offsets, low watermarks, offsets
-        for times), kept for the process and shared by queries with the same servers and client
-        configuration: a new librdkafka client costs ~0.1-0.2 s to connect and close, once per
-        micro-batch otherwise. One caller at a time uses it; one that fails is closed and dropped,
-        so the next look-up starts a fresh client."""
-        key = (self.bootstrap_servers, tuple(sorted((str(k), str(v)) for k, v in self.config.items())))
-        entry = _DRIVER_CLIENTS.get(key)
-        if entry is None:
-            entry = _DRIVER_CLIENTS.setdefault(key, _DriverClient(self))
-        with entry.lock:
-            client = entry.open()
-            try:
-                yield client
-            except BaseException:
-                entry.reset()
-                raise
-
     def current_topics(self) -> Tuple[str, ...]:
         """The topics to read now: ``subscribe``/``assign``'s, or those matching ``subscribePattern``
         (Java's ``Pattern.matches``: the whole name must match)."""
@@ -257,8 +234,11 @@ class KafkaOptions:
         topics = self.current_topics()
         if not topics:
             return {}
-        with self.driver_client() as consumer:
+        consumer = self.native()
+        try:
             ends = consumer.assign_all(list(topics), self.timeout)
+        finally:
+            consumer.close()
         wanted = set(self.assign) if self.assign is not None else None
         out: Offsets = {t: {} for t in topics}
         for topic, partition, end in ends:
@@ -274,8 +254,11 @@ class KafkaOptions:
         """``{(topic, partition): earliest available offset}`` (the low watermarks) now."""
         if not partitions:
             return {}
-        with self.driver_client() as consumer:
+        consumer = self.native()
+        try:
             return {(t, p): int(consumer.watermarks(t, p, self.timeout)[0]) for t, p in partitions}
+        finally:
+            consumer.close()
 
     def earliest(self, latest: Offsets) -> Offsets:
         """The earliest available offset of each partition of ``latest``."""
@@ -317,8 +300,11 @@ class KafkaOptions:
                 )
         if not times:
             return {t: {} for t in latest}
-        with self.driver_client() as consumer:
+        consumer = self.native()
+        try:
             found = consumer.offsets_for_times([(t, p, ms) for (t, p), ms in times.items()], self.timeout)
+        finally:
+            consumer.close()
         out: Offsets = {t: {} for t in latest}
         for t, p, offset in found:
             end = int(latest[t][str(p)])
@@ -478,43 +464,3 @@ def _spark_name(lower: str, options: Mapping[str, Any]) -> str:
 def partitions_of(offsets: Offsets) -> List[Tuple[str, int]]:
     """The (topic, partition) pairs of an offsets dict."""
     return [(t, int(p)) for t, ps in offsets.items() for p in ps]
-
-
-class _DriverClient:
-    """One cached driver-side consumer (see :meth:`KafkaOptions.driver_client`)."""
-
-    def __init__(self, opts: KafkaOptions) -> None:
-        self.lock = threading.Lock()
-        self._opts = opts
-        self._client: Any = None
-        self._pid = 0
-
-    def open(self) -> Any:
-        if self._client is not None and self._pid != os.getpid():
-            self._client = None  # inherited through fork: its librdkafka threads did not come along
-        if self._client is None:
-            from pktstream import _native
-
-            self._client = _native.NativeConsumer(bootstrap_servers=self._opts.bootstrap_servers, format="binary",
-                                                  config=dict(self._opts.config))
-            self._pid = os.getpid()
-        return self._client
-
-    def reset(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._pid == os.getpid():
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - already failing; the caller's error is the one to see
-                pass
-
-
-#: ``(servers, config) -> client``: driver-side clients of this process.
-_DRIVER_CLIENTS: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], _DriverClient] = {}
-
-
-@atexit.register
-def _close_driver_clients() -> None:
-    for entry in list(_DRIVER_CLIENTS.values()):
-        entry.reset()
-    _DRIVER_CLIENTS.clear()
