@@ -527,7 +527,8 @@ mod tests {
         let mut payload = Vec::new();
         super::super::encode::ipc_message(&full, &mut payload).unwrap();
         // `c` then `a`: by name, in the wanted order, cast to the wanted types.
-        let want = Arc::new(Schema::new(vec![Field::new("c", DataType::Int32, true), Field::new("a", DataType::Int64, true)]));
+        let want =
+            Arc::new(Schema::new(vec![Field::new("c", DataType::Int32, true), Field::new("a", DataType::Int64, true)]));
         let (batches, got) = read_ipc(&payload, Some(&want)).unwrap();
         assert_eq!(got, want);
         let c = batches[0].column(0).as_any().downcast_ref::<arrow_array::Int32Array>().unwrap();
