@@ -101,6 +101,13 @@ impl PacketReader {
         self
     }
 
+    /// Gives up the record source, positioned after the last record of the last batch handed
+    /// out, so that another consumer (the flow meter) takes over where this reader stopped.
+    /// `None` once the input has ended or failed.
+    pub fn into_source(self) -> Option<Box<dyn PacketSource>> {
+        (!self.finished && self.pending_error.is_none()).then_some(self.source)
+    }
+
     pub fn schema(&self) -> SchemaRef {
         self.columns.schema()
     }

@@ -24,6 +24,7 @@ from kafka_fixtures import (  # noqa: F401  (fixtures)
     topic_factory,
 )
 from spark_fixtures import spark  # noqa: F401  (fixtures)
+from veth import veth  # noqa: F401  (fixture: a veth pair into a private network namespace)
 
 #: The shared corpus: ``$PKTSTREAM_PCAPS``, else ``../shared/pcaps`` beside the repository.
 PCAPS = Path(

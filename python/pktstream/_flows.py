@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from . import _native
 from ._kafka import DEFAULT_BOOTSTRAP, ProduceReport, _file_size, produce
 from ._progress import Progress
+from ._reader import PacketReader
 from .exceptions import TruncatedCaptureWarning
 
 __all__ = [
@@ -105,8 +106,18 @@ class FlowReader:
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         return self._native.__arrow_c_stream__(requested_schema)
 
+    @property
+    def live(self) -> bool:
+        """Whether the flows come from a live capture (:func:`pktstream.capture`)."""
+        return bool(self._native.live)
+
+    def stop(self) -> None:
+        """Ends a live capture: the flows still active are flushed with ``expiration="end"``,
+        then iteration stops. Does nothing for a file."""
+        self._native.stop()
+
     def close(self) -> None:
-        """Releases the file (the final :attr:`stats` stay available)."""
+        """Releases the file or stops the capture (the final :attr:`stats` stay available)."""
         if self._closed_stats is None:
             self._closed_stats = self._native.stats()
         self._native.close()
@@ -130,7 +141,7 @@ class FlowReader:
 
 
 def iter_flows(
-    source: PathLike,
+    source: Union[PathLike, PacketReader],
     *,
     idle_timeout: float = 120,
     active_timeout: float = 1800,
@@ -143,14 +154,23 @@ def iter_flows(
     batch_size: int = 65536,
     strict: bool = False,
 ) -> FlowReader:
-    """Meters bidirectional flows from a capture file, streaming.
+    """Meters bidirectional flows from a capture file or a live capture, streaming.
 
     Flows are emitted as they expire (idle, active timeout, TCP close, eviction), so memory is
     bounded by the flows active at once, and the flows still active are flushed at the end with
     ``expiration="end"``. The defaults are NFStream's, so the two can be compared.
 
+    From a live capture (``source=pktstream.capture(...)``) flows also end while the link is
+    quiet, by the wall clock: a flow idle for ``idle_timeout`` is handed out at the next read
+    timeout, not at the next packet. The capture ends as :func:`pktstream.capture` says
+    (``max_packets``, ``duration``, :meth:`FlowReader.stop`), then the active flows are flushed;
+    :attr:`FlowReader.stats` carries the capture's drop counters too.
+
     Args:
-        source: A capture file: pcap or pcapng, either one gzip-compressed.
+        source: A capture file (pcap or pcapng, either one gzip-compressed), or a packet reader
+            from :func:`pktstream.iter_batches` or :func:`pktstream.capture`. The meter takes
+            over the reader's source where the reader stopped; the packet reader reads nothing
+            more.
         idle_timeout: Seconds without a packet after which a flow ends (NFStream: 120).
         active_timeout: A packet this many seconds or more after a record's first packet ends
             the record and starts the next (NFStream: 1800).
@@ -171,6 +191,7 @@ def iter_flows(
     Raises:
         FileNotFoundError: The file does not exist.
         pktstream.FormatError: Not a capture file.
+        ValueError: The packet reader was already consumed or closed.
         ValueError: Unknown column or bad option.
 
     Example:
@@ -179,9 +200,15 @@ def iter_flows(
         >>> batch = next(iter(reader))
         >>> batch.schema.names
         ['src_ip', 'packets']
+
+        Flows from a live capture (root or ``CAP_NET_RAW``), ended after a minute:
+
+        >>> live = pktstream.iter_flows(pktstream.capture("eth0", duration=60), idle_timeout=15)  # doctest: +SKIP
+        >>> for batch in live:  # doctest: +SKIP
+        ...     print(batch.num_rows, "flows ended")
     """
     native = _native.NativeFlowReader(
-        os.fspath(source),
+        source._native if isinstance(source, PacketReader) else os.fspath(source),
         idle_timeout=float(idle_timeout),
         active_timeout=float(active_timeout),
         tcp_close=tcp_close,
@@ -197,7 +224,7 @@ def iter_flows(
 
 
 def flows(
-    source: PathLike,
+    source: Union[PathLike, PacketReader],
     *,
     idle_timeout: float = 120,
     active_timeout: float = 1800,
@@ -210,7 +237,8 @@ def flows(
     batch_size: int = 65536,
     strict: bool = False,
 ) -> pa.Table:
-    """Meters bidirectional flows from a capture file into a :class:`pyarrow.Table`.
+    """Meters bidirectional flows from a capture file (or a packet reader) into a
+    :class:`pyarrow.Table`.
 
     Takes the same arguments as :func:`iter_flows`, which streams instead. The GIL is released
     while metering and Ctrl-C interrupts between batches.
@@ -407,7 +435,7 @@ def _count_expirations(batch: pa.RecordBatch, into: Dict[str, int]) -> None:
 
 
 def produce_flows(
-    source: Union[PathLike, FlowReader],
+    source: Union[PathLike, PacketReader, FlowReader],
     topic: str,
     *,
     bootstrap_servers: str = DEFAULT_BOOTSTRAP,
@@ -426,8 +454,8 @@ def produce_flows(
     bounded by the active flows whatever the capture's size.
 
     Args:
-        source: A capture file (``flow_options`` are :func:`iter_flows`'s), or a
-            :class:`FlowReader` (then no ``flow_options``).
+        source: A capture file or a packet reader such as a live capture (``flow_options``
+            are :func:`iter_flows`'s), or a :class:`FlowReader` (then no ``flow_options``).
         topic: The topic (it must exist, or the broker must create topics).
         bootstrap_servers: ``host:port[,...]``.
         layout: ``"suricata"``: the Kappa netflow job's events (:func:`suricata_events`, what
@@ -463,7 +491,7 @@ def produce_flows(
         key = "src_ip4" if layout == "suricata" else "flow"
     counts = {"flows": 0, "skipped": 0}
     expirations: Dict[str, int] = {}
-    size = None if isinstance(source, FlowReader) else _file_size(source)
+    size = None if isinstance(source, (FlowReader, PacketReader)) else _file_size(source)
     callback = progress if callable(progress) else None
     bar = Progress(size, f"flows -> {topic}", False if callable(progress) else progress)
     schema = SURICATA_SCHEMA if layout == "suricata" else _native_json_schema(reader.schema)

@@ -41,11 +41,12 @@ def packet_schema(
 
 @final
 class NativeFlowReader:
-    """A capture file as a stream of flow record batches (see pktstream.FlowReader)."""
+    """A capture file, or a packet reader's source, as a stream of flow record batches (see
+    pktstream.FlowReader)."""
 
     def __new__(
         cls,
-        path: Union[str, PathLike[str]],
+        source: Union[str, PathLike[str], NativeReader, NativeLiveReader],
         *,
         idle_timeout: float = 120.0,
         active_timeout: float = 1800.0,
@@ -70,6 +71,9 @@ class NativeFlowReader:
     def stats(self) -> dict[str, Any]: ...
     def warnings(self) -> list[str]: ...
     def close(self) -> None: ...
+    def stop(self) -> None: ...
+    @property
+    def live(self) -> bool: ...
     def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
 
 def flow_schema(

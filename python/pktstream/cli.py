@@ -8,6 +8,7 @@ Examples:
     pktstream produce capture.pcap --topic packets --format json
     pktstream flows capture.pcap              # meter flows; top flows by bytes and a summary
     pktstream flows capture.pcap --topic netflow -b 127.0.0.1:9092   # the distance pipeline's events
+    pktstream flows -i eth0 --idle-timeout 30 -o flows.parquet      # live; Ctrl-C ends and flushes
     pktstream capture -i eth0 --bpf "udp" --count 1000 --output out.parquet
     pktstream capture -i eth0 --topic packets -b 127.0.0.1:9092   # raw frames, Ctrl-C to stop
     pktstream consume --topic packets --group analytics --max 1000 --output out.parquet
@@ -20,9 +21,11 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from ._build import version_text
 from .exceptions import PktstreamError
@@ -175,7 +178,40 @@ def _flow_summary(stats: dict, by_reason: Dict[str, int], seconds: float, extra:
 
 
 def _flows(args: argparse.Namespace) -> int:
-    """``pktstream flows``: meter a capture's flows into Parquet, a Kafka topic, or a top-flows table."""
+    """``pktstream flows``: meter a capture's or an interface's flows into Parquet, a Kafka topic,
+    or a top-flows table."""
+    if args.topic and args.output:
+        raise ValueError("give either --topic or --output, not both")
+    source: Any = args.file
+    if args.interface:
+        if args.file:
+            raise ValueError("give a capture file or --interface, not both")
+        from ._live import capture
+
+        source = capture(args.interface, bpf=args.bpf, snaplen=args.snaplen, promisc=args.promisc,
+                         buffer_size=args.buffer_size, timeout=args.timeout, max_packets=args.count,
+                         duration=args.duration)
+    elif not args.file:
+        raise ValueError("give a capture file, or --interface for a live capture")
+    with _ctrl_c_stops(source if args.interface else None):
+        return _meter_flows(args, source)
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(capture: Any) -> Iterator[None]:
+    """While metering a live capture, Ctrl-C ends the capture (the active flows are flushed and
+    written) instead of raising."""
+    if capture is None:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: capture.stop())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _meter_flows(args: argparse.Namespace, source: Any) -> int:
     import time
 
     import pyarrow as pa
@@ -183,8 +219,6 @@ def _flows(args: argparse.Namespace) -> int:
     from ._flows import _count_expirations, iter_flows, produce_flows, suricata_events
     from ._progress import Progress
 
-    if args.topic and args.output:
-        raise ValueError("give either --topic or --output, not both")
     layout = args.layout or ("suricata" if args.topic else "native")
     progress = False if args.no_progress else None
     started = time.monotonic()
@@ -195,7 +229,7 @@ def _flows(args: argparse.Namespace) -> int:
             create_topic(args.topic, partitions=args.create_topic, bootstrap_servers=args.bootstrap_servers,
                          config=_client_config(args))
         try:
-            report = produce_flows(args.file, args.topic, bootstrap_servers=args.bootstrap_servers,
+            report = produce_flows(source, args.topic, bootstrap_servers=args.bootstrap_servers,
                                    layout="native" if layout == "native" else "suricata",
                                    config=_client_config(args), key="auto" if args.key is None else
                                    (None if args.key == "none" else args.key), ipv6=args.ipv6,
@@ -208,17 +242,18 @@ def _flows(args: argparse.Namespace) -> int:
         skipped = f"; {report.skipped_ipv6:,} IPv6 flows not sent" if report.skipped_ipv6 else ""
         print(f"sent {report.delivered:,} of {report.messages:,} flow events to {args.topic} "
               f"({layout} layout){skipped}", file=sys.stderr)
-        print(_flow_summary(report.flow_stats, report.expirations, time.monotonic() - started), file=sys.stderr)
+        print(_flow_summary(report.flow_stats, report.expirations, time.monotonic() - started,
+                            f"; {_capture_stats(report.flow_stats)}" if args.interface else ""), file=sys.stderr)
         for w in report.warnings:
             print(f"pktstream: warning: {w}", file=sys.stderr)
         return 0
 
-    reader = iter_flows(args.file, **_flow_options(args))
+    reader = iter_flows(source, **_flow_options(args))
     by_reason: Dict[str, int] = {}
     top: Optional[pa.Table] = None
     writer = None
     written = 0
-    with reader, Progress(_size(args.file), "flows", progress) as bar:
+    with reader, Progress(_size(args.file) if args.file else None, "flows", progress) as bar:
         try:
             for batch in reader:
                 _count_expirations(batch, by_reason)
@@ -253,7 +288,8 @@ def _flows(args: argparse.Namespace) -> int:
         print(f"wrote {written:,} flows to {args.output} ({layout} layout){note}", file=sys.stderr)
     else:
         _print_top_flows(top, args.top)
-    print(_flow_summary(stats, by_reason, time.monotonic() - started), file=sys.stderr)
+    print(_flow_summary(stats, by_reason, time.monotonic() - started,
+                        f"; {_capture_stats(stats)}" if args.interface else ""), file=sys.stderr)
     for w in stats.get("warnings") or []:
         print(f"pktstream: warning: {w}", file=sys.stderr)
     return 0
@@ -628,8 +664,19 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--no-progress", action="store_true")
     k.set_defaults(func=_produce)
 
-    fl = sub.add_parser("flows", help="meter bidirectional flows of a capture into Parquet or a Kafka topic")
-    fl.add_argument("file")
+    fl = sub.add_parser("flows", help="meter bidirectional flows of a capture or an interface into Parquet or a "
+                                      "Kafka topic")
+    fl.add_argument("file", nargs="?", help="a capture file (or --interface)")
+    fl.add_argument("-i", "--interface", help="meter a live capture of this interface instead (Ctrl-C ends it, "
+                                              "flushing the active flows)")
+    fl.add_argument("--bpf", help="--interface: BPF filter expression")
+    fl.add_argument("-c", "--count", type=int, help="--interface: stop after this many packets")
+    fl.add_argument("--duration", type=float, help="--interface: stop after this many seconds")
+    fl.add_argument("--snaplen", type=int, default=65535, help="--interface: bytes kept of each packet")
+    fl.add_argument("--promisc", action="store_true", help="--interface: promiscuous mode")
+    fl.add_argument("--buffer-size", type=int, help="--interface: kernel buffer in bytes")
+    fl.add_argument("--timeout", type=float, default=0.1,
+                    help="--interface: libpcap read timeout; idle flows end by the clock at this pace")
     where = fl.add_mutually_exclusive_group()
     where.add_argument("--output", "-o", help="out.parquet (default: print the top flows by bytes)")
     where.add_argument("--topic", "-t", help="produce the flows to this Kafka topic as JSON")

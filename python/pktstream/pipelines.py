@@ -55,6 +55,10 @@ __all__ = ["DEFAULT_FEATURES", "PipelineReport", "netflow_distances", "input_sch
 DEFAULT_FEATURES = ("duration", "in_bytes", "in_packets", "out_bytes", "out_packets", "dst_port", "src_port")
 
 #: Output columns, in the order of each JSON object.
+#: Seconds :func:`netflow_distances` waits for a partition assignment before its idle wait starts
+#: anyway (as :func:`pktstream.consume` does).
+ASSIGNMENT_WAIT = 60.0
+
 OUTPUT_COLUMNS = ("eventid_1", "eventid_2", "distance", "timestamp", "key", "window_start")
 
 Normalize = Union[None, str, Mapping[str, Tuple[float, float]]]
@@ -368,7 +372,9 @@ def netflow_distances(
             byte counts) or ``{feature: (offset, scale)}`` for ``(x - offset) / scale``. Only
             per-event transforms: a stream has no "whole input" to z-score over.
         max_events: Stop after reading this many messages.
-        idle_timeout: Stop (and close every window) after this many seconds without a message.
+        idle_timeout: Stop (and close every window) after this many seconds without a message,
+            counted from the group's partition assignment (or from ``ASSIGNMENT_WAIT`` seconds
+            after the start, when no partition is assigned by then).
         idle_partition_timeout: Seconds without a message after which a partition no longer holds
             the watermark back.
         batch_size: Most messages per read.
@@ -414,6 +420,7 @@ def netflow_distances(
     try:
         last_input = _time.monotonic()
         first_input: Optional[float] = None
+        assigned = False  # the idle wait counts from the group's assignment (joining may take seconds)
         while True:
             if max_events is not None and report.events >= max_events:
                 report.stopped = "max_events"
@@ -425,9 +432,15 @@ def netflow_distances(
                 last_input = now
                 first_input = now if first_input is None else first_input
                 state.ingest(batch, now)
-            elif idle_timeout is not None and now - last_input >= idle_timeout:
-                report.stopped = "idle"
-                break
+            else:
+                if not assigned:
+                    assigned = bool(consumer.assignment())
+                    if assigned:
+                        last_input = now
+                waited = assigned or now - started >= ASSIGNMENT_WAIT
+                if idle_timeout is not None and waited and now - last_input >= idle_timeout:
+                    report.stopped = "idle"
+                    break
             delivered = report.delivered
             state.release(now)
             state.commit()

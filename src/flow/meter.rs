@@ -182,6 +182,18 @@ impl FlowMeter {
         }
     }
 
+    /// Ends the flows idle (or closed) at time `t` without a packet arriving. A live source
+    /// calls this with the wall clock while the link is quiet, so that flows end on time rather
+    /// than at the next packet. The meter's own clock stays with the packets' timestamps.
+    pub fn expire_at(&mut self, t: i64) {
+        let Some(now) = self.now else { return };
+        let t = t.max(now);
+        self.expire_idle(t);
+        if self.opts.tcp_close {
+            self.expire_closed(t);
+        }
+    }
+
     /// Ends every active flow (expiration `end`, or `tcp_close` for a closed TCP flow still in
     /// its grace), oldest first.
     pub fn finish(&mut self) {

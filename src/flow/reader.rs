@@ -39,6 +39,8 @@ pub struct FlowReader {
     server_name: bool,
     /// Return [`Error::Interrupted`] after this many packets without a flow to hand out (0: never).
     yield_every: u64,
+    /// When the source is quiet ([`Error::Interrupted`]), end the flows idle by the wall clock.
+    idle_clock: bool,
 }
 
 impl FlowReader {
@@ -83,6 +85,7 @@ impl FlowReader {
             undecodable: 0,
             server_name,
             yield_every: 0,
+            idle_clock: false,
         })
     }
 
@@ -91,6 +94,13 @@ impl FlowReader {
     /// capture of few flows, then call again (nothing is lost). Off by default.
     pub fn yield_every(&mut self, packets: u64) {
         self.yield_every = packets;
+    }
+
+    /// With `on`, a quiet source (a live capture's read timeout) ends the flows that the wall
+    /// clock says are idle and hands them out, instead of waiting for the next packet. For live
+    /// sources only: their timestamps are the wall clock's.
+    pub fn expire_on_idle(&mut self, on: bool) {
+        self.idle_clock = on;
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -167,8 +177,19 @@ impl FlowReader {
                         self.warnings.push(e.to_string());
                     }
                 }
-                Err(Error::Interrupted) if !self.columns.is_empty() => break,
-                Err(Error::Interrupted) => return Err(Error::Interrupted),
+                Err(Error::Interrupted) => {
+                    if self.idle_clock {
+                        self.meter.expire_at(wall_clock_ns());
+                        let room = self.batch_size - self.columns.len();
+                        for r in self.meter.drain_up_to(room) {
+                            self.columns.append(&r);
+                        }
+                    }
+                    if self.columns.is_empty() {
+                        return Err(Error::Interrupted);
+                    }
+                    break;
+                }
                 Err(e) => {
                     self.finished = true;
                     self.pending_error = Some(e);
@@ -187,6 +208,13 @@ impl FlowReader {
         }
         self.columns.finish().map(Some)
     }
+}
+
+/// Nanoseconds since the Unix epoch by the system clock (0 before it).
+fn wall_clock_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 impl Iterator for FlowReader {

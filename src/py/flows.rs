@@ -1,22 +1,29 @@
-//! `NativeFlowReader`: a capture file as a stream of flow record batches for Python.
+//! `NativeFlowReader`: a capture file, or a packet reader's source (a file reader, a live
+//! capture), as a stream of flow record batches for Python.
 //!
 //! As `NativeReader`: each batch is built with the GIL released, the GIL is taken back between
 //! batches to check for Ctrl-C, and the reader sits behind a mutex only ever locked with the GIL
-//! released.
+//! released. A live capture keeps its handle here, so that `stop()` and the capture's drop
+//! counters work as they do on the packet reader it came from.
 
 use std::path::PathBuf;
+#[cfg(feature = "live")]
+use std::sync::Arc;
 use std::sync::Mutex;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 use pyo3_arrow::{PyRecordBatch, PyRecordBatchReader, PySchema, PyTable};
 
 use super::errors::to_py;
+use super::reader::NativeReader;
 use crate::error::Error;
 use crate::flow::{FlowOptions, FlowReader};
+#[cfg(feature = "live")]
+use crate::source::live::LiveHandle;
 
 #[pyclass(module = "pktstream._native", name = "NativeFlowReader", frozen)]
 pub(crate) struct NativeFlowReader {
@@ -24,6 +31,8 @@ pub(crate) struct NativeFlowReader {
     schema: SchemaRef,
     path: PathBuf,
     file_size: Option<u64>,
+    #[cfg(feature = "live")]
+    live: Option<Arc<LiveHandle>>,
 }
 
 fn seconds_to_ns(name: &str, s: f64) -> PyResult<i64> {
@@ -52,17 +61,68 @@ impl NativeFlowReader {
     }
 }
 
+/// Where the flows come from: a path, or the source of a packet reader.
+struct Opened {
+    reader: FlowReader,
+    path: PathBuf,
+    #[cfg(feature = "live")]
+    live: Option<Arc<LiveHandle>>,
+}
+
+fn used_up() -> PyErr {
+    to_py(Error::InvalidArgument("the packet reader was already consumed or closed".into()))
+}
+
+/// Opens `source`: a `NativeReader` or `NativeLiveReader` (whose source the meter takes over from
+/// where the reader stopped) or a path.
+fn open(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    opts: FlowOptions,
+    columns: Option<&[String]>,
+    batch_size: usize,
+    strict: bool,
+) -> PyResult<Opened> {
+    let meter = |packets: crate::reader::PacketReader| {
+        let source = packets.into_source().ok_or_else(used_up)?;
+        py.detach(|| FlowReader::from_source(source, opts.clone(), columns, batch_size, strict)).map_err(to_py)
+    };
+    if let Ok(native) = source.cast::<NativeReader>() {
+        let (packets, path) = native.get().take(py).ok_or_else(used_up)?;
+        let reader = meter(packets)?;
+        #[cfg(feature = "live")]
+        return Ok(Opened { reader, path, live: None });
+        #[cfg(not(feature = "live"))]
+        return Ok(Opened { reader, path });
+    }
+    #[cfg(feature = "live")]
+    if let Ok(native) = source.cast::<super::live::NativeLiveReader>() {
+        let (packets, handle, interface) = native.get().take(py).ok_or_else(used_up)?;
+        let mut reader = meter(packets)?;
+        reader.expire_on_idle(true);
+        return Ok(Opened { reader, path: PathBuf::from(interface), live: Some(handle) });
+    }
+    let path: PathBuf = source.extract()?;
+    let reader = py.detach(|| FlowReader::open(&path, opts, columns, batch_size, strict)).map_err(to_py)?;
+    #[cfg(feature = "live")]
+    return Ok(Opened { reader, path, live: None });
+    #[cfg(not(feature = "live"))]
+    Ok(Opened { reader, path })
+}
+
 #[pymethods]
 impl NativeFlowReader {
+    /// `source` is a capture's path, or a `NativeReader` / `NativeLiveReader` whose source the
+    /// meter takes over (the packet reader reads nothing more).
     #[new]
     #[pyo3(signature = (
-        path, *, idle_timeout=120.0, active_timeout=1800.0, tcp_close=false, tcp_close_grace=1.0,
+        source, *, idle_timeout=120.0, active_timeout=1800.0, tcp_close=false, tcp_close_grace=1.0,
         accounting="wire", statistics=false, server_name=false, columns=None, max_flows=1_000_000, batch_size=65536, strict=false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        path: PathBuf,
+        source: &Bound<'_, PyAny>,
         idle_timeout: f64,
         active_timeout: f64,
         tcp_close: bool,
@@ -85,11 +145,35 @@ impl NativeFlowReader {
             server_name,
             max_flows,
         };
-        let mut reader =
-            py.detach(|| FlowReader::open(&path, opts, columns.as_deref(), batch_size, strict)).map_err(to_py)?;
+        let mut opened = open(py, source, opts, columns.as_deref(), batch_size, strict)?;
         // Come back for Ctrl-C every ~100 ms of reading, even while no flow ends.
-        reader.yield_every(1 << 18);
-        Ok(Self { schema: reader.schema(), file_size: reader.info().file_size, inner: Mutex::new(Some(reader)), path })
+        opened.reader.yield_every(1 << 18);
+        Ok(Self {
+            schema: opened.reader.schema(),
+            file_size: opened.reader.info().file_size,
+            inner: Mutex::new(Some(opened.reader)),
+            path: opened.path,
+            #[cfg(feature = "live")]
+            live: opened.live,
+        })
+    }
+
+    /// Ends a live capture: the flows still active are flushed, then the stream ends. Nothing
+    /// for a file.
+    fn stop(&self) {
+        #[cfg(feature = "live")]
+        if let Some(handle) = &self.live {
+            handle.stop();
+        }
+    }
+
+    /// Whether the flows come from a live capture.
+    #[getter]
+    fn live(&self) -> bool {
+        #[cfg(feature = "live")]
+        return self.live.is_some();
+        #[cfg(not(feature = "live"))]
+        false
     }
 
     /// The next batch of ended flows, or None once the capture is metered and flushed.
@@ -97,11 +181,17 @@ impl NativeFlowReader {
         Ok(self.next(py)?.map(PyRecordBatch::new))
     }
 
-    /// Every remaining flow as one table.
+    /// Every remaining flow as one table. On a live capture Ctrl-C ends the capture: the flows
+    /// so far are flushed and returned rather than lost.
     fn read_all(&self, py: Python<'_>) -> PyResult<PyTable> {
         let mut batches = Vec::new();
-        while let Some(batch) = self.next(py)? {
-            batches.push(batch);
+        loop {
+            match self.next(py) {
+                Ok(Some(batch)) => batches.push(batch),
+                Ok(None) => break,
+                Err(e) if self.live() && e.is_instance_of::<PyKeyboardInterrupt>(py) => self.stop(),
+                Err(e) => return Err(e),
+            }
         }
         PyTable::try_new(batches, self.schema.clone())
     }
@@ -140,6 +230,10 @@ impl NativeFlowReader {
             d.set_item("format", format)?;
             d.set_item("warnings", warnings)?;
         }
+        #[cfg(feature = "live")]
+        if let Some(handle) = &self.live {
+            super::live::stats_into(&d, &handle.stats())?;
+        }
         Ok(d)
     }
 
@@ -151,8 +245,9 @@ impl NativeFlowReader {
         })
     }
 
-    /// Releases the file; later reads return nothing.
+    /// Releases the file (stops a live capture); later reads return nothing.
     fn close(&self, py: Python<'_>) {
+        self.stop();
         let reader = py.detach(|| self.inner.lock().unwrap_or_else(|p| p.into_inner()).take());
         drop(reader);
     }

@@ -57,7 +57,7 @@ fn open(py: Python<'_>, opts: &LiveOptions) -> PyResult<LiveSource> {
     py.detach(|| LiveSource::open(opts)).map_err(to_py)
 }
 
-fn stats_into(d: &Bound<'_, PyDict>, s: &CaptureStats) -> PyResult<()> {
+pub(crate) fn stats_into(d: &Bound<'_, PyDict>, s: &CaptureStats) -> PyResult<()> {
     d.set_item("captured", s.captured)?;
     d.set_item("received", s.received)?;
     d.set_item("dropped_kernel", s.dropped_kernel)?;
@@ -78,6 +78,13 @@ pub(crate) struct NativeLiveReader {
 }
 
 impl NativeLiveReader {
+    /// Takes the packet reader out with the capture's handle and interface, for a flow meter to
+    /// take over the capture; later reads return nothing.
+    pub(crate) fn take(&self, py: Python<'_>) -> Option<(PacketReader, Arc<LiveHandle>, String)> {
+        let reader = py.detach(|| self.inner.lock().unwrap_or_else(|p| p.into_inner()).take())?;
+        Some((reader, self.handle.clone(), self.interface.clone()))
+    }
+
     fn next(&self, py: Python<'_>) -> PyResult<Option<RecordBatch>> {
         loop {
             // Before the read, never after: a batch that was read is always returned.

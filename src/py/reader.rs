@@ -28,6 +28,13 @@ pub(crate) struct NativeReader {
 }
 
 impl NativeReader {
+    /// Takes the packet reader out with its path, for a flow meter to take over its source;
+    /// later reads return nothing.
+    pub(crate) fn take(&self, py: Python<'_>) -> Option<(PacketReader, PathBuf)> {
+        let reader = py.detach(|| self.inner.lock().unwrap_or_else(|p| p.into_inner()).take())?;
+        Some((reader, self.path.clone()))
+    }
+
     fn next(&self, py: Python<'_>) -> PyResult<Option<RecordBatch>> {
         loop {
             let batch = py.detach(|| {
