@@ -2,7 +2,8 @@
 
 Covers the ``pktstream`` streaming source (exact rows and offsets, availableNow, read limits,
 kill-and-restart with a checkpoint), batch reads, :func:`pktstream.spark.decode` over a DataFrame
-shaped like Spark's Kafka source, the ``pcap`` source against :func:`pktstream.read_pcap`, and
+shaped like Spark's Kafka source, the ``pcap`` source against :func:`pktstream.read_pcap` (and
+with ``flows=true`` against :func:`pktstream.flows`), and
 :func:`pktstream.spark.foreach_arrow`.
 """
 
@@ -332,6 +333,173 @@ def test_pcap_stream_over_directory(spark, tmp_path):
     batches.clear()
     run()  # only the new file
     assert _collect(batches).num_rows == pktstream.read_pcap(files[1]).num_rows
+
+
+# --- the pcap source with flows=true ----------------------------------------------------------------
+
+LOOPBACK = DATA / "gopacket_test_loopback.pcap"  # 2 flows, 5 with idle_timeout=0.001
+NTP = DATA / "pcap_parser_ntp.pcap"
+
+
+def _pcap_flows(spark: Any, path: Any, **options: str) -> Any:
+    reader = spark.read.format("pcap").option("flows", "true")
+    for k, v in options.items():
+        reader = reader.option(k, v)
+    return reader.load(str(path))
+
+
+def _as_spark_gives(table: pa.Table, target: pa.Schema) -> pa.Table:
+    """``table`` sorted by ``flow_id`` and cast as the source casts what it hands to Spark."""
+    table = table.sort_by("flow_id").combine_chunks()
+    return pa.Table.from_batches([conform(b, target) for b in table.to_batches()], schema=target)
+
+
+def test_pcap_flows_batch_equals_flows(spark):
+    df = _pcap_flows(spark, SAMPLE)
+    assert df.rdd.getNumPartitions() == 1
+    assert df.schema == spark_schema(pktstream.flow_schema())
+    got = df.toArrow().sort_by("flow_id")
+    expected = pktstream.flows(SAMPLE).to_pandas().sort_values("flow_id").reset_index(drop=True)
+    assert got.num_rows == len(expected) == 196
+    cols = [
+        "flow_id",
+        "packets",
+        "bytes",
+        "src_ip",
+        "dst_ip",
+        "src_port",
+        "dst_port",
+        "ip_proto",
+        "src2dst_packets",
+        "src2dst_bytes",
+        "dst2src_packets",
+        "dst2src_bytes",
+        "expiration",
+    ]
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(got.select(cols).to_pandas(), expected[cols], check_dtype=False)
+    # Every column, as conform() casts it (timestamps truncated to us, duration as int64 ns).
+    target = arrow_schema(df.schema)
+    assert got.equals(_as_spark_gives(pktstream.flows(SAMPLE), target))
+    assert got.column("duration").to_pylist() == expected["duration"].astype("int64").tolist()
+
+
+def test_pcap_flows_directory_meters_each_file(spark, tmp_path):
+    # The same capture twice: a meter spanning files would merge their flows (same endpoints, same times).
+    shutil.copy(SAMPLE, tmp_path / "a.pcap")
+    shutil.copy(SAMPLE, tmp_path / "b.pcap")
+    shutil.copy(NTP, tmp_path / "c.pcap")
+    df = _pcap_flows(spark, tmp_path, includePath="true")
+    assert df.rdd.getNumPartitions() == 3
+    got = df.toArrow()
+    counts = [pktstream.flows(f).num_rows for f in (SAMPLE, SAMPLE, NTP)]
+    assert got.num_rows == sum(counts) == 2 * 196 + 6
+    target = arrow_schema(spark_schema(pktstream.flow_schema()))
+    for name, src in (("a.pcap", SAMPLE), ("b.pcap", SAMPLE), ("c.pcap", NTP)):
+        mine = got.filter(pc.equal(got.column("path"), str(tmp_path / name))).drop_columns(["path"])
+        assert _as_spark_gives(mine, target).equals(_as_spark_gives(pktstream.flows(src), target)), name
+
+
+@pytest.mark.parametrize(
+    "path, options, kwargs",
+    [
+        (LOOPBACK, {"idleTimeout": "0.001"}, {"idle_timeout": 0.001}),
+        (SAMPLE, {"statistics": "true"}, {"statistics": True}),
+        (
+            SAMPLE,
+            {"serverName": "true", "columns": "flow_id,requested_server_name,packets"},
+            {"server_name": True, "columns": ["flow_id", "requested_server_name", "packets"]},
+        ),
+        (
+            SAMPLE,
+            {"accounting": "payload", "tcpClose": "true", "activeTimeout": "0.5", "maxFlows": "3"},
+            {"accounting": "payload", "tcp_close": True, "active_timeout": 0.5, "max_flows": 3},
+        ),
+    ],
+    ids=["idleTimeout", "statistics", "serverName+columns", "accounting+tcpClose+activeTimeout+maxFlows"],
+)
+def test_pcap_flows_options_pass_through(spark, path, options, kwargs):
+    df = _pcap_flows(spark, path, **options)
+    expected = pktstream.flows(path, **kwargs)
+    assert df.columns == expected.column_names
+    got = df.toArrow()
+    assert got.num_rows == expected.num_rows
+    assert got.sort_by("flow_id").equals(_as_spark_gives(expected, arrow_schema(df.schema)))
+    if "idle_timeout" in kwargs:
+        assert got.num_rows == 5 != pktstream.flows(path).num_rows == 2
+    if kwargs.get("statistics"):
+        extra = set(df.columns) - set(pktstream.flow_schema().names)
+        assert {"bidirectional_mean_ps", "src2dst_max_piat_ms", "dst2src_stddev_ps"} <= extra
+    if "max_flows" in kwargs:
+        assert "evicted" in got.column("expiration").to_pylist()
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        ({"flows": "true", "addresses": "binary"}, "option addresses"),
+        ({"idleTimeout": "30"}, "option idleTimeout"),
+        ({"flows": "false", "statistics": "true"}, "option statistics"),
+        ({"maxFlows": "10"}, "option maxFlows"),
+        ({"flows": "true", "accounting": "l2"}, "option accounting"),
+        ({"flows": "true", "maxFlows": "0"}, "option maxFlows"),
+        ({"flows": "true", "activeTimeout": "-1"}, "option activeTimeout"),
+        ({"flows": "true", "tcpClose": "yes"}, "option tcpClose"),
+        ({"flows": "maybe"}, "option flows"),
+        ({"flows": "true", "columns": "flow_id,bidirectional_mean_ps"}, "option columns"),
+    ],
+)
+def test_pcap_flows_bad_options_are_named(spark, options, named):
+    reader = spark.read.format("pcap")
+    for k, v in options.items():
+        reader = reader.option(k, v)
+    with pytest.raises(Exception, match=named):
+        reader.load(str(SAMPLE)).collect()
+    with pytest.raises(Exception, match=named):  # the streaming form checks the same way
+        stream = spark.readStream.format("pcap")
+        for k, v in options.items():
+            stream = stream.option(k, v)
+        stream.load(str(SAMPLE))
+
+
+def test_pcap_flows_stream_over_directory(spark, tmp_path):
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    old = time.time() - 10
+    batches: list[tuple[int, pa.Table]] = []
+    target = arrow_schema(spark_schema(pktstream.flow_schema()))
+
+    def arrive(src: Path, name: str) -> None:
+        shutil.copy(src, incoming / name)
+        os.utime(incoming / name, (old, old))
+
+    def run() -> pa.Table:
+        batches.clear()
+        q = (
+            spark.readStream.format("pcap")
+            .option("flows", "true")
+            .option("idleTimeout", "0.001")
+            .load(str(incoming))
+            .writeStream.foreachBatch(foreach_arrow(lambda t, i: batches.append((i, t))))
+            .trigger(availableNow=True)
+            .option("checkpointLocation", str(tmp_path / "ckpt"))
+            .start()
+        )
+        q.awaitTermination(120)
+        assert q.exception() is None
+        return _collect(batches)
+
+    arrive(LOOPBACK, "a.pcap")
+    got = run()
+    expected = pktstream.flows(LOOPBACK, idle_timeout=0.001)
+    assert got.num_rows == expected.num_rows == 5
+    assert _as_spark_gives(got, target).equals(_as_spark_gives(expected, target))
+    arrive(NTP, "b.pcap")
+    got = run()  # only the new file, metered on its own
+    expected = pktstream.flows(NTP, idle_timeout=0.001)
+    assert got.num_rows == expected.num_rows > 0
+    assert _as_spark_gives(got, target).equals(_as_spark_gives(expected, target))
 
 
 @pytest.mark.parametrize("bad", ["subscribe", "kafka.bootstrap.servers"])

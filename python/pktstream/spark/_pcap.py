@@ -7,13 +7,23 @@ offset is the sorted list of files already read, so it lives in Spark's checkpoi
 be complete when they appear (write elsewhere, then rename into the directory); files modified
 within the last ``minFileAgeMs`` (default 1000) wait for the next batch. Paths are local to the
 machine (every executor must see them).
+
+With ``flows=true`` the files are read as flow records instead of packets: each file is metered
+with :func:`pktstream.iter_flows` (schema :func:`pktstream.flow_schema`), still one partition per
+file. Flows never span files: a file's flows end with it (``expiration="end"``), the same
+endpoints in the next file start new records, and ``flow_id`` counts from 0 in every file (add
+``includePath=true`` to tell them apart). The flow options are checked on the driver: packet-only
+options with ``flows=true``, and flow options without it, are refused with the option's name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
+import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import pyarrow as pa
@@ -21,6 +31,7 @@ from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceStrea
 from pyspark.sql.types import StructType
 
 from ._decode import column_list
+from ._options import _flag
 from ._schema import arrow_schema, conform, spark_schema
 
 try:  # Spark 4.2+
@@ -32,7 +43,27 @@ except ImportError:  # Spark 4.0 / 4.1
         """Stand-in on Spark < 4.2."""
 
 
-__all__ = ["PcapDataSource", "list_files"]
+__all__ = ["PcapDataSource", "FlowOptions", "list_files", "PACKET_ONLY_OPTIONS", "FLOW_ONLY_OPTIONS"]
+
+#: Options only packet reads take: lower case (as Spark passes them) -> the documented spelling.
+PACKET_ONLY_OPTIONS = {"addresses": "addresses"}
+
+#: Options only flow reads (``flows=true``) take: lower case -> the documented spelling.
+FLOW_ONLY_OPTIONS = {
+    n.lower(): n
+    for n in (
+        "idleTimeout",
+        "activeTimeout",
+        "tcpClose",
+        "accounting",
+        "statistics",
+        "serverName",
+        "maxFlows",
+    )
+}
+
+#: ``accounting``'s values (what :func:`pktstream.iter_flows` counts as a packet's bytes).
+ACCOUNTING = ("wire", "ip", "payload")
 
 
 def list_files(path: str) -> List[str]:
@@ -68,6 +99,114 @@ class PcapFile(InputPartition):
         self.path = path
 
 
+def _seconds(opts: Mapping[str, str], key: str, default: float) -> float:
+    """Option ``key`` as a positive, finite number of seconds (``default`` when not given).
+
+    Example:
+        >>> _seconds({"idletimeout": "0.5"}, "idletimeout", 120.0), _seconds({}, "idletimeout", 120.0)
+        (0.5, 120.0)
+    """
+    if key not in opts:
+        return default
+    name = FLOW_ONLY_OPTIONS[key]
+    try:
+        value = float(opts[key])
+    except ValueError as e:
+        raise ValueError(f"pcap source: option {name} must be a number of seconds, not {opts[key]!r}") from e
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"pcap source: option {name} must be a positive number of seconds, not {opts[key]!r}"
+        )
+    return value
+
+
+def _count(opts: Mapping[str, str], key: str, default: int) -> int:
+    """Option ``key`` as a positive integer (``default`` when not given).
+
+    Example:
+        >>> _count({"maxflows": "1000"}, "maxflows", 1_000_000)
+        1000
+    """
+    if key not in opts:
+        return default
+    name = FLOW_ONLY_OPTIONS[key]
+    try:
+        value = int(opts[key])
+    except ValueError as e:
+        raise ValueError(f"pcap source: option {name} must be a positive integer, not {opts[key]!r}") from e
+    if value < 1:
+        raise ValueError(f"pcap source: option {name} must be a positive integer, not {opts[key]!r}")
+    return value
+
+
+def _accounting(opts: Mapping[str, str]) -> str:
+    """Option ``accounting``: ``wire`` (the default), ``ip`` or ``payload``."""
+    value = opts.get("accounting", "wire").strip().lower()
+    if value not in ACCOUNTING:
+        raise ValueError(
+            f"pcap source: option accounting must be wire, ip or payload, not {opts['accounting']!r}"
+        )
+    return value
+
+
+def _check_mode(opts: Mapping[str, str], flows: bool) -> None:
+    """Refuses options of the other mode: packet-only options with ``flows=true``, flow options
+    without it.
+
+    Example:
+        >>> _check_mode({"idletimeout": "30"}, flows=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: pcap source: option idleTimeout is a flow option; it needs flows=true
+    """
+    for key in sorted(opts):
+        if flows and key in PACKET_ONLY_OPTIONS:
+            raise ValueError(
+                f"pcap source: option {PACKET_ONLY_OPTIONS[key]} applies to packets, not to flows=true; drop it"
+            )
+        if not flows and key in FLOW_ONLY_OPTIONS:
+            raise ValueError(
+                f"pcap source: option {FLOW_ONLY_OPTIONS[key]} is a flow option; it needs flows=true"
+            )
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """What :func:`pktstream.iter_flows` is given for every file when ``flows=true`` (parsed once,
+    on the driver; the defaults are :func:`~pktstream.iter_flows`'s).
+
+    Example:
+        >>> o = FlowOptions.parse({"idletimeout": "30", "tcpclose": "true"})
+        >>> o.idle_timeout, o.tcp_close, o.kwargs()["max_flows"]
+        (30.0, True, 1000000)
+    """
+
+    idle_timeout: float = 120.0
+    active_timeout: float = 1800.0
+    tcp_close: bool = False
+    accounting: str = "wire"
+    statistics: bool = False
+    server_name: bool = False
+    max_flows: int = 1_000_000
+
+    @classmethod
+    def parse(cls, opts: Mapping[str, str]) -> "FlowOptions":
+        """From the source's options (keys lower case)."""
+        return cls(
+            idle_timeout=_seconds(opts, "idletimeout", cls.idle_timeout),
+            active_timeout=_seconds(opts, "activetimeout", cls.active_timeout),
+            tcp_close=_flag(opts.get("tcpclose", "false"), "tcpClose"),
+            accounting=_accounting(opts),
+            statistics=_flag(opts.get("statistics", "false"), "statistics"),
+            server_name=_flag(opts.get("servername", "false"), "serverName"),
+            max_flows=_count(opts, "maxflows", cls.max_flows),
+        )
+
+    def kwargs(self) -> Dict[str, Any]:
+        """:func:`pktstream.iter_flows`'s keyword arguments."""
+        return dataclasses.asdict(self)
+
+
 class _Options:
     def __init__(self, options: Mapping[str, str]) -> None:
         opts = {k.lower(): v for k, v in options.items()}
@@ -80,7 +219,11 @@ class _Options:
             self.paths = [str(p) for p in json.loads(paths)]
         else:
             self.paths = [paths]
-        self.paths = [p[len("file:"):] if p.startswith("file:") else p for p in self.paths]
+        self.paths = [p[len("file:") :] if p.startswith("file:") else p for p in self.paths]
+        flows = _flag(opts.get("flows", "false"), "flows")
+        _check_mode(opts, flows)
+        #: The flow options with ``flows=true``; None for packets.
+        self.flow: Optional[FlowOptions] = FlowOptions.parse(opts) if flows else None
         self.columns = column_list(opts.get("columns"))
         self.addresses = opts.get("addresses", "string")
         self.batch_size = int(opts.get("batchsize", 65_536))
@@ -95,13 +238,39 @@ class _Options:
             out.extend(list_files(p))
         return sorted(set(out))
 
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema of what is read: :func:`pktstream.schema` (packets) or
+        :func:`pktstream.flow_schema` (flows), projected by ``columns``, plus ``path``."""
+        import pktstream
 
-def _read_file(opts: _Options, path: str, target: pa.Schema) -> Iterator[pa.RecordBatch]:
+        if self.flow is None:
+            arrow = pktstream.schema(self.columns, addresses=self.addresses)  # type: ignore[arg-type]
+        else:
+            try:
+                arrow = pktstream.flow_schema(self.flow.statistics, self.columns, self.flow.server_name)
+            except ValueError as e:
+                raise ValueError(f"pcap source (flows=true), option columns: {e}") from e
+        if self.include_path:
+            arrow = arrow.append(pa.field("path", pa.string()))
+        return arrow
+
+
+def _open(opts: _Options, path: str) -> Any:
+    """The reader of one file: :func:`pktstream.iter_batches`, or :func:`pktstream.iter_flows`
+    with ``flows=true`` (both context managers yielding record batches)."""
     import pktstream
 
-    with pktstream.iter_batches(
+    if opts.flow is not None:
+        return pktstream.iter_flows(
+            path, columns=opts.columns, batch_size=opts.batch_size, strict=opts.strict, **opts.flow.kwargs()
+        )
+    return pktstream.iter_batches(
         path, columns=opts.columns, batch_size=opts.batch_size, addresses=opts.addresses, strict=opts.strict
-    ) as reader:
+    )
+
+
+def _read_file(opts: _Options, path: str, target: pa.Schema) -> Iterator[pa.RecordBatch]:
+    with _open(opts, path) as reader:
         for batch in reader:
             if opts.include_path:
                 batch = batch.append_column("path", pa.array([path] * batch.num_rows, pa.string()))
@@ -190,14 +359,22 @@ class PcapStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 class PcapDataSource(DataSource):
     """``spark.read.format("pcap").load(path_or_glob)`` and ``spark.readStream.format("pcap")``.
 
-    Options: ``columns`` (a comma list: a projection of the packet schema), ``addresses``
-    (``string`` | ``binary``), ``batchSize``, ``strict`` (raise on a cut file instead of reading up
-    to the cut), ``includePath`` (add a ``path`` column); streaming: ``maxFilesPerTrigger``,
+    Options: ``columns`` (a comma list: a projection of the packet schema, or of the flow schema
+    with ``flows=true``), ``addresses`` (``string`` | ``binary``; packets only), ``batchSize``
+    (packets or flows per batch), ``strict`` (raise on a cut file instead of reading up to the
+    cut), ``includePath`` (add a ``path`` column); streaming: ``maxFilesPerTrigger``,
     ``minFileAgeMs``.
+
+    ``flows=true`` reads flow records, each file metered on its own with
+    :func:`pktstream.iter_flows` (flows never span files), with its options ``idleTimeout`` and
+    ``activeTimeout`` (seconds), ``tcpClose``, ``accounting`` (``wire`` | ``ip`` | ``payload``),
+    ``statistics``, ``serverName`` and ``maxFlows`` (per file).
 
     Example:
         >>> df = spark.read.format("pcap").load("captures/*.pcap.gz")  # doctest: +SKIP
         >>> df.groupBy("ip_proto").count().show()  # doctest: +SKIP
+        >>> flows = spark.read.format("pcap").option("flows", "true").option("idleTimeout", "30").load(
+        ...     "captures/*.pcap.gz")  # doctest: +SKIP
     """
 
     @classmethod
@@ -205,13 +382,7 @@ class PcapDataSource(DataSource):
         return "pcap"
 
     def schema(self) -> StructType:
-        import pktstream
-
-        opts = _Options(self.options)
-        arrow = pktstream.schema(opts.columns, addresses=opts.addresses)  # type: ignore[arg-type]
-        if opts.include_path:
-            arrow = arrow.append(pa.field("path", pa.string()))
-        return spark_schema(arrow)
+        return spark_schema(_Options(self.options).arrow_schema())
 
     def reader(self, schema: StructType) -> DataSourceReader:
         return PcapBatchReader(_Options(self.options), schema)

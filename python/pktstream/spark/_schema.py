@@ -12,6 +12,7 @@ uint16                         IntegerType                 int32
 uint32, uint64                 LongType                    int64 (uint64 > 2**63-1 raises)
 timestamp[any unit, tz]        TimestampType               timestamp[us, tz=UTC] (truncates)
 timestamp[any unit] (no tz)    TimestampNTZType            timestamp[us]
+duration[unit]                 LongType                    int64: a count of the unit (flows: ns)
 large_string, string_view      StringType                  string
 large_binary, fixed binary     BinaryType                  binary
 dictionary<_, v>               the type of ``v``           decoded
@@ -74,8 +75,8 @@ def spark_type(t: pa.DataType) -> T.DataType:
 
     Example:
         >>> import pyarrow as pa
-        >>> spark_type(pa.uint16()), spark_type(pa.timestamp("ns", "UTC"))
-        (IntegerType(), TimestampType())
+        >>> spark_type(pa.uint16()), spark_type(pa.timestamp("ns", "UTC")), spark_type(pa.duration("ns"))
+        (IntegerType(), TimestampType(), LongType())
     """
     from pyspark.sql.pandas.types import from_arrow_type
 
