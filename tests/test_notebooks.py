@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
-# What each notebook must print (besides running without an error).
+# What each notebook must print (besides running without an error); 02 also _capture_lines().
 EXPECTED = {
     "01_pcap_to_spark.ipynb": ["20,000 packets counted, 20,000 produced", "20,000 packets in"],
     "02_netflow_distances.ipynb": ["6,000 events", "0 late events", "pairs in the results topic",
@@ -31,6 +31,33 @@ EXPECTED = {
                                           "database totals == generated totals"],
     "04_raw_packets.ipynb": ["10,000 frames decoded by Spark, 10,000 produced", "equal read_pcap's"],
 }
+
+
+def _capture_lines(tmp_path: Path) -> list[str]:
+    """What notebook 02's last section ("From real packets") must print, computed here without Kafka
+    or Spark: the flow events of the same synthetic capture, and their pairs by ``distance.pairs``
+    with the notebook's features and options."""
+    import pktstream
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pktstream import distance, synth
+
+    capture = tmp_path / "capture.pcap"
+    synth.write_pcap(capture, 5_000, seed=3)
+    events = pktstream.suricata_events(pktstream.flows(capture))
+    raw = ["duration", "in_bytes", "in_packets", "out_bytes", "out_packets"]
+    for c in raw:
+        events = events.append_column(f"log_{c}", pc.log1p(pc.cast(events[c], pa.float64())))
+    pairs = distance.pairs(events, key="src_ip4", features=[f"log_{c}" for c in raw], id="eventid",
+                           time="@timestamp", window="5s", top_k=3)
+    n, m = events.num_rows, pairs.num_rows
+    assert n > 1000 and m > 1000
+    return [f"{n:,} delivered, 0 failed", f", {n:,} flow events, {m:,} pairs published, 0 late events",
+            f"{n:,} flow events from", f"-> {m:,} pairs in the results topic; {m:,} from distance.pairs()"]
+
+
+def _expected(name: str, tmp_path: Path) -> list[str]:
+    return EXPECTED.get(name, []) + (_capture_lines(tmp_path) if name.startswith("02_") else [])
 
 
 def _missing(name: str) -> str:
@@ -77,7 +104,7 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert any(o.get("output_type") in ("execute_result", "display_data") for o in outputs)
     assert any("image/png" in o.get("data", {}) for o in outputs), "no figure was drawn"
     printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    for line in EXPECTED.get(path.name, []):
+    for line in _expected(path.name, tmp_path):
         assert line in printed, f"{path.name} did not print {line!r}"
 
 
@@ -95,7 +122,7 @@ def _shows_something(source: str) -> bool:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_stored_notebook_is_executed(path: Path):
+def test_stored_notebook_is_executed(path: Path, tmp_path: Path):
     """The stored files carry their outputs (a reader on a code host sees the tables and plots):
     refreshed by ``scripts/run_notebooks.py``, which runs them top to bottom."""
     nb = nbformat.read(path, as_version=4)
@@ -113,7 +140,7 @@ def test_stored_notebook_is_executed(path: Path):
         if _shows_something(cell.source):
             assert cell.get("outputs"), f"{path.name}: cell {index} shows something but has no stored output"
     printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    for line in EXPECTED.get(path.name, []):
+    for line in _expected(path.name, tmp_path):
         assert line in printed, f"{path.name}: the stored outputs lack {line!r}"
     for cell in nb.cells:
         assert "execution" not in cell.metadata, f"{path.name}: execution timestamps are stored"
