@@ -12,7 +12,7 @@
 mod address;
 mod chunk;
 mod flow_cache;
-mod format;
+pub(crate) mod format;
 mod pool;
 
 use arrow_array::types::{TimestampNanosecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type};

@@ -13,6 +13,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::key::{has_ports, tunnel_name};
 use super::state::{FlowRecord, Running};
+use crate::columns::format::ip_text;
 use crate::error::{Error, Result};
 
 /// The always-present columns, in order.
@@ -196,7 +197,6 @@ impl FlowColumns {
 
     /// Appends one finished flow.
     pub fn append(&mut self, r: &FlowRecord) {
-        use std::fmt::Write;
         let f = &r.flow;
         let k = &f.key;
         self.len += 1;
@@ -216,11 +216,10 @@ impl FlowColumns {
         self.last_seen.append_value(f.last_ns);
         self.duration.append_value(f.last_ns - f.first_ns);
         self.ip_version.append_value(k.ip_version);
-        let (src_lo, dst_lo) = (f.src_is_lo, !f.src_is_lo);
-        let _ = write!(self.src_ip, "{}", k.ip(src_lo));
-        self.src_ip.append_value("");
-        let _ = write!(self.dst_ip, "{}", k.ip(dst_lo));
-        self.dst_ip.append_value("");
+        let (v4, mut buf) = (k.ip_version == 4, [0u8; 72]);
+        let (src, dst) = if f.src_is_lo { (&k.lo_ip, &k.hi_ip) } else { (&k.hi_ip, &k.lo_ip) };
+        self.src_ip.append_value(ip_text(v4, src, &mut buf));
+        self.dst_ip.append_value(ip_text(v4, dst, &mut buf));
         let ports = if f.src_is_lo { (k.lo_port, k.hi_port) } else { (k.hi_port, k.lo_port) };
         let tcp = k.ip_proto == 6;
         if has_ports(k.ip_proto) {

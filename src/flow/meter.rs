@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use super::key::{FlowKey, NoFlow};
 use super::server_name;
 use super::state::{Expiration, FlowRecord, FlowState, FlowStatistics};
+use super::table::key_hash;
 use super::{Accounting, FlowOptions};
 use crate::decode::community_id::community_id_words;
 use crate::decode::Packet;
@@ -50,6 +51,8 @@ pub struct FlowMeter {
     next_id: u64,
     out: VecDeque<FlowRecord>,
     stats: MeterStats,
+    /// [`Self::finish_some`] is emptying the table (its keys are forgotten).
+    finishing: bool,
 }
 
 impl FlowMeter {
@@ -62,6 +65,7 @@ impl FlowMeter {
             next_id: 0,
             out: VecDeque::new(),
             stats: MeterStats::default(),
+            finishing: false,
         }
     }
 
@@ -127,7 +131,8 @@ impl FlowMeter {
             Accounting::Payload => u64::from(p.payload_len.unwrap_or(0)),
         };
         let flags = p.tcp_flags.unwrap_or(0);
-        let idx = match self.table.get(&key) {
+        let hash = key_hash(&key);
+        let idx = match self.table.find(&key, hash) {
             Some(idx) => {
                 let f = self.table.flow(idx);
                 let reason = if t - f.last_ns >= self.opts.idle_timeout_ns {
@@ -147,11 +152,11 @@ impl FlowMeter {
                     Some(r) => {
                         let flow = self.table.remove(idx);
                         self.emit(flow, r);
-                        self.create(key, forward, p, t)
+                        self.create(key, hash, forward, p, t)
                     }
                 }
             }
-            None => self.create(key, forward, p, t),
+            None => self.create(key, hash, forward, p, t),
         };
         let tcp_close = self.opts.tcp_close && key.ip_proto == 6;
         let f = self.table.flow_mut(idx);
@@ -201,8 +206,14 @@ impl FlowMeter {
     }
 
     /// Ends at most `n` active flows, as [`Self::finish`]; `true` once none is left. Flushing a
-    /// large table a batch at a time keeps the finished records from doubling the memory.
+    /// large table a batch at a time keeps the finished records from doubling the memory. The
+    /// input has ended: a packet observed before the table is empty starts a flow of its own.
     pub fn finish_some(&mut self, n: usize) -> bool {
+        if !self.finishing {
+            // Nothing is looked up while the table empties: no hash lookup per flow removed.
+            self.table.forget_keys();
+            self.finishing = true;
+        }
         for _ in 0..n {
             let Some(h) = self.table.head() else { break };
             let flow = self.table.remove(h);
@@ -212,11 +223,12 @@ impl FlowMeter {
         let done = self.table.len() == 0;
         if done {
             self.closing.clear();
+            self.finishing = false;
         }
         done
     }
 
-    fn create(&mut self, key: FlowKey, forward: bool, p: &Packet, t: i64) -> u32 {
+    fn create(&mut self, key: FlowKey, hash: u64, forward: bool, p: &Packet, t: i64) -> u32 {
         if self.table.len() >= self.opts.max_flows {
             if let Some(h) = self.table.head() {
                 let flow = self.table.remove(h);
@@ -240,7 +252,7 @@ impl FlowMeter {
             server_name: None,
         };
         self.next_id += 1;
-        self.table.insert(flow)
+        self.table.insert(flow, hash)
     }
 
     fn emit(&mut self, flow: FlowState, expiration: Expiration) {

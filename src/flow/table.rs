@@ -1,8 +1,16 @@
-//! The active flows: a hash map from key to a slab slot, the slots linked in the order they were
-//! last updated. Event time only moves forward, so that order is last-seen order and the idle
-//! flows are always at the head: expiry never scans the table.
+//! The active flows: slots holding the flows, linked in the order they were last updated, and a
+//! hash index from key to slot. Event time only moves forward, so that order is last-seen order
+//! and the idle flows are always at the head: expiry never scans the table.
+//!
+//! The index is a `hashbrown::HashTable` of slot numbers (4 bytes a bucket) whose keys live in
+//! the slots, with each slot remembering its key's hash. A `HashMap<FlowKey, u32>` stored the
+//! 40-byte key in every bucket: with a million short flows active its buckets spread over ~60 MB,
+//! and ending a flow (a lookup by key in a cold table) took a sixth of the time. Measured on 1M
+//! synthetic packets of ~970k flows: 1.34M packets/s before, see `docs/flows.md` for after.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use super::key::{FlowKey, FxBuild};
 use super::state::FlowState;
@@ -11,17 +19,29 @@ const NIL: u32 = u32::MAX;
 
 struct Node {
     flow: Option<FlowState>,
+    /// The hash of the flow's key, for removal and for growing the index.
+    hash: u64,
     prev: u32,
     next: u32,
+    /// The index holds this slot (false after [`FlowTable::forget_keys`]).
+    keyed: bool,
 }
 
 #[derive(Default)]
 pub(crate) struct FlowTable {
-    map: HashMap<FlowKey, u32, FxBuild>,
+    index: HashTable<u32>,
     nodes: Vec<Node>,
     free: Vec<u32>,
     head: u32,
     tail: u32,
+    /// Flows in the table (the index may hold fewer after [`Self::forget_keys`]).
+    live: usize,
+}
+
+/// The hash of a key, as the index uses it.
+#[inline]
+pub(crate) fn key_hash(key: &FlowKey) -> u64 {
+    FxBuild::default().hash_one(key)
 }
 
 impl FlowTable {
@@ -30,12 +50,24 @@ impl FlowTable {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.live
+    }
+
+    /// The slot of the flow with `key` (whose hash is `hash`), if it is active.
+    #[inline]
+    pub(crate) fn find(&self, key: &FlowKey, hash: u64) -> Option<u32> {
+        let nodes = &self.nodes;
+        self.index
+            .find(hash, |&i| {
+                let n = &nodes[i as usize];
+                n.hash == hash && n.flow.as_ref().is_some_and(|f| f.key == *key)
+            })
+            .copied()
     }
 
     #[inline]
     pub(crate) fn get(&self, key: &FlowKey) -> Option<u32> {
-        self.map.get(key).copied()
+        self.find(key, key_hash(key))
     }
 
     #[inline]
@@ -54,10 +86,9 @@ impl FlowTable {
         (self.head != NIL).then_some(self.head)
     }
 
-    /// Adds a flow as the most recently updated one.
-    pub(crate) fn insert(&mut self, flow: FlowState) -> u32 {
-        let key = flow.key;
-        let node = Node { flow: Some(flow), prev: NIL, next: NIL };
+    /// Adds a flow (not active yet; `hash` is its key's) as the most recently updated one.
+    pub(crate) fn insert(&mut self, flow: FlowState, hash: u64) -> u32 {
+        let node = Node { flow: Some(flow), hash, prev: NIL, next: NIL, keyed: true };
         let idx = match self.free.pop() {
             Some(i) => {
                 self.nodes[i as usize] = node;
@@ -69,7 +100,9 @@ impl FlowTable {
             }
         };
         self.link_tail(idx);
-        self.map.insert(key, idx);
+        let nodes = &self.nodes;
+        self.index.insert_unique(hash, idx, |&i| nodes[i as usize].hash);
+        self.live += 1;
         idx
     }
 
@@ -84,10 +117,26 @@ impl FlowTable {
 
     pub(crate) fn remove(&mut self, idx: u32) -> FlowState {
         self.unlink(idx);
-        let flow = self.nodes[idx as usize].flow.take().unwrap_or_else(|| unreachable!("linked slot holds a flow"));
-        self.map.remove(&flow.key);
+        let node = &mut self.nodes[idx as usize];
+        let flow = node.flow.take().unwrap_or_else(|| unreachable!("linked slot holds a flow"));
+        if node.keyed {
+            if let Ok(entry) = self.index.find_entry(node.hash, |&i| i == idx) {
+                entry.remove();
+            }
+        }
         self.free.push(idx);
+        self.live -= 1;
         flow
+    }
+
+    /// Drops the whole index at once, the flows staying linked in last-seen order, for emptying
+    /// the table at the end of the input: [`Self::remove`] then skips the index per flow. Lookups
+    /// find none of these flows any more; flows inserted afterwards are indexed as usual.
+    pub(crate) fn forget_keys(&mut self) {
+        self.index = HashTable::new();
+        for node in &mut self.nodes {
+            node.keyed = false;
+        }
     }
 
     fn link_tail(&mut self, idx: u32) {
