@@ -22,6 +22,7 @@ MODULES = [
     "pktstream._progress",
     "pktstream._build",
     "pktstream.synth",
+    "pktstream.synth_flows",
 ]
 
 
