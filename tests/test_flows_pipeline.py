@@ -252,3 +252,72 @@ def test_docs_kafka_section_runs(bootstrap, tmp_path, monkeypatch, capsys) -> No
     exec(compile(block, "docs/flows.md", "exec"), {"__name__": "docs"})
     out = capsys.readouterr().out
     assert " (0 late, 0 invalid) -> " in out and "flows from 5,000 packets" in out
+
+
+# -- flows from a Kafka topic of raw frames ----------------------------------------------------------
+
+FLOW_KEY = ["src_ip", "dst_ip", "src_port", "dst_port", "ip_proto", "vlan_id", "tunnel"]
+FLOW_COUNTS = ["packets", "bytes", "src2dst_packets", "src2dst_bytes", "dst2src_packets", "dst2src_bytes"]
+
+
+def flow_rows(t: pa.Table, columns: list[str]) -> list[tuple]:
+    return sorted(tuple(-1 if v is None else v for v in r.values()) for r in t.select(columns).to_pylist())
+
+
+def test_flows_from_a_raw_topic_equal_the_capture_flows(bootstrap, topic_factory, synth_pcap) -> None:
+    """produce_pcap(format="raw") then iter_flows(Consumer(format="binary")): one partition keeps
+    the capture's order, so the records are the file's, times included."""
+    topic = topic_factory(partitions=1)
+    pktstream.produce_pcap(synth_pcap, topic, bootstrap_servers=bootstrap, format="raw", progress=False)
+    consumer = pktstream.Consumer(topic, bootstrap_servers=bootstrap, format="binary", timeout=5.0)
+    reader = pktstream.iter_flows(consumer, idle_timeout=0.5)
+    got = reader.read_all()
+    want = pktstream.flows(synth_pcap, idle_timeout=0.5)
+    columns = [*FLOW_KEY, *FLOW_COUNTS, "first_seen", "last_seen", "expiration", "community_id"]
+    assert got.num_rows == want.num_rows > 1000
+    assert flow_rows(got, columns) == flow_rows(want, columns)
+    stats = reader.stats
+    assert stats["messages"] == 5000 and stats["packets"] == 5000 and stats["kafka_timestamps"] == 0
+    assert reader.read_next_batch() is None
+    consumer.close()
+
+
+def test_flows_from_a_partitioned_raw_topic_in_a_group_commit_at_the_end(bootstrap, topic_factory,
+                                                                          synth_pcap) -> None:
+    """Three partitions (a conversation's frames share one: key="flow"), read in a group: the same
+    flows, packets and bytes; the group's offsets are committed once the flows are out, so a
+    second run finds nothing new."""
+    topic = topic_factory(partitions=3)
+    pktstream.produce_pcap(synth_pcap, topic, bootstrap_servers=bootstrap, format="raw", progress=False)
+    group = f"flows-{uuid.uuid4().hex[:8]}"
+    with pktstream.Consumer(topic, bootstrap_servers=bootstrap, format="binary", group_id=group,
+                            timeout=3.0) as consumer:
+        got = pktstream.flows(consumer)
+    want = pktstream.flows(synth_pcap)
+    assert flow_rows(got, [*FLOW_KEY, *FLOW_COUNTS]) == flow_rows(want, [*FLOW_KEY, *FLOW_COUNTS])
+    with pktstream.Consumer(topic, bootstrap_servers=bootstrap, format="binary", group_id=group,
+                            timeout=3.0) as again:
+        assert pktstream.flows(again).num_rows == 0
+
+
+def test_flows_from_kafka_need_binary_frames(bootstrap, topic_factory) -> None:
+    topic = topic_factory(partitions=1)
+    with pktstream.Consumer(topic, bootstrap_servers=bootstrap, format="raw", timeout=1.0) as consumer:
+        with pytest.raises(ValueError, match='format="binary"'):
+            pktstream.iter_flows(consumer)
+
+
+def test_raw_topic_to_flow_events_to_distances(bootstrap, topic_factory, synth_pcap) -> None:
+    """The pipeline with Kafka on both sides of the meter: raw frames -> flows -> events -> pairs."""
+    frames, events, pairs = topic_factory(partitions=1), topic_factory(partitions=2), topic_factory(partitions=1)
+    pktstream.produce_pcap(synth_pcap, frames, bootstrap_servers=bootstrap, format="raw", progress=False)
+    with pktstream.Consumer(frames, bootstrap_servers=bootstrap, format="binary", timeout=5.0) as consumer:
+        sent = pktstream.produce_flows(consumer, events, bootstrap_servers=bootstrap, progress=False)
+    report = pipelines.netflow_distances(events, pairs, bootstrap_servers=bootstrap,
+                                         group_id=f"raw-{uuid.uuid4().hex[:8]}", idle_timeout=2.0,
+                                         idle_partition_timeout=2.0)
+    ref = reference(pktstream.suricata_events(pktstream.flows(synth_pcap)))
+    assert (report.events, report.late_events) == (sent.delivered, 0)
+    assert report.pairs == ref.num_rows > 1000
+    got = pktstream.consume(pairs, bootstrap_servers=bootstrap, schema=OUT_SCHEMA, timeout=10.0)
+    assert_same_pairs(got, ref)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ._build import build_info
 from ._flows import (
+    FlowMeter,
     FlowProduceReport,
     FlowReader,
     flow_schema,
@@ -62,6 +63,7 @@ __all__ = [
     "iter_flows",
     "flow_schema",
     "FlowReader",
+    "FlowMeter",
     "produce_flows",
     "FlowProduceReport",
     "suricata_events",

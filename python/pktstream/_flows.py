@@ -7,23 +7,24 @@ timeout, an active timeout, and the end of the input. See ``docs/flows.md``.
 
 from __future__ import annotations
 
+import collections
 import os
 import uuid
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Literal, Mapping, Optional, Sequence, Union
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _native
-from ._kafka import DEFAULT_BOOTSTRAP, ProduceReport, _file_size, produce
+from ._kafka import DEFAULT_BOOTSTRAP, Consumer, ProduceReport, _file_size, produce, read_to_end
 from ._progress import Progress
 from ._reader import PacketReader
 from .exceptions import TruncatedCaptureWarning
 
 __all__ = [
-    "FlowReader", "flows", "iter_flows", "flow_schema", "FlowProduceReport", "produce_flows", "suricata_events",
+    "FlowMeter", "FlowReader", "flows", "iter_flows", "flow_schema", "FlowProduceReport", "produce_flows", "suricata_events",
     "SURICATA_SCHEMA",
 ]
 
@@ -140,8 +141,136 @@ class FlowReader:
         return f"FlowReader({str(self._native.path)!r}, packets={s.get('packets')}, flows={s.get('flows')})"
 
 
+class FlowMeter:
+    """Meters flows from frames pushed in batches rather than read from a capture: a Kafka ``raw``
+    topic read with ``format="binary"`` (what :func:`iter_flows` does with a :class:`Consumer`),
+    or frames another client read (Spark's Kafka source, confluent-kafka).
+
+    A batch has a binary ``value`` column (the frames) and, where present, ``link_type`` (uint16;
+    Ethernet when absent), ``wirelen`` (uint32; the frame's length when absent), ``_key`` (an
+    8-byte big-endian timestamp in ``timestamp_unit``, as :func:`produce_pcap` writes it) and
+    ``_timestamp`` (the Kafka timestamp, used when the key is not a timestamp). The options are
+    :func:`iter_flows`'s. Time is the frames' event time; nothing expires while nothing is pushed.
+
+    Example:
+        >>> import pyarrow as pa, pktstream
+        >>> udp = bytes(12) + bytes.fromhex("0800" "4500001c00010000401100000a0000010a000002" "d43100350008" "0000")
+        >>> meter = pktstream.FlowMeter(columns=["src_ip", "dst_port", "packets"])
+        >>> meter.update(pa.record_batch({"value": pa.array([udp, udp], pa.binary())}))
+        []
+        >>> meter.finish()[0].to_pylist()
+        [{'src_ip': '10.0.0.1', 'dst_port': 53, 'packets': 2}]
+    """
+
+    def __init__(
+        self,
+        *,
+        idle_timeout: float = 120,
+        active_timeout: float = 1800,
+        tcp_close: bool = False,
+        accounting: Accounting = "wire",
+        statistics: bool = False,
+        server_name: bool = False,
+        columns: Optional[Sequence[str]] = None,
+        max_flows: int = 1_000_000,
+        batch_size: int = 65536,
+        timestamp_unit: Literal["s", "ms", "us", "ns"] = "us",
+    ) -> None:
+        self._native = _native.NativeFlowMeter(
+            idle_timeout=float(idle_timeout),
+            active_timeout=float(active_timeout),
+            tcp_close=tcp_close,
+            accounting=accounting,
+            statistics=statistics,
+            server_name=server_name,
+            columns=None if columns is None else list(columns),
+            max_flows=max_flows,
+            batch_size=batch_size,
+            timestamp_unit=timestamp_unit,
+        )
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the flow batches."""
+        return pa.schema(self._native.schema)
+
+    @property
+    def stats(self) -> dict:
+        """Counters: packets, metered, not_ip, fragments, flows, active, evicted, ``empty``
+        (messages without a frame) and ``kafka_timestamps`` (frames timed by the Kafka timestamp)."""
+        return dict(self._native.stats())
+
+    def update(self, batch: Any) -> List[pa.RecordBatch]:
+        """Meters a batch of frames (any Arrow record batch); returns the flows that ended."""
+        return [pa.record_batch(b) for b in self._native.update(pa.record_batch(batch))]
+
+    def finish(self) -> List[pa.RecordBatch]:
+        """Ends every active flow (``expiration="end"``) and returns them."""
+        return [pa.record_batch(b) for b in self._native.finish()]
+
+
+class _ConsumerFlows:
+    """What :class:`FlowReader` needs of its native side, over a Kafka consumer of frames: reads
+    as :func:`pktstream.consume` does (to the end of the topics, or until ``timeout`` idle seconds
+    with a group) and meters what it reads."""
+
+    def __init__(self, consumer: Consumer, meter: FlowMeter) -> None:
+        if consumer.format != "binary":
+            raise ValueError(
+                'flows from Kafka need the frames: make the Consumer with format="binary" '
+                f"(not {consumer.format!r}) on a topic of raw frames"
+            )
+        self._consumer, self._meter = consumer, meter
+        self._batches = read_to_end(consumer, consumer.timeout)
+        self._ready: collections.deque = collections.deque()
+        self._done = False
+        self._messages = 0
+        self.path = "kafka:" + ",".join(consumer.topics)
+        self.file_size = None
+        self.live = False
+        self.schema = meter.schema
+
+    def next_batch(self) -> Optional[pa.RecordBatch]:
+        while not self._ready:
+            if self._done:
+                return None
+            batch = next(self._batches, None)
+            if batch is None:
+                self.stop()
+            elif batch.num_rows:
+                self._messages += batch.num_rows
+                self._ready.extend(self._meter.update(batch))
+        return self._ready.popleft()
+
+    def stop(self) -> None:
+        """The input ends here: the active flows are flushed; with a group, the offsets read are
+        committed (every packet read is in a flow handed out or about to be)."""
+        if self._done:
+            return
+        self._done = True
+        self._ready.extend(self._meter.finish())
+        if self._consumer.group_id is not None and self._messages:
+            self._consumer.commit()
+
+    def read_all(self) -> pa.Table:
+        return pa.Table.from_batches(list(iter(self.next_batch, None)), schema=self.schema)
+
+    def stats(self) -> dict:
+        return {**self._meter.stats, "messages": self._messages, "format": "kafka", "warnings": []}
+
+    def warnings(self) -> List[str]:
+        return []
+
+    def close(self) -> None:
+        self._done = True
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        reader = pa.RecordBatchReader.from_batches(self.schema, iter(self.next_batch, None))
+        return reader.__arrow_c_stream__(requested_schema)
+
+
 def iter_flows(
-    source: Union[PathLike, PacketReader],
+    source: Union[PathLike, PacketReader, Consumer],
     *,
     idle_timeout: float = 120,
     active_timeout: float = 1800,
@@ -170,7 +299,11 @@ def iter_flows(
         source: A capture file (pcap or pcapng, either one gzip-compressed), or a packet reader
             from :func:`pktstream.iter_batches` or :func:`pktstream.capture`. The meter takes
             over the reader's source where the reader stopped; the packet reader reads nothing
-            more.
+            more. Or a :class:`Consumer` with ``format="binary"`` on a topic of raw frames
+            (``produce_pcap(format="raw")``): read as :func:`pktstream.consume` reads (without a
+            group to the end of the topics, with one until ``timeout`` seconds pass without a
+            message), flows flushed at the end, then the group's offsets committed (see
+            :class:`FlowMeter` for the columns and the time used).
         idle_timeout: Seconds without a packet after which a flow ends (NFStream: 120).
         active_timeout: A packet this many seconds or more after a record's first packet ends
             the record and starts the next (NFStream: 1800).
@@ -207,6 +340,13 @@ def iter_flows(
         >>> for batch in live:  # doctest: +SKIP
         ...     print(batch.num_rows, "flows ended")
     """
+    if isinstance(source, Consumer):
+        meter = FlowMeter(
+            idle_timeout=idle_timeout, active_timeout=active_timeout, tcp_close=tcp_close, accounting=accounting,
+            statistics=statistics, server_name=server_name, columns=columns, max_flows=max_flows,
+            batch_size=batch_size, timestamp_unit=source.timestamp_unit,  # type: ignore[arg-type]
+        )
+        return FlowReader(_ConsumerFlows(source, meter))
     native = _native.NativeFlowReader(
         source._native if isinstance(source, PacketReader) else os.fspath(source),
         idle_timeout=float(idle_timeout),
@@ -224,7 +364,7 @@ def iter_flows(
 
 
 def flows(
-    source: Union[PathLike, PacketReader],
+    source: Union[PathLike, PacketReader, Consumer],
     *,
     idle_timeout: float = 120,
     active_timeout: float = 1800,
@@ -435,7 +575,7 @@ def _count_expirations(batch: pa.RecordBatch, into: Dict[str, int]) -> None:
 
 
 def produce_flows(
-    source: Union[PathLike, PacketReader, FlowReader],
+    source: Union[PathLike, PacketReader, Consumer, FlowReader],
     topic: str,
     *,
     bootstrap_servers: str = DEFAULT_BOOTSTRAP,
@@ -491,7 +631,7 @@ def produce_flows(
         key = "src_ip4" if layout == "suricata" else "flow"
     counts = {"flows": 0, "skipped": 0}
     expirations: Dict[str, int] = {}
-    size = None if isinstance(source, (FlowReader, PacketReader)) else _file_size(source)
+    size = None if isinstance(source, (FlowReader, PacketReader, Consumer)) else _file_size(source)
     callback = progress if callable(progress) else None
     bar = Progress(size, f"flows -> {topic}", False if callable(progress) else progress)
     schema = SURICATA_SCHEMA if layout == "suricata" else _native_json_schema(reader.schema)

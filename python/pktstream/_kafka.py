@@ -398,6 +398,8 @@ class Consumer:
         self.group_id = group_id
         self.bootstrap_servers = bootstrap_servers
         self.format = format
+        self.timeout = timeout
+        self.timestamp_unit = timestamp_unit
         self._native: Any = _native.NativeConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -597,31 +599,42 @@ def consume(
         timeout=timeout,
         headers=headers,
     ) as consumer:
-        ends = {(t, p): end for t, p, end in consumer.ends or []}
-        idle_since = started = time.monotonic()
         last = None
-        while max_rows is None or rows < max_rows:
-            if consumer.ends is not None:
-                pos = consumer.positions()
-                if all(pos.get(tp, 0) >= end for tp, end in ends.items()):
-                    break
-            want = 65_536 if max_rows is None else min(65_536, max_rows - rows)
-            batch = consumer.read_batch(want, min(1.0, timeout))
+        for batch in read_to_end(consumer, timeout, max_rows):
             last = batch
             if batch.num_rows:
                 batches.append(batch)
                 rows += batch.num_rows
-                idle_since = time.monotonic()
-            elif group_id is not None and not consumer.assignment() and time.monotonic() - started < 60:
-                idle_since = time.monotonic()  # still joining the group (a restarted member waits out the old one)
-            elif time.monotonic() - idle_since >= timeout:
-                break
         if group_id is not None and rows:
             consumer.commit()
     if batches:
         return pa.Table.from_batches(batches)
     schema_ = last.schema if last is not None else pa.schema([])
     return schema_.empty_table()
+
+
+def read_to_end(consumer: "Consumer", timeout: float, max_rows: Optional[int] = None) -> Iterator[pa.RecordBatch]:
+    """The batches :func:`consume` reads (empty ones included, for their schema): without a group,
+    up to the end of the topics as it was when the consumer was made; with one, until no message
+    came for ``timeout`` seconds once partitions are assigned (or at ``max_rows``)."""
+    ends = {(t, p): end for t, p, end in consumer.ends or []}
+    idle_since = started = time.monotonic()
+    rows = 0
+    while max_rows is None or rows < max_rows:
+        if consumer.ends is not None:
+            pos = consumer.positions()
+            if all(pos.get(tp, 0) >= end for tp, end in ends.items()):
+                return
+        want = 65_536 if max_rows is None else min(65_536, max_rows - rows)
+        batch = consumer.read_batch(want, min(1.0, timeout))
+        yield batch
+        if batch.num_rows:
+            rows += batch.num_rows
+            idle_since = time.monotonic()
+        elif consumer.group_id is not None and not consumer.assignment() and time.monotonic() - started < 60:
+            idle_since = time.monotonic()  # still joining the group (a restarted member waits out the old one)
+        elif time.monotonic() - idle_since >= timeout:
+            return
 
 
 def decode_values(

@@ -40,6 +40,30 @@ def packet_schema(
 ) -> Any: ...
 
 @final
+class NativeFlowMeter:
+    """A flow meter fed with batches of frames (see pktstream.FlowMeter)."""
+
+    def __new__(
+        cls,
+        *,
+        idle_timeout: float = 120.0,
+        active_timeout: float = 1800.0,
+        tcp_close: bool = False,
+        tcp_close_grace: float = 1.0,
+        accounting: Literal["wire", "ip", "payload"] = "wire",
+        statistics: bool = False,
+        server_name: bool = False,
+        columns: Optional[Sequence[str]] = None,
+        max_flows: int = 1_000_000,
+        batch_size: int = 65536,
+        timestamp_unit: Literal["s", "ms", "us", "ns"] = "us",
+    ) -> Self: ...
+    def update(self, batch: Any) -> list[Any]: ...
+    def finish(self) -> list[Any]: ...
+    @property
+    def schema(self) -> Any: ...
+    def stats(self) -> dict[str, Any]: ...
+
 class NativeFlowReader:
     """A capture file, or a packet reader's source, as a stream of flow record batches (see
     pktstream.FlowReader)."""

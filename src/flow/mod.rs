@@ -20,9 +20,11 @@
 //! Layout: [`key`] (the undirected key), [`state`] (per-flow counters), `table` (hash map plus
 //! LRU list), [`meter`] (the rules), [`server_name`] (`requested_server_name` from the first
 //! payloads), [`columns`] (records to Arrow), [`reader`] (capture file to flow batches, through the
-//! crate's sources and decoder).
+//! crate's sources and decoder), [`frames`] (batches of frames pushed in, as from a Kafka `raw`
+//! topic).
 
 pub mod columns;
+pub mod frames;
 pub mod key;
 pub mod meter;
 pub mod reader;
@@ -31,6 +33,7 @@ pub mod state;
 mod table;
 
 pub use columns::{flow_schema, FlowColumns};
+pub use frames::FrameMeter;
 pub use key::FlowKey;
 pub use meter::{FlowMeter, MeterStats};
 pub use reader::FlowReader;

@@ -21,7 +21,7 @@ use pyo3_arrow::{PyRecordBatch, PyRecordBatchReader, PySchema, PyTable};
 use super::errors::to_py;
 use super::reader::NativeReader;
 use crate::error::Error;
-use crate::flow::{FlowOptions, FlowReader};
+use crate::flow::{FlowOptions, FlowReader, FrameMeter, MeterStats};
 #[cfg(feature = "live")]
 use crate::source::live::LiveHandle;
 
@@ -40,6 +40,29 @@ fn seconds_to_ns(name: &str, s: f64) -> PyResult<i64> {
         return Err(PyValueError::new_err(format!("{name} must be a positive number of seconds, not {s}")));
     }
     Ok((s * 1e9).round() as i64)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn flow_options(
+    idle_timeout: f64,
+    active_timeout: f64,
+    tcp_close: bool,
+    tcp_close_grace: f64,
+    accounting: &str,
+    statistics: bool,
+    server_name: bool,
+    max_flows: usize,
+) -> PyResult<FlowOptions> {
+    Ok(FlowOptions {
+        idle_timeout_ns: seconds_to_ns("idle_timeout", idle_timeout)?,
+        active_timeout_ns: seconds_to_ns("active_timeout", active_timeout)?,
+        tcp_close,
+        tcp_close_grace_ns: seconds_to_ns("tcp_close_grace", tcp_close_grace)?,
+        accounting: accounting.parse().map_err(to_py)?,
+        statistics,
+        server_name,
+        max_flows,
+    })
 }
 
 impl NativeFlowReader {
@@ -135,16 +158,16 @@ impl NativeFlowReader {
         batch_size: usize,
         strict: bool,
     ) -> PyResult<Self> {
-        let opts = FlowOptions {
-            idle_timeout_ns: seconds_to_ns("idle_timeout", idle_timeout)?,
-            active_timeout_ns: seconds_to_ns("active_timeout", active_timeout)?,
+        let opts = flow_options(
+            idle_timeout,
+            active_timeout,
             tcp_close,
-            tcp_close_grace_ns: seconds_to_ns("tcp_close_grace", tcp_close_grace)?,
-            accounting: accounting.parse().map_err(to_py)?,
+            tcp_close_grace,
+            accounting,
             statistics,
             server_name,
             max_flows,
-        };
+        )?;
         let mut opened = open(py, source, opts, columns.as_deref(), batch_size, strict)?;
         // Come back for Ctrl-C every ~100 ms of reading, even while no flow ends.
         opened.reader.yield_every(1 << 18);
@@ -219,13 +242,7 @@ impl NativeFlowReader {
         });
         let d = PyDict::new(py);
         if let Some((s, bytes_read, format, warnings)) = snapshot {
-            d.set_item("packets", s.packets)?;
-            d.set_item("metered", s.metered)?;
-            d.set_item("not_ip", s.not_ip)?;
-            d.set_item("fragments", s.fragments)?;
-            d.set_item("flows", s.flows)?;
-            d.set_item("active", s.active)?;
-            d.set_item("evicted", s.evicted)?;
+            meter_stats_into(&d, &s)?;
             d.set_item("bytes_read", bytes_read)?;
             d.set_item("format", format)?;
             d.set_item("warnings", warnings)?;
@@ -268,6 +285,111 @@ impl NativeFlowReader {
     }
 }
 
+fn meter_stats_into(d: &Bound<'_, PyDict>, s: &MeterStats) -> PyResult<()> {
+    d.set_item("packets", s.packets)?;
+    d.set_item("metered", s.metered)?;
+    d.set_item("not_ip", s.not_ip)?;
+    d.set_item("fragments", s.fragments)?;
+    d.set_item("flows", s.flows)?;
+    d.set_item("active", s.active)?;
+    d.set_item("evicted", s.evicted)?;
+    Ok(())
+}
+
+/// A flow meter fed with batches of frames (a `binary` consumer's batches), for Python.
+#[pyclass(module = "pktstream._native", name = "NativeFlowMeter", frozen)]
+pub(crate) struct NativeFlowMeter {
+    inner: Mutex<FrameMeter>,
+    schema: SchemaRef,
+}
+
+impl NativeFlowMeter {
+    /// Runs `f` on the meter with the GIL released, then every batch of ended flows.
+    fn with(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut FrameMeter) -> Result<(), Error> + Send,
+    ) -> PyResult<Vec<PyRecordBatch>> {
+        py.detach(|| {
+            let mut meter = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut meter)?;
+            let mut out = Vec::new();
+            while let Some(batch) = meter.next_batch()? {
+                out.push(PyRecordBatch::new(batch));
+            }
+            Ok(out)
+        })
+        .map_err(to_py)
+    }
+}
+
+#[pymethods]
+impl NativeFlowMeter {
+    #[new]
+    #[pyo3(signature = (
+        *, idle_timeout=120.0, active_timeout=1800.0, tcp_close=false, tcp_close_grace=1.0, accounting="wire",
+        statistics=false, server_name=false, columns=None, max_flows=1_000_000, batch_size=65536, timestamp_unit="us"
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        idle_timeout: f64,
+        active_timeout: f64,
+        tcp_close: bool,
+        tcp_close_grace: f64,
+        accounting: &str,
+        statistics: bool,
+        server_name: bool,
+        columns: Option<Vec<String>>,
+        max_flows: usize,
+        batch_size: usize,
+        timestamp_unit: &str,
+    ) -> PyResult<Self> {
+        let opts = flow_options(
+            idle_timeout,
+            active_timeout,
+            tcp_close,
+            tcp_close_grace,
+            accounting,
+            statistics,
+            server_name,
+            max_flows,
+        )?;
+        let unit =
+            timestamp_unit.parse().map_err(|e: crate::kafka::KafkaError| PyValueError::new_err(e.to_string()))?;
+        let meter = FrameMeter::new(opts, columns.as_deref(), batch_size, unit).map_err(to_py)?;
+        Ok(Self { schema: meter.schema(), inner: Mutex::new(meter) })
+    }
+
+    /// Meters a batch of frames; returns the batches of flows that ended.
+    fn update(&self, py: Python<'_>, batch: PyRecordBatch) -> PyResult<Vec<PyRecordBatch>> {
+        let batch = batch.into_inner();
+        self.with(py, move |m| m.push(&batch))
+    }
+
+    /// Ends every active flow; returns them in batches.
+    fn finish(&self, py: Python<'_>) -> PyResult<Vec<PyRecordBatch>> {
+        self.with(py, |m| {
+            m.finish();
+            Ok(())
+        })
+    }
+
+    #[getter]
+    fn schema(&self) -> PySchema {
+        PySchema::new(self.schema.clone())
+    }
+
+    /// Counters so far, as a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (s, empty, kafka_time) = py.detach(|| self.inner.lock().unwrap_or_else(|p| p.into_inner()).stats());
+        let d = PyDict::new(py);
+        meter_stats_into(&d, &s)?;
+        d.set_item("empty", empty)?;
+        d.set_item("kafka_timestamps", kafka_time)?;
+        Ok(d)
+    }
+}
+
 /// The flow schema, as an Arrow schema capsule object.
 #[pyfunction]
 #[pyo3(signature = (statistics=false, columns=None, server_name=false))]
@@ -278,6 +400,7 @@ fn flow_schema(statistics: bool, columns: Option<Vec<String>>, server_name: bool
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeFlowReader>()?;
+    m.add_class::<NativeFlowMeter>()?;
     m.add_function(wrap_pyfunction!(flow_schema, m)?)?;
     Ok(())
 }
