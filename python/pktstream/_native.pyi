@@ -64,6 +64,7 @@ class NativeFlowMeter:
     def schema(self) -> Any: ...
     def stats(self) -> dict[str, Any]: ...
 
+@final
 class NativeFlowReader:
     """A capture file, or a packet reader's source, as a stream of flow record batches (see
     pktstream.FlowReader)."""
