@@ -4,21 +4,28 @@ One command, one process run, one table::
 
     .venv/bin/python benches/bench_flows.py [--packets 1000000] [--quick] [--json out.json]
 
-On two captures of the same size it times:
+On three captures of about the same size it times:
 
-* ``many-flows``: the synthetic capture of ``pktstream.synth`` (seed 0, cached under
-  ``~/.cache/pktstream/bench/``), where nearly every packet starts a flow - the worst case for a
-  meter (a hash-map insert, a Community ID and a record per packet);
-* ``long-flows``: TCP conversations of ~500 packets each (2,000 flows per million packets),
-  written here and cached beside it - the common case;
+* ``conversations``: ``pktstream.synth_flows`` (seed 0): interleaved TCP, UDP and ICMP
+  conversations of ~30 packets on average, IPv6 and VLANs among them - the realistic case;
+* ``many-flows``: the synthetic capture of ``pktstream.synth`` (seed 0), where nearly every
+  packet starts a flow - the worst case for a meter (a table insert, a Community ID and a record
+  per packet);
+* ``long-flows``: TCP conversations of ~500 packets each (2,000 flows per million packets);
 
-and on each:
+all cached under ``~/.cache/pktstream/bench/``; and on each:
 
 * pktstream ``flows()`` (all columns, an Arrow table) - best of 3;
 * NFStream 6.6 with one meter, no dissection, no statistics (``n_meters=1``) - one run (on the
   first 50,000 packets of ``many-flows``: it meters ~5k packets/s there);
-* dpkt with a hand-written flow dict (5-tuple, packets and bytes per direction) on the first
-  200,000 packets (the rate is extrapolated; said in the table).
+* NFStream with its default meters (one per core) - one run, on ``conversations`` only;
+* dpkt, and scapy, each with a hand-written flow dict (5-tuple, packets and bytes per
+  direction) on the first 200,000 (dpkt) or 50,000 (scapy) packets (the rate is extrapolated;
+  said in the table).
+
+``--memory-gb G`` instead writes a ``synth_flows`` capture of about G GB and meters it with
+``iter_flows`` in a child process, printing the peak resident memory (the issue's bound: a 5 GB
+capture under 300 MB).
 
 Benchmarks are not tests: nothing here asserts a timing.
 """
@@ -76,16 +83,86 @@ def run_pktstream(path: Path) -> int:
     return int(reader.stats["packets"])
 
 
-def run_nfstream(path: Path) -> int:
+def conversations_capture(n: int) -> Path:
+    """A ``synth_flows`` capture of about ``n`` packets (~33 packets a conversation)."""
+    from pktstream.synth_flows import write_flows_pcap
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    conversations = max(1, n * 34_000 // 1_130_000)
+    path = CACHE / f"conversations-{conversations}.pcap"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp.pcap")
+        write_flows_pcap(tmp, conversations=conversations, seed=0)
+        tmp.replace(path)
+    return path
+
+
+def run_nfstream(path: Path, meters: int = 1) -> int:
     from nfstream import NFStreamer
 
     packets = 0
     streamer = NFStreamer(
-        source=str(path), n_meters=1, statistical_analysis=False, n_dissections=0, splt_analysis=0
+        source=str(path), n_meters=meters, statistical_analysis=False, n_dissections=0, splt_analysis=0
     )
     for flow in streamer:
         packets += flow.bidirectional_packets
     return packets
+
+
+def run_scapy_dict(path: Path, limit: int) -> int:
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.utils import PcapReader
+
+    flows: dict[tuple, list[int]] = {}
+    n = 0
+    with PcapReader(str(path)) as packets:
+        for pkt in packets:
+            n += 1
+            if n > limit:
+                break
+            ip = pkt.getlayer(IP)
+            if ip is None:
+                continue
+            l4 = ip.payload
+            sp, dp = (l4.sport, l4.dport) if isinstance(l4, (TCP, UDP)) else (0, 0)
+            a, b = (ip.src, sp), (ip.dst, dp)
+            key = (min(a, b), max(a, b), ip.proto)
+            entry = flows.setdefault(key, [0, 0, 0, 0])
+            d = 0 if a <= b else 2
+            entry[d] += 1
+            entry[d + 1] += len(pkt)
+    return min(n, limit)
+
+
+def memory(gb: float) -> int:
+    """Peak RSS of metering a ~``gb`` GB conversations capture in a child process."""
+    import resource
+    import subprocess
+
+    from pktstream.synth_flows import write_flows_pcap
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    conversations = int(gb * 1e9 / 606e6 * 34_000)
+    path = CACHE / f"conversations-{conversations}.pcap"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp.pcap")
+        write_flows_pcap(tmp, conversations=conversations, seed=1)
+        tmp.replace(path)
+    code = (
+        "import sys, time, pktstream\n"
+        "t = time.perf_counter(); r = pktstream.iter_flows(sys.argv[1]); n = 0\n"
+        "for b in r: n += b.num_rows\n"
+        "print(n, r.stats['packets'], time.perf_counter() - t)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True)
+    flows, packets, seconds = out.stdout.split()
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    size_gb = path.stat().st_size / 1e9
+    print(
+        f"{size_gb:.2f} GB capture, {int(packets):,} packets -> {int(flows):,} flows in {float(seconds):.1f} s "
+        f"({int(packets) / float(seconds):,.0f} packets/s); peak RSS of the metering process: {peak_mb:,.0f} MB"
+    )
+    return 0
 
 
 def run_dpkt_dict(path: Path, limit: int) -> int:
@@ -118,17 +195,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--quick", action="store_true", help="100k packets, 1 run")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
+    ap.add_argument("--memory-gb", type=float, help="only: peak RSS metering a synth_flows capture this big")
     args = ap.parse_args(argv)
+    if args.memory_gb:
+        return memory(args.memory_gb)
     n = 100_000 if args.quick and args.packets == 1_000_000 else args.packets
     runs = 1 if args.quick else 3
-    dpkt_n = min(n, 200_000)
+    dpkt_n, scapy_n = min(n, 200_000), min(n, 50_000)
     import dpkt  # noqa: F401 - imports are not what is timed
     import nfstream  # noqa: F401
     import pktstream  # noqa: F401
+    import scapy.all  # noqa: F401
 
-    captures = {"many-flows": cached_capture(n), "long-flows": long_flows_capture(n)}
+    captures = {
+        "conversations": conversations_capture(n),
+        "many-flows": cached_capture(n),
+        "long-flows": long_flows_capture(n),
+    }
     # NFStream meters ~5k packets/s when nearly every packet is a new flow: a prefix will do.
-    nfstream_input = {"many-flows": cached_capture(min(n, 50_000)), "long-flows": captures["long-flows"]}
+    nfstream_input = {**captures, "many-flows": cached_capture(min(n, 50_000))}
     results: list[dict[str, Any]] = []
 
     def record(capture: str, tool: str, seconds: float, packets: int, note: str = "") -> None:
@@ -153,7 +238,12 @@ def main(argv: list[str] | None = None) -> int:
                 "one run" + ("" if nfstream_input[name] == path else ", first 50,000 packets"),
             ),
             ("dpkt + flow dict", 1, lambda p=path: run_dpkt_dict(p, dpkt_n), f"first {dpkt_n:,} packets"),
+            ("scapy + flow dict", 1, lambda p=path: run_scapy_dict(p, scapy_n), f"first {scapy_n:,} packets"),
         ]
+        if name == "conversations":
+            meters = os.cpu_count() or 1
+            contenders.insert(2, (f"NFStream 6.6, {meters} meters", 1,
+                                  lambda p=path: run_nfstream(p, 0), "one run, default n_meters"))
         for tool, k, fn, note in contenders:
             try:
                 seconds, packets = best_of(k, fn)
@@ -166,13 +256,13 @@ def main(argv: list[str] | None = None) -> int:
         f"\nflow metering, {n:,} packets per capture; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(f"{'capture':<12} {'tool':<24} {'packets/s':>12} {'vs NFStream':>12}  note")
+    print(f"{'capture':<14} {'tool':<24} {'packets/s':>12} {'vs NFStream':>12}  note")
     for name in captures:
         rows = [r for r in results if r["capture"] == name]
-        ref = next((r["rate"] for r in rows if r["tool"].startswith("NFStream")), None)
+        ref = next((r["rate"] for r in rows if r["tool"].startswith("NFStream 6.6, 1 meter")), None)
         for r in rows:
             ratio = f"{r['rate'] / ref:.1f}x" if ref else "-"
-            print(f"{name:<12} {r['tool']:<24} {r['rate']:>12,.0f} {ratio:>12}  {r['note']}")
+            print(f"{name:<14} {r['tool']:<24} {r['rate']:>12,.0f} {ratio:>12}  {r['note']}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
