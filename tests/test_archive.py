@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -75,6 +76,9 @@ def test_files_roll_on_packet_time(bootstrap, topic_factory, mixed, tmp_path):
         assert ts[-1] - ts[0] < roll * 1e9
     assert 4 <= len(os.listdir(out)) <= 6
     assert archived(out) == records(mixed)
+    # Captures are private to the user: the directory 0700, every file 0600.
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o700
+    assert {stat.S_IMODE(os.stat(out / name).st_mode) for name in os.listdir(out)} == {0o600}
 
 
 def test_killed_archiver_restarts_without_loss_or_duplicates(bootstrap, topic_factory, tmp_path):
@@ -122,6 +126,7 @@ def test_query_matches_a_filter_on_the_original(bootstrap, topic_factory, mixed,
     want = expect(lambda r: start <= pc_ns(r["ts"]) < end and r["ip_proto"] == 6 and 443 in (r["src_port"], r["dst_port"]))
     got = [(t, f) for t, f, *_ in pa_archive.read_records(result)]
     assert n == len(want) > 0 and sorted(got) == sorted(want)
+    assert stat.S_IMODE(os.stat(result).st_mode) == 0o600
     assert [t for t, _ in got] == sorted(t for t, _ in got)  # time-ordered
     src = rows[2000]["src_ip"]
     subprocess.run([sys.executable, "-m", "pktstream.cli", "query", str(out), "-o", str(result), "--src-ip", src],
@@ -143,3 +148,5 @@ def test_archive_writes_through_a_pyarrow_filesystem_uri(bootstrap, topic_factor
     )
     assert report.packets == 5000 and all(p.startswith(str(out)) for p in report.paths)
     assert archived(out) == records(mixed)
+    # file:// is a local directory: written like one (private files, fsync, rename).
+    assert {stat.S_IMODE(os.stat(p).st_mode) for p in report.paths} == {0o600}

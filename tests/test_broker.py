@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -88,6 +89,11 @@ def test_temporary_data_dir_is_removed_on_close() -> None:
         data_dir = b.data_dir
         assert (data_dir / "tansu.log").exists()
     assert not b.running and not data_dir.exists()
+
+
+def test_data_dir_is_private_to_the_user(tmp_path: Path) -> None:
+    with Broker(storage="memory", data_dir=tmp_path / "new") as b:
+        assert stat.S_IMODE(os.stat(b.data_dir).st_mode) == 0o700
 
 
 def test_start_failure_reports_the_log(tmp_path: Path) -> None:

@@ -194,3 +194,17 @@ def test_spark_source_over_sasl_ssl(spark, secure_kafka, pcap2k):
     frames = sorted(r.frame_number for r in df.select("frame_number").collect())
     assert frames == list(range(1, 2001))
     assert "pktstream-secret" not in df._jdf.queryExecution().toString()
+
+
+def test_the_brokers_secrets_are_private_to_the_user(secure_kafka):
+    """The data directory 0700; the keys, the keystore and the users' passwords 0600."""
+    import os
+    import stat
+
+    def mode(p):
+        return stat.S_IMODE(os.stat(p).st_mode)
+
+    data = secure_kafka.data_dir
+    assert mode(data) == 0o700 and mode(data / "tls") == 0o700
+    secrets = [data / "users", *(data / "tls").glob("*.key"), data / "tls" / "server-keystore.pem"]
+    assert len(secrets) >= 4 and {mode(p) for p in secrets} == {0o600}

@@ -106,13 +106,14 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 def make_ca(directory: Path, name: str = "pktstream-test-ca") -> tuple[Path, Path]:
-    """A self-signed EC P-256 CA in ``directory``: ``(ca.pem, ca.key)``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """A self-signed EC P-256 CA in ``directory`` (0700, the keys 0600): ``(ca.pem, ca.key)``."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     _openssl(
         "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "3650", "-subj", f"/CN={name}",
         cwd=directory,
     )  # fmt: skip
+    (directory / f"{name}.key").chmod(0o600)
     return directory / f"{name}.pem", directory / f"{name}.key"
 
 
@@ -130,7 +131,9 @@ def make_server_cert(directory: Path, ca: tuple[Path, Path], san: str = "IP:127.
         "-out", "server.crt", "-days", "3650", "-extfile", "server.ext",
         cwd=directory,
     )  # fmt: skip
+    (directory / "server.key").chmod(0o600)
     keystore = directory / "server-keystore.pem"
+    keystore.touch(mode=0o600)
     keystore.write_text(
         (directory / "server.key").read_text() + (directory / "server.crt").read_text() + ca[0].read_text()
     )
@@ -307,7 +310,7 @@ class ApacheKafka:
         ]  # fmt: skip
 
     def _format(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # logs, keys and the users' passwords
         if self.security:
             tls = self.data_dir / "tls"
             ca = make_ca(tls)

@@ -32,7 +32,7 @@ import re
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -116,12 +116,22 @@ class _Rolling:
         return self.target.publish(self.fh, self.name)
 
 
+def private_file(path: str) -> BinaryIO:
+    """``path`` opened for writing (created or truncated), readable by its owner only (0600):
+    captures hold other people's traffic."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that was already there keeps its mode otherwise
+    return os.fdopen(fd, "wb")
+
+
 class _Target:
     """Where rolled files go: a local directory (fsync + atomic rename + directory fsync) or any
     pyarrow filesystem URI (``s3://``, ``gs://``, ``hdfs://``, ``file://``: close, then move)."""
 
     def __init__(self, output: str) -> None:
         self.fs: Any = None
+        if output.startswith("file://"):  # a local directory: fsynced and renamed like a plain path
+            output = output[len("file://"):]
         if "://" in output:
             from pyarrow import fs as pafs
 
@@ -130,7 +140,7 @@ class _Target:
             self.dir_fd: Optional[int] = None
         else:
             self.root = output
-            os.makedirs(output, exist_ok=True)
+            os.makedirs(output, mode=0o700, exist_ok=True)  # captures are private to the user
             self.dir_fd = os.open(output, os.O_RDONLY)
 
     def path(self, name: str) -> str:
@@ -139,7 +149,7 @@ class _Target:
     def open(self, name: str) -> Any:
         if self.fs is not None:
             return self.fs.open_output_stream(self.path(name))
-        return open(self.path(name), "wb")  # noqa: SIM115 - closed in publish()
+        return private_file(self.path(name))
 
     def publish(self, fh: Any, name: str) -> str:
         tmp, final = self.path(name + ".part"), self.path(name)
@@ -468,7 +478,7 @@ def query(
     if len(links) > 1:
         raise PktstreamError(f"matching packets have several link types {sorted(links)}; narrow the query")
     selected.sort(key=lambda s: (s[0], s[1], s[2]))
-    with open(output, "wb") as out:
+    with private_file(output) as out:
         magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
         out.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, links.pop() if links else 1))
         for t, _, _, frame, orig, _ in selected:

@@ -349,7 +349,7 @@ class Broker:
         self.port = port or _free_port(host)
         self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="pktstream-broker-"))
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the topics' data: the user's only
         # A temporary directory goes away with the object, or at exit, if close() is never called.
         self._cleanup = (
             weakref.finalize(self, shutil.rmtree, str(self.data_dir), True) if self._owns_dir else None
