@@ -28,4 +28,5 @@ if [ "${PKTSTREAM_SKIP_WHEEL:-0}" != 1 ]; then
 fi
 
 echo "== pytest"
-.venv/bin/python -m pytest "$@"
+# The corpus must be there on CI: without it the corpus tests would run on tests/data alone.
+PKTSTREAM_REQUIRE_CORPUS="${PKTSTREAM_REQUIRE_CORPUS:-1}" .venv/bin/python -m pytest "$@"

@@ -30,6 +30,11 @@ from veth import veth  # noqa: F401  (fixture: a veth pair into a private networ
 PCAPS = Path(
     os.environ.get("PKTSTREAM_PCAPS") or Path(__file__).resolve().parents[1].parent / "shared" / "pcaps"
 )
+#: The permissively licensed captures bundled with the tests: the corpus tests always run on them.
+DATA = Path(__file__).resolve().parent / "data"
+#: Set (as scripts/test.sh does for CI) to fail, rather than run on tests/data alone, when the
+#: shared corpus is missing or empty.
+REQUIRE_CORPUS = os.environ.get("PKTSTREAM_REQUIRE_CORPUS") == "1"
 
 
 @dataclass(frozen=True)
@@ -41,18 +46,18 @@ class Capture:
     linktype: str
     packets: int | None
     size: int
+    root: Path = PCAPS
 
     @property
     def path(self) -> Path:
-        return PCAPS / self.rel
+        return self.root / self.rel
 
     def __str__(self) -> str:
         return self.rel
 
 
-@cache
-def manifest() -> tuple[Capture, ...]:
-    path = PCAPS / "MANIFEST.tsv"
+def _read_manifest(root: Path) -> tuple[Capture, ...]:
+    path = root / "MANIFEST.tsv"
     if not path.exists():
         return ()
     with path.open(newline="") as fh:
@@ -64,9 +69,55 @@ def manifest() -> tuple[Capture, ...]:
             linktype=row["linktype"],
             packets=int(row["packets"]) if row["packets"].isdigit() else None,
             size=int(row["bytes"]),
+            root=root,
         )
         for row in rows
     )
+
+
+@cache
+def manifest() -> tuple[Capture, ...]:
+    """tests/data's captures (always), then the shared corpus's (when present)."""
+    local = tuple(Capture(**{**c.__dict__, "rel": f"data/{c.rel}", "root": DATA.parent}) for c in _read_manifest(DATA))
+    return local + _read_manifest(PCAPS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, what in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {what}")
+    if REQUIRE_CORPUS and not _read_manifest(PCAPS):
+        raise pytest.UsageError(
+            f"PKTSTREAM_REQUIRE_CORPUS=1 but the capture corpus at {PCAPS} is missing or empty "
+            "(set PKTSTREAM_PCAPS, or put ../shared/pcaps beside the repository)"
+        )
+
+
+#: pytest markers, given by the fixtures a test uses (``-m "not spark"`` etc.); CI runs them all.
+MARKERS = {
+    "kafka": "talks to Apache Kafka (the session broker, a secured or a restartable one)",
+    "spark": "runs PySpark",
+    "live": "captures live on a veth pair in a private network namespace (root)",
+    "tshark": "compares with tshark",
+    "corpus": "runs once per capture of tests/data and the shared corpus",
+    "notebooks": "executes the notebooks",
+}
+_MARKER_FIXTURES = {
+    "kafka": {"bootstrap", "kafka_broker", "secure_kafka", "restartable_broker", "topic_factory", "_local_kafka"},
+    "spark": {"spark"},
+    "live": {"veth"},
+    "tshark": {"tshark"},
+    "corpus": {"capture", "good_capture"},
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in _MARKER_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(marker)
+        if item.nodeid.startswith("tests/test_notebooks"):
+            item.add_marker("notebooks")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
