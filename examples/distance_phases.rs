@@ -28,7 +28,7 @@ fn main() {
     let mut items: Vec<(u64, u32)> = p.iter().enumerate().map(|(i, &v)| (sort::dist_key(v), i as u32)).collect();
     println!("keys {:?}", t.elapsed());
     let t = Instant::now();
-    sort::sort_by_key_then_payload(&mut items);
+    sort::sort_by_key_then_payload(&mut items).unwrap();
     println!("radix sort {:?}", t.elapsed());
     let t = Instant::now();
     let g = group_pairs(&x, m, d, &rows, &PairOptions::new(Metric::Euclidean)).unwrap();

@@ -460,6 +460,19 @@ def _json_default(v: object) -> str:
     return iso() if callable(iso) else str(v)
 
 
+def _group_limit(value: str) -> Optional[int]:
+    """``--max-group-events``: a non-negative integer, or ``none`` for no limit."""
+    if value.strip().lower() in ("none", "off"):
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of events or 'none', not {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be non-negative, not {n}")
+    return n
+
+
 def _distances(args: argparse.Namespace) -> int:
     from .pipelines import DEFAULT_FEATURES, netflow_distances
 
@@ -479,6 +492,8 @@ def _distances(args: argparse.Namespace) -> int:
             normalize=args.normalize,
             top_k=args.top_k,
             max_distance=args.max_distance,
+            max_group_events=args.max_group_events,
+            on_large_group=args.on_large_group,
             max_events=args.max_events,
             idle_timeout=args.idle_timeout,
             config=_client_config(args),
@@ -750,6 +765,12 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--normalize", choices=["log1p"], help="per-event feature transform")
     w.add_argument("--top-k", type=int, help="keep only pairs among each event's k nearest")
     w.add_argument("--max-distance", type=float, help="keep only pairs at most this far apart")
+    w.add_argument("--max-group-events", type=_group_limit, default=4_000, metavar="N",
+                   help="a key's window with more events is not expanded to all pairs (see --on-large-group); "
+                        "default 4000 (~8M pairs, ~1 GB), 'none' for no limit")
+    w.add_argument("--on-large-group", choices=["top_k", "skip"], default="top_k",
+                   help="over --max-group-events: each event's top-k nearest only (k = --top-k or 10), or skip "
+                        "the group (default top_k); either way counted and logged")
     w.add_argument("--max-events", type=int, help="stop after this many input messages")
     w.add_argument("--idle-timeout", type=float, help="stop (closing every window) after this many idle seconds")
     _add_client_config(w)

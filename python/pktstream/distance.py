@@ -33,9 +33,10 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import re
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any, List, Literal, Optional, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -43,10 +44,28 @@ import pyarrow.compute as pc
 
 from . import _native
 
-__all__ = ["pdist", "cdist", "pairs", "iter_pairs", "WindowedPairs", "METRICS"]
+__all__ = ["pdist", "cdist", "pairs", "iter_pairs", "WindowedPairs", "METRICS", "DEFAULT_MAX_GROUP_EVENTS",
+           "LARGE_GROUP_TOP_K", "OnLargeGroup"]
 
 #: The metric names accepted everywhere.
 METRICS = ("euclidean", "sqeuclidean", "cityblock", "chebyshev", "cosine")
+
+#: Default ``max_group_events`` of :class:`WindowedPairs` and the netflow pipeline. All pairs of a
+#: group of ``m`` events are ``m(m-1)/2`` rows; in the pipeline's output (an IPv4 string key, two
+#: 36-character string ids, two timestamps and the distance) a row costs ~125 bytes of Arrow, plus
+#: 16 bytes per pair while the kernel sorts them. 4,000 events are 7,998,000 pairs: ~1.0 GB
+#: (measured peak 1.0 GB above the interpreter's). 30,000 events would be 450M pairs, > 50 GB.
+DEFAULT_MAX_GROUP_EVENTS = 4_000
+
+#: ``top_k`` used for a group over ``max_group_events`` (``on_large_group="top_k"``) when no
+#: ``top_k`` was given: at most ``10 m`` pairs instead of ``m(m-1)/2``.
+LARGE_GROUP_TOP_K = 10
+
+#: What to do with a group over ``max_group_events``: ``"top_k"`` keeps only each event's
+#: ``top_k`` nearest (``top_k``, else :data:`LARGE_GROUP_TOP_K`), ``"skip"`` emits no pairs.
+OnLargeGroup = Literal["top_k", "skip"]
+
+log = logging.getLogger(__name__)
 
 Duration = Union[str, int, _dt.timedelta, np.timedelta64]
 _UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
@@ -227,11 +246,14 @@ def iter_pairs(
     max_distance: Optional[float] = None,
     sort: bool = True,
     batch_size: int = 1_048_576,
+    max_group_events: Optional[int] = None,
+    on_large_group: OnLargeGroup = "top_k",
 ) -> pa.RecordBatchReader:
     """The rows of :func:`pairs`, streamed as record batches of at most ``batch_size`` rows.
 
     Groups are computed as batches are read, so the whole output never has to fit in memory;
-    one group's pairs do (they are sorted together). See :func:`pairs` for the arguments.
+    one group's pairs do (they are sorted together). See :func:`pairs` for the arguments (the
+    large groups are logged, not counted in the schema metadata).
 
     Example:
         >>> import pyarrow as pa
@@ -240,6 +262,19 @@ def iter_pairs(
         >>> [b.num_rows for b in iter_pairs(t, key="k", id="i", features="f", batch_size=2)]
         [2, 1]
     """
+    return _iter_pairs(data, key=key, features=features, id=id, time=time, window=window, metric=metric,
+                       normalize=normalize, top_k=top_k, max_distance=max_distance, sort=sort,
+                       batch_size=batch_size, max_group_events=max_group_events,
+                       on_large_group=on_large_group)[0]
+
+
+LargeGroups = List[Tuple[str, Optional[int], int]]
+
+
+def _iter_pairs(data: Any, *, key: str, features: Union[str, Sequence[str]], id: str, time: Optional[str],
+                window: Optional[Duration], metric: str, normalize: Optional[str], top_k: Optional[int],
+                max_distance: Optional[float], sort: bool, batch_size: int, max_group_events: Optional[int],
+                on_large_group: OnLargeGroup) -> Tuple[pa.RecordBatchReader, LargeGroups]:
     table = _table(data)
     x = _normalize(_features(table, features), normalize)
     cols = pa.table({"key": _column(table, key), "id": _column(table, id)})
@@ -247,15 +282,37 @@ def iter_pairs(
         raise ValueError("time and window go together: give both or neither")
     time_ns = None if time is None else _time_ns(_column(table, time), time)
     window_ns = None if window is None else _duration_ns(window, "window")
-    _check_options(top_k, max_distance, batch_size)
-    stream = _native.pairs(cols, x, time=time_ns, window=window_ns, metric=metric, top_k=top_k,
-                           max_distance=max_distance, sort=sort, batch_size=batch_size)
-    return pa.RecordBatchReader.from_stream(stream)
+    _check_options(top_k, max_distance, batch_size, max_group_events, on_large_group)
+    stream, large = _native.pairs(cols, x, time=time_ns, window=window_ns, metric=metric, top_k=top_k,
+                                  max_distance=max_distance, sort=sort, batch_size=batch_size,
+                                  max_group_events=max_group_events, on_large_group=on_large_group)
+    _log_large_groups(large, max_group_events, on_large_group, top_k)
+    return pa.RecordBatchReader.from_stream(stream), large
 
 
-def _check_options(top_k: Optional[int], max_distance: Optional[float], batch_size: int) -> None:
+def _log_large_groups(large: LargeGroups, limit: Optional[int], how: str, top_k: Optional[int]) -> None:
+    """One warning per window that has groups over ``max_group_events``, naming their keys."""
+    by_window: dict = {}
+    for key, window, events in large:
+        by_window.setdefault(window, []).append((key, events))
+    action = "skipped" if how == "skip" else f"computed as top_k={top_k or LARGE_GROUP_TOP_K} only"
+    for window, groups in by_window.items():
+        shown = ", ".join(f"{k!r} ({n:,} events)" for k, n in groups[:10])
+        more = f" and {len(groups) - 10} more" if len(groups) > 10 else ""
+        where = "" if window is None else f"window {np.datetime64(window, 'ns')}Z: "
+        log.warning("%s%d group(s) over max_group_events=%d %s: key %s%s", where, len(groups), limit, action,
+                    shown, more)
+
+
+def _check_options(top_k: Optional[int], max_distance: Optional[float], batch_size: int,
+                   max_group_events: Optional[int] = None, on_large_group: str = "top_k") -> None:
     if top_k is not None and (isinstance(top_k, bool) or int(top_k) != top_k or top_k < 0):
         raise ValueError(f"top_k must be a non-negative integer, not {top_k!r}")
+    if max_group_events is not None and (isinstance(max_group_events, bool)
+                                         or int(max_group_events) != max_group_events or max_group_events < 0):
+        raise ValueError(f"max_group_events must be a non-negative integer or None, not {max_group_events!r}")
+    if on_large_group not in ("top_k", "skip"):
+        raise ValueError(f"on_large_group must be 'top_k' or 'skip', not {on_large_group!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size!r}")
     if max_distance is not None and np.isnan(max_distance):
@@ -276,6 +333,8 @@ def pairs(
     max_distance: Optional[float] = None,
     sort: bool = True,
     batch_size: int = 1_048_576,
+    max_group_events: Optional[int] = None,
+    on_large_group: OnLargeGroup = "top_k",
 ) -> pa.Table:
     """Every pair of events that share a key (and a window), with its distance, sorted by distance.
 
@@ -303,18 +362,29 @@ def pairs(
         max_distance: Keep a pair only when ``distance <= max_distance``.
         sort: Sort each group's pairs by distance (default).
         batch_size: Rows per record batch of the result.
+        max_group_events: A ``(key, window)`` group with more events than this is *large*: it is
+            not expanded to its ``m(m-1)/2`` pairs but handled as ``on_large_group`` says, logged
+            (one warning per window, with the keys) and counted. ``None`` (default here): no limit.
+        on_large_group: ``"top_k"`` (default): only each event's ``top_k`` nearest, ``top_k`` or
+            else :data:`LARGE_GROUP_TOP_K` (10), at most ``m * k`` pairs (time stays ``m^2``
+            distances, memory is linear); ``"skip"``: no pairs for that group.
 
     Returns:
         A table ``key, window_start, window_end, id_1, id_2, distance``; the window columns are
-        ``timestamp[ns, UTC]``, null without a window.
+        ``timestamp[ns, UTC]``, null without a window. With ``max_group_events``, the schema
+        metadata holds ``pktstream.large_groups`` and ``pktstream.large_group_events`` (counts as
+        strings).
 
     Memory: with ``top_k`` or ``max_distance`` no group's ``m x m`` matrix is ever built (one row
     of distances per thread). Without them, the result has ``m(m-1)/2`` rows per group, and one
     group's pairs are held together (~16 bytes per pair) while they are sorted; use
-    :func:`iter_pairs` to stream the result.
+    :func:`iter_pairs` to stream the result. Every allocation that grows with the groups is
+    fallible: what cannot be had raises ``MemoryError`` (nothing aborts).
 
     Raises:
         ValueError: unknown metric or column, non-numeric feature, bad window or option.
+        MemoryError: a group's pairs (or their sort buffers) do not fit in memory; the message
+            says how many bytes. Use ``max_group_events``, ``top_k`` or ``max_distance``.
 
     Example:
         >>> import pyarrow as pa
@@ -331,9 +401,15 @@ def pairs(
         >>> str(t.column("window_end")[0])
         '1970-01-01 00:00:05+00:00'
     """
-    return iter_pairs(data, key=key, features=features, id=id, time=time, window=window, metric=metric,
-                      normalize=normalize, top_k=top_k, max_distance=max_distance, sort=sort,
-                      batch_size=batch_size).read_all()
+    reader, large = _iter_pairs(data, key=key, features=features, id=id, time=time, window=window,
+                                metric=metric, normalize=normalize, top_k=top_k, max_distance=max_distance,
+                                sort=sort, batch_size=batch_size, max_group_events=max_group_events,
+                                on_large_group=on_large_group)
+    table = reader.read_all()
+    if max_group_events is not None:
+        table = table.replace_schema_metadata({"pktstream.large_groups": str(len(large)),
+                                               "pktstream.large_group_events": str(sum(n for *_, n in large))})
+    return table
 
 
 class WindowedPairs:
@@ -354,6 +430,11 @@ class WindowedPairs:
         window: Window length (``"5s"``, ``timedelta``, integer ns, ...).
         allowed_lateness: How far behind the largest time seen a row may still be on time.
         metric, top_k, max_distance, batch_size: As in :func:`pairs`.
+        max_group_events: Groups (key x window) with more events are not expanded to all pairs
+            (see :func:`pairs`); default :data:`DEFAULT_MAX_GROUP_EVENTS` (4,000 events, ~8M pairs,
+            ~1 GB of output), ``None`` for no limit. Counted in :attr:`large_groups` and
+            :attr:`large_group_events`, and logged once per closed window with the keys.
+        on_large_group: ``"top_k"`` (default) or ``"skip"``, as in :func:`pairs`.
 
     Example:
         >>> import pyarrow as pa
@@ -384,13 +465,17 @@ class WindowedPairs:
         top_k: Optional[int] = None,
         max_distance: Optional[float] = None,
         batch_size: int = 1_048_576,
+        max_group_events: Optional[int] = DEFAULT_MAX_GROUP_EVENTS,
+        on_large_group: OnLargeGroup = "top_k",
     ) -> None:
         self.key, self.id, self.time = key, id, time
         self.features = [features] if isinstance(features, str) else list(features)
         self._n_features: Optional[int] = None
-        _check_options(top_k, max_distance, batch_size)
+        _check_options(top_k, max_distance, batch_size, max_group_events, on_large_group)
+        self._large = (max_group_events, on_large_group, top_k)
         self._options = dict(allowed_lateness=_duration_ns(allowed_lateness, "allowed_lateness"),
-                             metric=metric, top_k=top_k, max_distance=max_distance, batch_size=batch_size)
+                             metric=metric, top_k=top_k, max_distance=max_distance, batch_size=batch_size,
+                             max_group_events=max_group_events, on_large_group=on_large_group)
         self._window = _duration_ns(window, "window")
         # Checks window, lateness and metric now; rebuilt once the feature count is known.
         self._native = _native.NativeWindowedPairs(self._window, len(self.features), **self._options)
@@ -406,11 +491,30 @@ class WindowedPairs:
                 self._native = _native.NativeWindowedPairs(self._window, x.shape[1], **self._options)
         cols = pa.table({"key": _column(table, self.key), "id": _column(table, self.id)})
         t = _time_ns(_column(table, self.time), self.time)
-        return pa.table(self._native.push(cols, t, x))
+        out = pa.table(self._native.push(cols, t, x))
+        self._log_large()
+        return out
 
     def flush(self) -> pa.Table:
         """Closes every open window and returns their pairs."""
-        return pa.table(self._native.flush())
+        out = pa.table(self._native.flush())
+        self._log_large()
+        return out
+
+    def _log_large(self) -> None:
+        large = self._native.take_large_groups()
+        if large:
+            _log_large_groups(large, *self._large)
+
+    @property
+    def large_groups(self) -> int:
+        """(key, window) groups over ``max_group_events`` in the windows closed so far."""
+        return self._native.large_groups
+
+    @property
+    def large_group_events(self) -> int:
+        """Events of those groups."""
+        return self._native.large_group_events
 
     @property
     def late_events(self) -> int:

@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 
 from . import netflow
 from ._kafka import DEFAULT_BOOTSTRAP, Consumer, produce
-from .distance import Duration, WindowedPairs, _duration_ns, _time_ns
+from .distance import DEFAULT_MAX_GROUP_EVENTS, Duration, OnLargeGroup, WindowedPairs, _duration_ns, _time_ns
 
 __all__ = ["DEFAULT_FEATURES", "PipelineReport", "netflow_distances", "input_schema"]
 
@@ -73,6 +73,9 @@ class PipelineReport:
         invalid: Messages skipped because they could not be decoded or lack the key, id or time
             (counted, never silently dropped; their offsets are committed like the others).
         late_events: Events whose window had already closed (not paired).
+        large_groups: (key, window) groups over ``max_group_events``: reduced to ``top_k`` pairs
+            or skipped (``on_large_group``), each window logged with its keys.
+        large_group_events: The events of those groups.
         windows: (key, window) groups that produced pairs.
         pairs: Pairs computed and produced.
         delivered: Output messages acknowledged by the broker.
@@ -91,6 +94,8 @@ class PipelineReport:
     events: int = 0
     invalid: int = 0
     late_events: int = 0
+    large_groups: int = 0
+    large_group_events: int = 0
     windows: int = 0
     pairs: int = 0
     delivered: int = 0
@@ -117,6 +122,8 @@ class PipelineReport:
             f"{self.seconds:.2f} s ({self.events_per_second:,.0f} events/s, {self.pairs_per_second:,.0f} pairs/s "
             f"over {self.active_seconds:.2f} s active)"
         )
+        if self.large_groups:
+            s += f"; {self.large_groups:,} large groups ({self.large_group_events:,} events) not fully paired"
         return s + (f" [{self.stopped}]" if self.stopped else "")
 
 
@@ -251,12 +258,19 @@ class _Pipeline:
         late_before = self.pairs.late_events
         closed = self.pairs.push(push.select(self.columns))
         self.report.late_events += self.pairs.late_events - late_before
+        self._count_large()
         self._closed(closed)
+
+    def _count_large(self) -> None:
+        self.report.large_groups = self.pairs.large_groups
+        self.report.large_group_events = self.pairs.large_group_events
 
     def flush(self) -> None:
         """End of input: pushes everything held, closes every window, delivers."""
         self.release(_time.monotonic(), everything=True)
-        self._closed(self.pairs.flush(), everything=True)
+        closed = self.pairs.flush()
+        self._count_large()
+        self._closed(closed, everything=True)
 
     def _closed(self, pairs: pa.Table, everything: bool = False) -> None:
         """Delivers closed windows' pairs, then forgets their events' offsets (now safe)."""
@@ -326,6 +340,8 @@ def netflow_distances(
     normalize: Normalize = None,
     top_k: Optional[int] = None,
     max_distance: Optional[float] = None,
+    max_group_events: Optional[int] = DEFAULT_MAX_GROUP_EVENTS,
+    on_large_group: OnLargeGroup = "top_k",
     max_events: Optional[int] = None,
     idle_timeout: Optional[float] = None,
     idle_partition_timeout: float = 5.0,
@@ -368,6 +384,12 @@ def netflow_distances(
             may still be on time (``"5s"``, ``"500ms"``, ...). Later events are counted in
             ``late_events``, not paired.
         metric, top_k, max_distance: As in :func:`pktstream.distance.pairs`.
+        max_group_events, on_large_group: The guard against one busy key: a (key, window) group
+            with more events than ``max_group_events`` (default 4,000: ~8M pairs, ~1 GB; ``None``:
+            no limit) gets only each event's ``top_k`` nearest (``top_k``, else 10) with
+            ``on_large_group="top_k"``, or no pairs with ``"skip"``; counted in the report's
+            ``large_groups`` / ``large_group_events`` and logged once per window with the keys.
+            Without it, 30,000 events of one key in one window would be 450M pairs (> 50 GB).
         normalize: ``None``, ``"log1p"`` (``log(1 + x)`` of every feature: tames heavy-tailed
             byte counts) or ``{feature: (offset, scale)}`` for ``(x - offset) / scale``. Only
             per-event transforms: a stream has no "whole input" to z-score over.
@@ -403,7 +425,8 @@ def netflow_distances(
         raise ValueError(f"max_events must be non-negative, not {max_events}")
     window_ns = _duration_ns(window, "window")
     windowed = WindowedPairs(key, features, id, time, window_ns, allowed_lateness=allowed_lateness,
-                             metric=metric, top_k=top_k, max_distance=max_distance)
+                             metric=metric, top_k=top_k, max_distance=max_distance,
+                             max_group_events=max_group_events, on_large_group=on_large_group)
     report = PipelineReport()
 
     def deliver(out: pa.Table) -> int:

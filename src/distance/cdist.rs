@@ -22,8 +22,13 @@ const MIN_VALUES_PER_TASK: usize = 1 << 15;
 pub fn cdist(xa: &[f64], na: usize, xb: &[f64], nb: usize, d: usize, metric: Metric) -> Result<Vec<f64>> {
     check_matrix("cdist XA", xa, na, d)?;
     check_matrix("cdist XB", xb, nb, d)?;
-    let len = na.checked_mul(nb).ok_or_else(|| DistanceError::Shape(format!("{na} x {nb}: too many values")))?;
-    let mut out = super::pdist::zeroed(len);
+    let count = na as u128 * nb as u128;
+    let what = || format!("cdist of {na} x {nb} rows: {count} distances");
+    super::alloc_bytes::<f64>(count, what)?;
+    let len = na
+        .checked_mul(nb)
+        .ok_or_else(|| DistanceError::OutOfMemory { what: what(), bytes: count.saturating_mul(8) })?;
+    let mut out = super::pdist::zeroed(len, what)?;
     if len == 0 {
         return Ok(out);
     }

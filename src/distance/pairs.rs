@@ -22,9 +22,35 @@
 use rayon::prelude::*;
 
 use super::metric::{row_to_rows, Kernel};
-use super::pdist::{pair_count, par_rows, row_upper, zeroed};
+use super::pdist::{checked_pairs, pair_count, par_rows, row_upper, zeroed};
 use super::sort::{bucket_words, dist_key, key_dist, sort_bucket, sort_by_key_then_payload, WordDigits, RADIX_MIN_LEN};
-use super::{check_matrix, DistanceError, Metric, Result};
+use super::{check_matrix, try_with_capacity, DistanceError, Metric, Result};
+
+/// `top_k` of a group over `max_group_events` when the caller gave none
+/// ([`LargeGroup::TopK`]): `m * 10` pairs at most instead of `m(m-1)/2`.
+pub const LARGE_GROUP_TOP_K: usize = 10;
+
+/// What happens to a group with more than [`PairOptions::max_group_events`] events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LargeGroup {
+    /// Only each event's `top_k` nearest (the caller's `top_k`, else [`LARGE_GROUP_TOP_K`]).
+    #[default]
+    TopK,
+    /// No pairs at all.
+    Skip,
+}
+
+impl std::str::FromStr for LargeGroup {
+    type Err = DistanceError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "top_k" => Ok(LargeGroup::TopK),
+            "skip" => Ok(LargeGroup::Skip),
+            _ => Err(DistanceError::InvalidArgument(format!("on_large_group must be 'top_k' or 'skip', not {s:?}"))),
+        }
+    }
+}
 
 /// What to compute for each group.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,12 +62,40 @@ pub struct PairOptions {
     pub max_distance: Option<f64>,
     /// Sort by distance (ties by position); otherwise pairs come in `(a, b)` order.
     pub sort: bool,
+    /// Groups with more events than this are *large*: not expanded to all their pairs but
+    /// handled as `on_large_group` says, and counted (applied by [`super::PairStream`]).
+    pub max_group_events: Option<usize>,
+    pub on_large_group: LargeGroup,
 }
 
 impl PairOptions {
-    /// All pairs, sorted, with `metric`.
+    /// All pairs, sorted, with `metric`, no group limit.
     pub fn new(metric: Metric) -> Self {
-        Self { metric, top_k: None, max_distance: None, sort: true }
+        Self {
+            metric,
+            top_k: None,
+            max_distance: None,
+            sort: true,
+            max_group_events: None,
+            on_large_group: LargeGroup::TopK,
+        }
+    }
+
+    /// Whether a group of `m` events is over `max_group_events`.
+    pub fn is_large(&self, m: usize) -> bool {
+        self.max_group_events.is_some_and(|limit| m > limit)
+    }
+
+    /// The options for a group of `m` events: these, or for a large group its `top_k` ones;
+    /// `None` when the group is large and skipped.
+    pub fn for_group(&self, m: usize) -> Option<PairOptions> {
+        if !self.is_large(m) {
+            return Some(*self);
+        }
+        match self.on_large_group {
+            LargeGroup::Skip => None,
+            LargeGroup::TopK => Some(PairOptions { top_k: Some(self.top_k.unwrap_or(LARGE_GROUP_TOP_K)), ..*self }),
+        }
     }
 
     /// Checks the options (a NaN `max_distance` would silently keep nothing).
@@ -91,7 +145,7 @@ pub fn group_pairs(x: &[f64], m: usize, d: usize, rows: &[u32], opts: &PairOptio
     let aux = opts.metric.row_aux(x, m, d);
     crate::dispatch_metric!(opts.metric, k => {
         if opts.top_k.is_some() || opts.max_distance.is_some() {
-            Ok(selected(k, x, d, &aux, rows, opts))
+            selected(k, x, d, &aux, rows, opts)
         } else {
             all(k, x, d, &aux, rows, opts.sort)
         }
@@ -101,15 +155,18 @@ pub fn group_pairs(x: &[f64], m: usize, d: usize, rows: &[u32], opts: &PairOptio
 /// Every pair, sorted through a radix sort on `(dist_key, a << 16 | b)` (u64 payload past 65536 rows).
 fn all<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], sort: bool) -> Result<Pairs> {
     let m = aux.len();
+    let group = || format!("the pairs of a group of {m} events");
+    // 16 bytes per pair at the peak (three 4-8 byte columns, or 8-byte words plus their scatter).
+    checked_pairs::<[u64; 2]>(m, group)?;
     let len = pair_count(m).filter(|&n| n <= u32::MAX as usize || !sort).ok_or_else(|| {
         DistanceError::InvalidArgument(format!(
             "a group of {m} events has too many pairs to sort; use top_k or max_distance"
         ))
     })?;
     if !sort {
-        let mut dist = vec![0.0; len];
+        let mut dist = zeroed::<f64>(len, group)?;
+        let (mut a, mut b) = (try_with_capacity(len, group)?, try_with_capacity(len, group)?);
         par_rows(m, &mut dist, |i, out| row_upper(k, x, d, aux, i, out));
-        let (mut a, mut b) = (Vec::with_capacity(len), Vec::with_capacity(len));
         for i in 0..m {
             for j in i + 1..m {
                 a.push(rows[i]);
@@ -119,12 +176,12 @@ fn all<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], sort: bo
         return Ok(Pairs { a, b, dist });
     }
     if m <= 1 << 16 {
-        Ok(all_sorted_words(k, x, d, aux, rows, len))
+        all_sorted_words(k, x, d, aux, rows, len)
     } else {
-        let mut items = vec![(0u64, 0u64); len];
+        let mut items = zeroed::<(u64, u64)>(len, group)?;
         par_rows(m, &mut items, |i, out| keyed_row(k, x, d, aux, i, out, |j| ((i as u64) << 32) | j as u64));
-        sort_by_key_then_payload(&mut items);
-        Ok(unpack(&items, rows, |p| ((p >> 32) as usize, (p & 0xffff_ffff) as usize)))
+        sort_by_key_then_payload(&mut items)?;
+        unpack(&items, rows, |p| ((p >> 32) as usize, (p & 0xffff_ffff) as usize))
     }
 }
 
@@ -139,10 +196,11 @@ fn all<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], sort: bo
 ///    of equal digits is finished by recomputing its distances (the same operations in the same
 ///    order as the row kernel, so bit-identical) and sorting `(full key, payload)`; the pairs are
 ///    written straight to the output columns at the bucket's offset. Runs average a few pairs.
-fn all_sorted_words<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], len: usize) -> Pairs {
+fn all_sorted_words<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], len: usize) -> Result<Pairs> {
     use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
     let m = aux.len();
-    let mut words = zeroed::<u64>(len);
+    let group = || format!("the {len} pairs of a group of {m} events");
+    let mut words = zeroed::<u64>(len, group)?;
     let (lo, hi) = (AtomicU32::new(u32::MAX), AtomicU32::new(0));
     par_rows(m, &mut words, |i, out| {
         let (mut rlo, mut rhi) = (u32::MAX, 0u32);
@@ -166,10 +224,10 @@ fn all_sorted_words<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u
     });
     let digits = WordDigits::new(lo.into_inner(), hi.into_inner());
     let one_bucket = len >= RADIX_MIN_LEN || digits.buckets() == 1;
-    let (mut words, starts) = bucket_words(words, &digits);
+    let (mut words, starts) = bucket_words(words, &digits)?;
     // The distances overwrite the words, bucket by bucket, once a bucket is copied out: 100 MB
     // less of fresh memory to fault in for 12.5M pairs.
-    let (mut a, mut b) = (zeroed::<u32>(len), zeroed::<u32>(len));
+    let (mut a, mut b) = (zeroed::<u32>(len, group)?, zeroed::<u32>(len, group)?);
     // Each bucket with its slices of the output columns.
     let mut tasks = Vec::with_capacity(starts.len());
     let (mut ra, mut rb, mut rd) = (&mut a[..], &mut b[..], &mut words[..]);
@@ -208,7 +266,7 @@ fn all_sorted_words<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u
         },
     );
     let dist = f64_vec(words);
-    Pairs { a, b, dist }
+    Ok(Pairs { a, b, dist })
 }
 
 /// A vector of `f64` bit patterns as the `f64`s, without copying.
@@ -304,9 +362,10 @@ fn unpack<P: Copy + Send + Sync>(
     items: &[(u64, P)],
     rows: &[u32],
     split: impl Fn(P) -> (usize, usize) + Sync,
-) -> Pairs {
+) -> Result<Pairs> {
     let n = items.len();
-    let (mut a, mut b, mut dist) = (vec![0u32; n], vec![0u32; n], vec![0f64; n]);
+    let what = || format!("{n} pairs");
+    let (mut a, mut b, mut dist) = (zeroed::<u32>(n, what)?, zeroed::<u32>(n, what)?, zeroed::<f64>(n, what)?);
     const CHUNK: usize = 1 << 16;
     a.par_chunks_mut(CHUNK)
         .zip(b.par_chunks_mut(CHUNK))
@@ -320,20 +379,24 @@ fn unpack<P: Copy + Send + Sync>(
                 *dist = key_dist(key);
             }
         });
-    Pairs { a, b, dist }
+    Ok(Pairs { a, b, dist })
 }
 
 /// `top_k` and/or `max_distance`: rows in parallel blocks, each row's candidates selected from a
 /// row buffer, then deduplicated (a pair may be chosen from both ends) and sorted.
-fn selected<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], opts: &PairOptions) -> Pairs {
+fn selected<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], opts: &PairOptions) -> Result<Pairs> {
     let m = aux.len();
     let limit = opts.max_distance.map(dist_key);
     let rows_per_task = (m / (rayon::current_num_threads() * 8)).clamp(1, 1024);
-    let mut items: Vec<(u64, u64)> = (0..m)
+    let oom = |n: usize| DistanceError::OutOfMemory {
+        what: format!("{n} more candidate pairs of a group of {m} events"),
+        bytes: n as u128 * 16,
+    };
+    let parts: Vec<Vec<(u64, u64)>> = (0..m)
         .into_par_iter()
         .step_by(rows_per_task)
-        .flat_map_iter(|start| {
-            let mut found = Vec::new();
+        .map(|start| -> Result<Vec<(u64, u64)>> {
+            let mut found: Vec<(u64, u64)> = Vec::new();
             let mut buf = vec![0.0; m];
             let mut cand: Vec<(u64, u32)> = Vec::new();
             for i in start..(start + rows_per_task).min(m) {
@@ -343,6 +406,7 @@ fn selected<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], opt
                         // Threshold only: the upper triangle suffices.
                         let out = &mut buf[..m - 1 - i];
                         row_upper(k, x, d, aux, i, out);
+                        found.try_reserve(out.len()).map_err(|_| oom(out.len()))?;
                         let lim = limit.unwrap_or(u64::MAX - 1);
                         found.extend(
                             out.iter()
@@ -371,20 +435,26 @@ fn selected<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], opt
                                 cand.truncate(top_k);
                             }
                         }
+                        found.try_reserve(cand.len()).map_err(|_| oom(cand.len()))?;
                         found.extend(cand.iter().map(|&(key, j)| (key, pack(j as usize))));
                     }
                 }
             }
-            found
+            Ok(found)
         })
-        .collect();
+        .collect::<Result<_>>()?;
+    let total = parts.iter().try_fold(0usize, |t, p| t.checked_add(p.len())).ok_or_else(|| oom(usize::MAX))?;
+    let mut items = try_with_capacity(total, || format!("{total} selected pairs of a group of {m} events"))?;
+    for p in parts {
+        items.extend_from_slice(&p);
+    }
     if opts.top_k.is_some() {
         items.par_sort_unstable_by_key(|&(_, p)| p);
         items.dedup_by_key(|&mut (_, p)| p);
     }
     // Unsorted, the items are in (a, b) order: rows were visited in order, or deduplicated by payload.
     if opts.sort {
-        sort_by_key_then_payload(&mut items);
+        sort_by_key_then_payload(&mut items)?;
     }
     unpack(&items, rows, |p| ((p >> 32) as usize, (p & 0xffff_ffff) as usize))
 }

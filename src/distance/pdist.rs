@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::metric::{row_to_rows, Kernel};
-use super::{check_matrix, Metric, Result};
+use super::{check_matrix, try_zeroed, DistanceError, Metric, Result, Zeroable};
 
 /// Pairs per parallel task, below which splitting costs more than it saves.
 const MIN_PAIRS_PER_TASK: usize = 1 << 15;
@@ -25,6 +25,24 @@ pub fn pair_count(n: usize) -> Option<usize> {
     }
 }
 
+/// Number of pairs of `n` rows, `n(n-1)/2`, exact (for sizes and messages; never overflows).
+pub fn pair_count_u128(n: usize) -> u128 {
+    let n = n as u128;
+    n * n.saturating_sub(1) / 2
+}
+
+/// The pair count of `n` rows as a `usize` for an allocation of `T`s, or `OutOfMemory` when it
+/// overflows or could not fit in memory anyway (`what` says whose pairs, e.g. "pdist of 9 rows").
+pub(crate) fn checked_pairs<T>(n: usize, what: impl FnOnce() -> String) -> Result<usize> {
+    let count = pair_count_u128(n);
+    let describe = || format!("{}: {count} pairs", what());
+    super::alloc_bytes::<T>(count, describe)?;
+    pair_count(n).ok_or_else(|| DistanceError::OutOfMemory {
+        what: format!("{n} rows: {count} pairs"),
+        bytes: count.saturating_mul(std::mem::size_of::<T>() as u128),
+    })
+}
+
 /// Condensed distances of the `n` rows of `x` (`n * d` values, row-major).
 ///
 /// ```
@@ -34,13 +52,14 @@ pub fn pair_count(n: usize) -> Option<usize> {
 /// ```
 pub fn pdist(x: &[f64], n: usize, d: usize, metric: Metric) -> Result<Vec<f64>> {
     check_matrix("pdist input", x, n, d)?;
-    let len = pair_count(n).ok_or_else(|| super::DistanceError::Shape(format!("{n} rows: too many pairs")))?;
-    let mut out = zeroed(len);
+    let len = checked_pairs::<f64>(n, || format!("pdist of {n} rows"))?;
+    let mut out = zeroed(len, || format!("pdist of {n} rows: {len} distances"))?;
     pdist_into(x, n, d, metric, &mut out)?;
     Ok(out)
 }
 
-/// `len` zeros for a large output about to be written once, in parallel.
+/// `len` zeros for a large output about to be written once, in parallel, or `OutOfMemory` (the
+/// allocation is fallible: see [`super::try_zeroed`]).
 ///
 /// Large zeroed vectors come from `calloc` as fresh, untouched pages that the first write faults
 /// in one 4 KiB page at a time; for 100 MB of pairs that costs more than computing them (~60 ms
@@ -48,10 +67,10 @@ pub fn pdist(x: &[f64], n: usize, d: usize, metric: Metric) -> Result<Vec<f64>> 
 /// therefore marked `MADV_HUGEPAGE` before the first write, so they fault in as 2 MiB pages
 /// where the system allows it (transparent huge pages in `madvise` or `always` mode). The advice
 /// is only a hint: any failure leaves ordinary pages.
-pub(crate) fn zeroed<T: Copy + Default>(len: usize) -> Vec<T> {
-    let v = vec![T::default(); len];
+pub(crate) fn zeroed<T: Zeroable>(len: usize, what: impl FnOnce() -> String) -> Result<Vec<T>> {
+    let v = try_zeroed(len, what)?;
     advise_huge(v.as_ptr(), v.len());
-    v
+    Ok(v)
 }
 
 /// Advises `MADV_HUGEPAGE` for the untouched memory at `ptr`, `len` values of `T` (see

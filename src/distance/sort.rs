@@ -49,11 +49,12 @@ pub fn key_dist(k: u64) -> f64 {
     }
 }
 
-/// Sorts `items` by `(key, payload)`.
-pub fn sort_by_key_then_payload<P: Copy + Ord + Send + Sync>(items: &mut Vec<(u64, P)>) {
+/// Sorts `items` by `(key, payload)`; `OutOfMemory` (and `items` untouched) when the radix
+/// sort's scratch, as large as `items`, cannot be allocated.
+pub fn sort_by_key_then_payload<P: Copy + Ord + Send + Sync>(items: &mut Vec<(u64, P)>) -> super::Result<()> {
     if items.len() < RADIX_MIN_LEN {
         items.sort_unstable();
-        return;
+        return Ok(());
     }
     // The range of the keys, NaN (u64::MAX) aside so that a few NaNs do not coarsen the digits.
     let (min, max) = items
@@ -65,7 +66,8 @@ pub fn sort_by_key_then_payload<P: Copy + Ord + Send + Sync>(items: &mut Vec<(u6
     let top = (1u64 << span_bits.min(RADIX_BITS)) - 1;
     // NaN keys clamp into the top digit; the run fix-up below puts them after the finite keys.
     let digit_of = move |k: u64| ((k - min) >> shift).min(top);
-    let mut scratch: Vec<(u64, P)> = Vec::with_capacity(items.len());
+    let n = items.len();
+    let mut scratch: Vec<(u64, P)> = super::try_with_capacity(n, || format!("sort scratch for {n} pairs"))?;
     let mut passes_done = 0;
     for pass in 0..span_bits.min(RADIX_BITS).div_ceil(DIGIT_BITS) {
         let bit = pass * DIGIT_BITS;
@@ -88,6 +90,7 @@ pub fn sort_by_key_then_payload<P: Copy + Ord + Send + Sync>(items: &mut Vec<(u6
             run.sort_unstable();
         }
     });
+    Ok(())
 }
 
 /// A raw output pointer shared by the scatter tasks.
@@ -227,14 +230,15 @@ impl WordDigits {
 /// Scatters `words` into buckets by [`WordDigits::bucket`] (stably, in parallel); returns the
 /// scattered words and the bucket boundaries (`buckets + 1` offsets). Below [`RADIX_MIN_LEN`]
 /// words, returns them unscattered as one range (not one bucket: see [`sort_bucket`]).
-pub(crate) fn bucket_words(words: Vec<u64>, digits: &WordDigits) -> (Vec<u64>, Vec<usize>) {
+pub(crate) fn bucket_words(words: Vec<u64>, digits: &WordDigits) -> super::Result<(Vec<u64>, Vec<usize>)> {
     let len = words.len();
     let buckets = digits.buckets();
     if buckets == 1 || len < RADIX_MIN_LEN {
-        return (words, vec![0, len]);
+        return Ok((words, vec![0, len]));
     }
-    let mut dst = Vec::new();
-    match scatter(&words, &mut dst, buckets, |&w| digits.bucket(w)) {
+    // The scatter's destination, reserved fallibly here (`scatter` then reuses the capacity).
+    let mut dst = super::try_with_capacity(len, || format!("sort scratch for {len} pairs"))?;
+    Ok(match scatter(&words, &mut dst, buckets, |&w| digits.bucket(w)) {
         Some(starts) => (dst, starts),
         None => {
             let b = digits.bucket(words[0]);
@@ -242,7 +246,7 @@ pub(crate) fn bucket_words(words: Vec<u64>, digits: &WordDigits) -> (Vec<u64>, V
             starts.resize(buckets + 1, len);
             (words, starts)
         }
-    }
+    })
 }
 
 /// Words (one bucket of [`bucket_words`] when `one_bucket`, else any words) into `out` ordered
@@ -327,7 +331,7 @@ mod tests {
             items.reverse();
             let mut expected = items.clone();
             expected.sort_unstable();
-            sort_by_key_then_payload(&mut items);
+            sort_by_key_then_payload(&mut items).unwrap();
             assert_eq!(items, expected, "n={n} spread={spread}");
         }
     }

@@ -26,7 +26,7 @@ use arrow_select::concat::concat;
 use rayon::prelude::*;
 
 use super::pairs::{group_pairs, PairOptions, Pairs};
-use super::pdist::pair_count;
+use super::pdist::{checked_pairs, pair_count};
 use super::rank::{dense_rank, ordinal_rank};
 use super::{check_matrix, DistanceError, Result};
 
@@ -114,9 +114,19 @@ struct Group {
 impl Group {
     fn estimate(&self, opts: &PairOptions) -> usize {
         let m = self.rows.len();
+        let Some(opts) = opts.for_group(m) else { return 0 };
         let all = pair_count(m).unwrap_or(usize::MAX);
         opts.top_k.map_or(all, |k| all.min(m.saturating_mul(k)))
     }
+}
+
+/// A group over [`PairOptions::max_group_events`]: its key (as text, `null` for the null key),
+/// window start (ns) and number of events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LargeGroupInfo {
+    pub key: String,
+    pub window: Option<i64>,
+    pub events: usize,
 }
 
 /// Grouped pairs, computed a wave at a time as batches are pulled (an Arrow `RecordBatchReader`).
@@ -129,6 +139,7 @@ pub struct PairStream {
     pending: VecDeque<RecordBatch>,
     schema: SchemaRef,
     pairs: u64,
+    large: Vec<LargeGroupInfo>,
     /// `batch_size` null timestamps, sliced for the window columns when there are no windows.
     nulls: ArrayRef,
 }
@@ -149,17 +160,52 @@ impl PairStream {
             .chunk_by(|&a, &b| window_of(a) == window_of(b) && key_code[a as usize] == key_code[b as usize])
             .map(|rows| Group { window: window_of(rows[0]), rows: rows.to_vec() })
             .collect();
-        let sorted_all = opts.sort && opts.top_k.is_none() && opts.max_distance.is_none();
-        if let Some(g) = groups.iter().find(|g| sorted_all && g.estimate(&opts) > u32::MAX as usize) {
+        let sorted_all =
+            |m: usize| opts.for_group(m).is_some_and(|o| o.sort && o.top_k.is_none() && o.max_distance.is_none());
+        if let Some(g) = groups.iter().find(|g| sorted_all(g.rows.len()) && g.estimate(&opts) > u32::MAX as usize) {
             return Err(DistanceError::InvalidArgument(format!(
                 "a group of {} events has too many pairs to sort; use top_k or max_distance",
                 g.rows.len()
             )));
         }
+        // All of a group's pairs take ~16 bytes each while sorted: refuse now what cannot fit.
+        for g in &groups {
+            let m = g.rows.len();
+            if opts.for_group(m).is_some_and(|o| o.top_k.is_none() && o.max_distance.is_none()) {
+                checked_pairs::<[u64; 2]>(m, || format!("the pairs of a group of {m} events"))?;
+            }
+        }
+        let mut large = Vec::new();
+        for g in groups.iter().filter(|g| opts.is_large(g.rows.len())) {
+            let row = g.rows[0] as usize;
+            let key = if input.key.is_null(row) {
+                "null".to_string()
+            } else {
+                arrow_cast::display::array_value_to_string(input.key.as_ref(), row)?
+            };
+            large.push(LargeGroupInfo { key, window: g.window, events: g.rows.len() });
+        }
         let schema = pairs_schema(input.key.data_type(), input.id.data_type());
         let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
         let nulls = new_null_array(&ts, if input.windows.is_some() { 0 } else { batch_size.min(1 << 20) });
-        Ok(Self { input, opts, batch_size, groups, next_group: 0, pending: VecDeque::new(), schema, pairs: 0, nulls })
+        Ok(Self {
+            input,
+            opts,
+            batch_size,
+            groups,
+            next_group: 0,
+            pending: VecDeque::new(),
+            schema,
+            pairs: 0,
+            large,
+            nulls,
+        })
+    }
+
+    /// The groups over [`PairOptions::max_group_events`] (all known when the stream is made), in
+    /// output order.
+    pub fn large_groups(&self) -> &[LargeGroupInfo] {
+        &self.large
     }
 
     /// Number of `(window, key)` groups.
@@ -170,6 +216,18 @@ impl PairStream {
     /// Pairs produced so far.
     pub fn pairs_emitted(&self) -> u64 {
         self.pairs
+    }
+
+    /// The next batch, `None` at the end (the iterator, with the module's error type).
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Ok(Some(b));
+            }
+            if !self.next_wave()? {
+                return Ok(None);
+            }
+        }
     }
 
     /// Computes the next wave of groups into `pending`; `false` when all groups are done.
@@ -187,12 +245,14 @@ impl PairStream {
         self.next_group = end;
         let (input, opts) = (&self.input, &self.opts);
         let compute = |g: &Group| -> Result<Pairs> {
+            let m = g.rows.len();
+            let Some(opts) = opts.for_group(m) else { return Ok(Pairs::default()) };
             let d = input.d;
-            let mut x = Vec::with_capacity(g.rows.len() * d);
+            let mut x = super::try_with_capacity(m.saturating_mul(d), || format!("the features of {m} events"))?;
             for &r in &g.rows {
                 x.extend_from_slice(&input.features[r as usize * d..(r as usize + 1) * d]);
             }
-            group_pairs(&x, g.rows.len(), d, &g.rows, opts)
+            group_pairs(&x, m, d, &g.rows, &opts)
         };
         let results: Vec<Pairs> = self.groups[start..end].par_iter().map(compute).collect::<Result<_>>()?;
         let windows: Vec<Option<i64>> = self.groups[start..end].iter().map(|g| g.window).collect();
@@ -317,15 +377,12 @@ impl Iterator for PairStream {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(b) = self.pending.pop_front() {
-                return Some(Ok(b));
-            }
-            match self.next_wave() {
-                Ok(true) => continue,
-                Ok(false) => return None,
-                Err(e) => return Some(Err(ArrowError::ComputeError(e.to_string()))),
-            }
+        match self.next_batch() {
+            Ok(b) => b.map(Ok),
+            // MemoryError crosses the C stream interface as ENOMEM (pyarrow: ArrowMemoryError,
+            // a MemoryError).
+            Err(e @ DistanceError::OutOfMemory { .. }) => Some(Err(ArrowError::MemoryError(e.to_string()))),
+            Err(e) => Some(Err(ArrowError::ComputeError(e.to_string()))),
         }
     }
 }

@@ -118,7 +118,7 @@ fn group_pairs_match_the_reference_rules() {
             (Some(0), None, true),
             (Some(500), None, true),
         ] {
-            let opts = PairOptions { metric, top_k, max_distance, sort };
+            let opts = PairOptions { top_k, max_distance, sort, ..PairOptions::new(metric) };
             let p = group_pairs(&x, m, d, &rows, &opts).unwrap();
             let got: Vec<(u32, u32, f64)> = (0..p.len()).map(|i| (p.a[i], p.b[i], p.dist[i])).collect();
             let want = reference(&x, m, d, &opts);
@@ -238,4 +238,129 @@ fn windows_close_on_the_watermark_and_count_late_rows() {
     let s: ArrayRef = Arc::new(StringArray::from(vec!["x"]));
     assert!(w.push(&s, &arr(vec![1]), &[30], &[0.0]).is_err());
     assert_eq!(w.watermark(), Some(11));
+}
+
+fn out_of_memory<T: std::fmt::Debug>(r: Result<T>) -> String {
+    match r {
+        Err(e @ DistanceError::OutOfMemory { .. }) => e.to_string(),
+        other => panic!("expected OutOfMemory, got {other:?}"),
+    }
+}
+
+#[test]
+fn size_checks_refuse_overflow_and_absurd_sizes_without_allocating() {
+    // Checked arithmetic: the exact count never overflows, the usize conversion is refused.
+    assert_eq!(pdist::pair_count_u128(usize::MAX), (usize::MAX as u128) * (usize::MAX as u128 - 1) / 2);
+    assert!(pdist::pair_count(usize::MAX).is_none());
+    let msg = out_of_memory(pdist::checked_pairs::<f64>(usize::MAX, || "test".into()));
+    assert!(msg.contains("max_group_events") && msg.contains("bytes"), "{msg}");
+    // Beyond isize::MAX bytes, or beyond RAM + swap.
+    assert!(matches!(super::alloc_bytes::<u64>(u128::MAX, String::new), Err(DistanceError::OutOfMemory { .. })));
+    assert!(super::alloc_bytes::<u64>(1 << 60, String::new).is_err());
+    assert!(super::alloc_bytes::<u8>(1 << 50, String::new).is_err()); // 1 PiB: no machine here has it
+    assert_eq!(super::alloc_bytes::<u64>(1000, String::new).unwrap(), 8000);
+    assert!(super::try_zeroed::<u64>(1 << 60, String::new).is_err());
+    assert!(super::try_with_capacity::<u32>(usize::MAX / 2, String::new).is_err());
+    assert_eq!(super::try_zeroed::<f64>(3, String::new).unwrap(), vec![0.0; 3]);
+    assert!(super::try_zeroed::<(u64, u64)>(0, String::new).unwrap().is_empty());
+    // Zero features make a huge row count cheap to describe: pdist/cdist must refuse, not abort.
+    let msg = out_of_memory(pdist(&[], 1 << 40, 0, Metric::Euclidean));
+    assert!(msg.contains("pdist of 1099511627776 rows"), "{msg}");
+    assert!(msg.contains(&format!("{} pairs", pdist::pair_count_u128(1 << 40))), "{msg}");
+    out_of_memory(pdist(&[], usize::MAX, 0, Metric::Euclidean));
+    out_of_memory(cdist(&[], 1 << 33, &[], 1 << 33, 0, Metric::Cityblock));
+    out_of_memory(cdist(&[], usize::MAX, &[], 3, 0, Metric::Cityblock));
+    // A group of 2M events, unsorted (so not refused as "too many to sort"): 2e12 pairs.
+    let m = 2_000_000;
+    let rows: Vec<u32> = (0..m as u32).collect();
+    let opts = PairOptions { sort: false, ..PairOptions::new(Metric::Euclidean) };
+    out_of_memory(group_pairs(&[], m, 0, &rows, &opts));
+    // The stream refuses such a group when it is planned.
+    let key: ArrayRef = Arc::new(Int64Array::from(vec![1; m]));
+    let id: ArrayRef = Arc::new(Int64Array::from((0..m as i64).collect::<Vec<_>>()));
+    let input = PairsInput::new(key, id, vec![], 0).unwrap();
+    out_of_memory(PairStream::new(input.clone(), opts, 1000).map(|s| s.groups()));
+    // ... unless max_group_events turns it into top_k pairs (m * 1 at most) or skips it.
+    let limited = PairOptions { max_group_events: Some(1000), top_k: Some(1), ..opts };
+    assert_eq!(PairStream::new(input.clone(), limited, 1000).unwrap().large_groups().len(), 1);
+    let skip = PairOptions { max_group_events: Some(1000), on_large_group: LargeGroup::Skip, ..opts };
+    let mut s = PairStream::new(input, skip, 1000).unwrap();
+    assert!(s.next_batch().unwrap().is_none());
+}
+
+#[test]
+fn large_groups_switch_to_top_k_or_are_skipped() {
+    // key 1: 40 events (large), key 2: 5 events (not).
+    let (m1, m2) = (40usize, 5usize);
+    let x: Vec<f64> = lcg(11, (m1 + m2) * 2).iter().map(|v| (v * 8.0).round()).collect();
+    let key: ArrayRef =
+        Arc::new(Int64Array::from((0..m1 + m2).map(|r| if r < m1 { 1 } else { 2 }).collect::<Vec<_>>()));
+    let id: ArrayRef = Arc::new(Int64Array::from((0..(m1 + m2) as i64).collect::<Vec<_>>()));
+    let input = PairsInput::new(key, id, x.clone(), 2).unwrap();
+    let rows_of = |opts: PairOptions| -> Vec<(i64, i64, i64, f64)> {
+        let stream = PairStream::new(input.clone(), opts, 7).unwrap();
+        stream
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let col = |n: &str| column(&b, n).as_primitive::<Int64Type>().values().to_vec();
+                let (k, a, c) = (col("key"), col("id_1"), col("id_2"));
+                let d = column(&b, "distance").as_primitive::<Float64Type>().values().to_vec();
+                (0..b.num_rows()).map(|i| (k[i], a[i], c[i], d[i])).collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let full = rows_of(PairOptions::new(Metric::Euclidean));
+    let small: Vec<_> = full.iter().filter(|r| r.0 == 2).cloned().collect();
+    assert_eq!(small.len(), m2 * (m2 - 1) / 2);
+    for (top_k, k) in [(None, LARGE_GROUP_TOP_K), (Some(3), 3)] {
+        let opts = PairOptions { top_k, max_group_events: Some(39), ..PairOptions::new(Metric::Euclidean) };
+        let got = rows_of(opts);
+        let group = &x[..m1 * 2];
+        let rows: Vec<u32> = (0..m1 as u32).collect();
+        let want =
+            group_pairs(group, m1, 2, &rows, &PairOptions { top_k: Some(k), ..PairOptions::new(Metric::Euclidean) })
+                .unwrap();
+        let large: Vec<_> = got.iter().filter(|r| r.0 == 1).map(|r| (r.1 as u32, r.2 as u32, r.3)).collect();
+        let want: Vec<_> = (0..want.len()).map(|i| (want.a[i], want.b[i], want.dist[i])).collect();
+        assert_eq!(large, want);
+        assert!(large.len() < m1 * (m1 - 1) / 2);
+        // With the user's top_k, the small group is top_k too; without, it is whole.
+        if top_k.is_none() {
+            assert_eq!(got.iter().filter(|r| r.0 == 2).cloned().collect::<Vec<_>>(), small);
+        }
+    }
+    let skip = PairOptions {
+        max_group_events: Some(39),
+        on_large_group: LargeGroup::Skip,
+        ..PairOptions::new(Metric::Euclidean)
+    };
+    assert_eq!(rows_of(skip), small);
+    let s = PairStream::new(input.clone(), skip, 7).unwrap();
+    assert_eq!(s.large_groups(), &[LargeGroupInfo { key: "1".into(), window: None, events: m1 }]);
+    // At the limit, a group is not large.
+    let at = PairOptions { max_group_events: Some(40), ..skip };
+    assert!(PairStream::new(input, at, 7).unwrap().large_groups().is_empty());
+    assert_eq!("skip".parse::<LargeGroup>().unwrap(), LargeGroup::Skip);
+    assert!("drop".parse::<LargeGroup>().is_err());
+}
+
+#[test]
+fn windowed_pairs_count_large_groups_per_window() {
+    let opts = PairOptions {
+        max_group_events: Some(2),
+        on_large_group: LargeGroup::Skip,
+        ..PairOptions::new(Metric::Cityblock)
+    };
+    let mut w = WindowedPairs::new(10, 0, 1, opts, 1000).unwrap();
+    let arr = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+    // window [0,10): key 7 has 3 events (large), key 8 has 2; window [10,20): key 7 has 1.
+    let out = w
+        .push(&arr(vec![7, 7, 7, 8, 8]), &arr(vec![1, 2, 3, 4, 5]), &[1, 2, 3, 4, 5], &[0.0, 1.0, 2.0, 0.0, 4.0])
+        .unwrap();
+    assert!(out.is_empty());
+    let out = w.push(&arr(vec![7]), &arr(vec![6]), &[15], &[0.0]).unwrap();
+    assert_eq!(out.iter().map(|b| b.num_rows()).sum::<usize>(), 1); // key 8's one pair
+    assert_eq!((w.large_groups(), w.large_group_events()), (1, 3));
+    assert_eq!(w.take_large_groups(), vec![LargeGroupInfo { key: "7".into(), window: Some(0), events: 3 }]);
+    assert!(w.take_large_groups().is_empty());
 }

@@ -24,7 +24,7 @@ use arrow_select::concat::concat;
 use arrow_select::take::take;
 
 use super::pairs::PairOptions;
-use super::stream::{pairs_schema, window_start, PairStream, PairsInput};
+use super::stream::{pairs_schema, window_start, LargeGroupInfo, PairStream, PairsInput};
 use super::{check_matrix, DistanceError, Result};
 
 /// One open window's rows.
@@ -45,6 +45,9 @@ pub struct WindowedPairs {
     open: BTreeMap<i64, Buffer>,
     max_time: Option<i64>,
     late_events: u64,
+    large_groups: u64,
+    large_group_events: u64,
+    recent_large: Vec<LargeGroupInfo>,
     types: Option<(DataType, DataType)>,
 }
 
@@ -72,6 +75,9 @@ impl WindowedPairs {
             open: BTreeMap::new(),
             max_time: None,
             late_events: 0,
+            large_groups: 0,
+            large_group_events: 0,
+            recent_large: Vec::new(),
             types: None,
         })
     }
@@ -84,6 +90,22 @@ impl WindowedPairs {
     /// Rows that arrived after their window had closed.
     pub fn late_events(&self) -> u64 {
         self.late_events
+    }
+
+    /// `(key, window)` groups over `max_group_events` in the windows closed so far (computed as
+    /// `top_k` or skipped, see [`super::LargeGroup`]).
+    pub fn large_groups(&self) -> u64 {
+        self.large_groups
+    }
+
+    /// The events of those groups.
+    pub fn large_group_events(&self) -> u64 {
+        self.large_group_events
+    }
+
+    /// The large groups of the windows closed since the last call (for logging), in window order.
+    pub fn take_large_groups(&mut self) -> Vec<LargeGroupInfo> {
+        std::mem::take(&mut self.recent_large)
     }
 
     /// Windows holding rows, not yet closed.
@@ -167,9 +189,14 @@ impl WindowedPairs {
             let id = concat(&buf.ids.iter().map(|a| a.as_ref()).collect::<Vec<_>>())?;
             let times = vec![*s; key.len()];
             let input = PairsInput::new(key, id, buf.features, self.d)?.with_windows(&times, self.window)?;
-            for batch in PairStream::new(input, self.opts, self.batch_size)? {
-                out.push(batch?);
+            let mut stream = PairStream::new(input, self.opts, self.batch_size)?;
+            let large = stream.large_groups().to_vec();
+            while let Some(batch) = stream.next_batch()? {
+                out.push(batch);
             }
+            self.large_groups += large.len() as u64;
+            self.large_group_events += large.iter().map(|g| g.events as u64).sum::<u64>();
+            self.recent_large.extend(large);
         }
         Ok(out)
     }

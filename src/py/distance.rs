@@ -11,15 +11,19 @@ use std::sync::Mutex;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::ArrowError;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3_arrow::{PyRecordBatchReader, PyTable};
 
-use crate::distance::{DistanceError, Metric, PairOptions, PairStream, PairsInput, WindowedPairs};
+use crate::distance::{
+    try_with_capacity, DistanceError, LargeGroup, LargeGroupInfo, Metric, PairOptions, PairStream, PairsInput,
+    WindowedPairs,
+};
 
 fn to_py(e: DistanceError) -> PyErr {
     match e {
         DistanceError::Arrow(e) => PyRuntimeError::new_err(format!("arrow: {e}")),
+        e @ DistanceError::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
         other => PyValueError::new_err(other.to_string()),
     }
 }
@@ -29,19 +33,32 @@ fn arrow_err(e: ArrowError) -> PyErr {
 }
 
 /// A 2-D float64/float32 numpy array (any memory order) as `(row-major f64 data, rows, cols)`.
+/// The copy is allocated fallibly: a broadcast view of billions of rows raises `MemoryError`.
 fn matrix(name: &str, x: &Bound<'_, PyAny>) -> PyResult<(Vec<f64>, usize, usize)> {
+    let buffer = |n: usize, d: usize| -> PyResult<Vec<f64>> {
+        let len = n.checked_mul(d).ok_or_else(|| {
+            to_py(DistanceError::OutOfMemory {
+                what: format!("{name}: {n} x {d} values"),
+                bytes: n as u128 * d as u128 * 8,
+            })
+        })?;
+        try_with_capacity(len, || format!("a float64 copy of {name} ({n} x {d})")).map_err(to_py)
+    };
     if let Ok(a) = x.extract::<PyReadonlyArray2<'_, f64>>() {
         let (n, d) = (a.shape()[0], a.shape()[1]);
+        let mut data = buffer(n, d)?;
         // `as_slice` also accepts Fortran order (in memory order): only take it for C order.
-        let data = match a.as_slice() {
-            Ok(s) if a.is_c_contiguous() => s.to_vec(),
-            _ => a.as_array().iter().copied().collect(),
-        };
+        match a.as_slice() {
+            Ok(s) if a.is_c_contiguous() => data.extend_from_slice(s),
+            _ => data.extend(a.as_array().iter().copied()),
+        }
         return Ok((data, n, d));
     }
     if let Ok(a) = x.extract::<PyReadonlyArray2<'_, f32>>() {
         let (n, d) = (a.shape()[0], a.shape()[1]);
-        return Ok((a.as_array().iter().map(|&v| f64::from(v)).collect(), n, d));
+        let mut data = buffer(n, d)?;
+        data.extend(a.as_array().iter().map(|&v| f64::from(v)));
+        return Ok((data, n, d));
     }
     Err(PyValueError::new_err(format!("{name} must be a 2-D float64 or float32 numpy array")))
 }
@@ -79,8 +96,17 @@ fn cdist<'py>(
     Ok(PyArray1::from_vec(py, out).reshape([na, nb])?.into_any())
 }
 
-fn options(metric: &str, top_k: Option<usize>, max_distance: Option<f64>, sort: bool) -> PyResult<PairOptions> {
-    let opts = PairOptions { metric: self::metric(metric)?, top_k, max_distance, sort };
+fn options(
+    metric: &str,
+    top_k: Option<usize>,
+    max_distance: Option<f64>,
+    sort: bool,
+    max_group_events: Option<usize>,
+    on_large_group: &str,
+) -> PyResult<PairOptions> {
+    let on_large_group: LargeGroup = on_large_group.parse().map_err(to_py)?;
+    let opts =
+        PairOptions { metric: self::metric(metric)?, top_k, max_distance, sort, max_group_events, on_large_group };
     opts.validate().map_err(to_py)?;
     Ok(opts)
 }
@@ -95,12 +121,20 @@ fn key_and_id(table: PyTable) -> PyResult<(ArrayRef, ArrayRef)> {
     Ok((column("key")?, column("id")?))
 }
 
-/// Grouped pairs of a table's rows as a stream of record batches (`pktstream.distance.pairs`).
+/// Large groups as `(key, window start ns or None, events)` tuples.
+type LargeList = Vec<(String, Option<i64>, usize)>;
+
+fn large_list(groups: Vec<LargeGroupInfo>) -> LargeList {
+    groups.into_iter().map(|g| (g.key, g.window, g.events)).collect()
+}
+
+/// Grouped pairs of a table's rows as a stream of record batches (`pktstream.distance.pairs`),
+/// and the groups over `max_group_events` as `(key, window start ns or None, events)`.
 ///
 /// `table` holds the `key` and `id` columns; `features` the matching rows; `time` (int64 ns)
 /// and `window` (ns) put rows into tumbling windows.
 #[pyfunction]
-#[pyo3(signature = (table, features, *, time=None, window=None, metric="euclidean", top_k=None, max_distance=None, sort=true, batch_size=1_048_576))]
+#[pyo3(signature = (table, features, *, time=None, window=None, metric="euclidean", top_k=None, max_distance=None, sort=true, batch_size=1_048_576, max_group_events=None, on_large_group="top_k"))]
 #[allow(clippy::too_many_arguments)]
 fn pairs(
     py: Python<'_>,
@@ -113,8 +147,10 @@ fn pairs(
     max_distance: Option<f64>,
     sort: bool,
     batch_size: usize,
-) -> PyResult<PyRecordBatchReader> {
-    let opts = options(metric, top_k, max_distance, sort)?;
+    max_group_events: Option<usize>,
+    on_large_group: &str,
+) -> PyResult<(PyRecordBatchReader, LargeList)> {
+    let opts = options(metric, top_k, max_distance, sort, max_group_events, on_large_group)?;
     let (key, id) = key_and_id(table)?;
     let (x, n, d) = matrix("features", features)?;
     if n != key.len() {
@@ -132,7 +168,8 @@ fn pairs(
             PairStream::new(input, opts, batch_size)
         })
         .map_err(to_py)?;
-    Ok(PyRecordBatchReader::new(Box::new(stream)))
+    let large = large_list(stream.large_groups().to_vec());
+    Ok((PyRecordBatchReader::new(Box::new(stream)), large))
 }
 
 /// Windowed pairs over pushed batches (`pktstream.distance.WindowedPairs`).
@@ -164,7 +201,7 @@ impl NativeWindowedPairs {
 #[pymethods]
 impl NativeWindowedPairs {
     #[new]
-    #[pyo3(signature = (window, n_features, *, allowed_lateness=0, metric="euclidean", top_k=None, max_distance=None, batch_size=1_048_576))]
+    #[pyo3(signature = (window, n_features, *, allowed_lateness=0, metric="euclidean", top_k=None, max_distance=None, batch_size=1_048_576, max_group_events=None, on_large_group="top_k"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         window: i64,
@@ -174,8 +211,10 @@ impl NativeWindowedPairs {
         top_k: Option<usize>,
         max_distance: Option<f64>,
         batch_size: usize,
+        max_group_events: Option<usize>,
+        on_large_group: &str,
     ) -> PyResult<Self> {
-        let opts = options(metric, top_k, max_distance, true)?;
+        let opts = options(metric, top_k, max_distance, true, max_group_events, on_large_group)?;
         let inner = WindowedPairs::new(window, allowed_lateness, n_features, opts, batch_size).map_err(to_py)?;
         Ok(Self { inner: Mutex::new(inner) })
     }
@@ -206,6 +245,22 @@ impl NativeWindowedPairs {
     #[getter]
     fn late_events(&self, py: Python<'_>) -> u64 {
         self.read(py, |w| w.late_events())
+    }
+
+    #[getter]
+    fn large_groups(&self, py: Python<'_>) -> u64 {
+        self.read(py, |w| w.large_groups())
+    }
+
+    #[getter]
+    fn large_group_events(&self, py: Python<'_>) -> u64 {
+        self.read(py, |w| w.large_group_events())
+    }
+
+    /// The large groups of the windows closed since the last call, as `(key, window start ns,
+    /// events)`.
+    fn take_large_groups(&self, py: Python<'_>) -> LargeList {
+        large_list(py.detach(|| self.inner.lock().unwrap_or_else(|p| p.into_inner()).take_large_groups()))
     }
 
     #[getter]
