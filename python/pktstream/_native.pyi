@@ -5,6 +5,33 @@ from typing import Any, Callable, Dict, Literal, Optional, Sequence, Union
 
 from typing_extensions import Self, final
 
+__all__ = [
+    "NativeReader",
+    "packet_schema",
+    "build_info",
+    "NativeConsumer",
+    "produce_pcap",
+    "produce",
+    "decode_values",
+    "create_topic",
+    "delete_topic",
+    "list_topics",
+    "describe_topic",
+    "list_groups",
+    "group_offsets",
+    "pdist",
+    "cdist",
+    "pairs",
+    "NativeWindowedPairs",
+    "NativeFlowReader",
+    "NativeFlowMeter",
+    "flow_schema",
+    "NativeLiveReader",
+    "produce_live",
+    "capture_to_pcap",
+    "__version__",
+]
+
 __version__: str
 
 def build_info() -> Dict[str, Any]: ...

@@ -478,7 +478,7 @@ def query(
     if len(links) > 1:
         raise PktstreamError(f"matching packets have several link types {sorted(links)}; narrow the query")
     selected.sort(key=lambda s: (s[0], s[1], s[2]))
-    with private_file(output) as out:
+    with private_file(os.fspath(output)) as out:
         magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
         out.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, links.pop() if links else 1))
         for t, _, _, frame, orig, _ in selected:

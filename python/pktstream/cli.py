@@ -150,9 +150,9 @@ def _produce(args: argparse.Namespace) -> int:
             rows_per_message=args.rows_per_message,
         )
     except KeyboardInterrupt as e:
-        report = getattr(e, "report", None)
-        if report is not None:
-            print(f"pktstream: interrupted; {report}", file=sys.stderr)
+        partial = getattr(e, "report", None)
+        if partial is not None:
+            print(f"pktstream: interrupted; {partial}", file=sys.stderr)
         raise
     print(report, file=sys.stderr)
     for w in report.warnings:
@@ -499,9 +499,9 @@ def _distances(args: argparse.Namespace) -> int:
             config=_client_config(args),
         )
     except KeyboardInterrupt as e:
-        report = getattr(e, "report", None)
-        if report is not None:
-            print(f"pktstream: interrupted; {report}", file=sys.stderr)
+        partial = getattr(e, "report", None)
+        if partial is not None:
+            print(f"pktstream: interrupted; {partial}", file=sys.stderr)
         raise
     print(report)
     return 0
@@ -524,9 +524,9 @@ def _archive(args: argparse.Namespace) -> int:
             config=_client_config(args),
         )
     except KeyboardInterrupt as e:
-        report = getattr(e, "report", None)
-        if report is not None:
-            print(f"pktstream: interrupted; archived {report}", file=sys.stderr)
+        partial = getattr(e, "report", None)
+        if partial is not None:
+            print(f"pktstream: interrupted; archived {partial}", file=sys.stderr)
         raise
     print(f"archived {report} to {args.output}", file=sys.stderr)
     return 0

@@ -36,7 +36,7 @@ import datetime as _dt
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any, List, Literal, Optional, Tuple, Union
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -473,7 +473,7 @@ class WindowedPairs:
         self._n_features: Optional[int] = None
         _check_options(top_k, max_distance, batch_size, max_group_events, on_large_group)
         self._large = (max_group_events, on_large_group, top_k)
-        self._options = dict(allowed_lateness=_duration_ns(allowed_lateness, "allowed_lateness"),
+        self._options: Dict[str, Any] = dict(allowed_lateness=_duration_ns(allowed_lateness, "allowed_lateness"),
                              metric=metric, top_k=top_k, max_distance=max_distance, batch_size=batch_size,
                              max_group_events=max_group_events, on_large_group=on_large_group)
         self._window = _duration_ns(window, "window")

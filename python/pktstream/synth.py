@@ -160,7 +160,7 @@ class _Generator:
             raw[0] &= 0xFE  # unicast
             if i % 8 == 0:
                 raw[0] = 0x00  # leading zeros in the text form
-            macs.append((bytes(raw), _mac(raw)))
+            macs.append((bytes(raw), _mac(bytes(raw))))
         self.macs = macs
         v4 = []
         for i in range(512):
@@ -201,8 +201,8 @@ class _Generator:
                 h[7] = rng.randrange(1, 256)
             else:
                 h[0] = 0x2000 | (h[0] & 0x0FFF)
-            a = IPv6Address(b"".join(x.to_bytes(2, "big") for x in h))
-            v6.append((a.packed, str(a)))
+            a6 = IPv6Address(b"".join(x.to_bytes(2, "big") for x in h))
+            v6.append((a6.packed, str(a6)))
         self.v6 = v6
         self.mld_dst = (IPv6Address("ff02::16").packed, "ff02::16")
 

@@ -58,7 +58,7 @@ import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .synth import _Sink
 
@@ -145,6 +145,7 @@ class _Conv:
     def __init__(self, i: int, rng: random.Random, proto: int, v6: bool, vlan: Optional[int]) -> None:
         c = i // _PER_CLIENT
         slot = i % _PER_CLIENT
+        client: Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
         if v6:
             client = ipaddress.IPv6Address((0x20010DB8 << 96) | (1 << 64) | (c + 1))
             proto = 58 if proto == 1 else proto
@@ -358,9 +359,10 @@ def _icmp(t: int, g: _Timing, pause: bool) -> _Plan:
 def _guard(plan: _Plan, g: _Timing) -> _Plan:
     """Moves a packet that would land within 10 ms of its record's active timeout past it."""
     idle, active = g.ns(g.idle), g.ns(g.active)
-    first = last = None
+    first: Optional[int] = None
+    last: Optional[int] = None
     for t, d, f, n in plan:
-        if first is None or t - last >= idle:
+        if first is None or last is None or t - last >= idle:
             first = t
         elif t - first >= active - _MARGIN_NS:
             if t - first < active + _MARGIN_NS:

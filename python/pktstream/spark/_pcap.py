@@ -265,7 +265,8 @@ def _open(opts: _Options, path: str) -> Any:
             path, columns=opts.columns, batch_size=opts.batch_size, strict=opts.strict, **opts.flow.kwargs()
         )
     return pktstream.iter_batches(
-        path, columns=opts.columns, batch_size=opts.batch_size, addresses=opts.addresses, strict=opts.strict
+        path, columns=opts.columns, batch_size=opts.batch_size, addresses=opts.addresses,  # type: ignore[arg-type]
+        strict=opts.strict,
     )
 
 

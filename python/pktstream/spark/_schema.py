@@ -195,9 +195,10 @@ def parse_schema(text: str) -> T.StructType:
 
     if SparkContext._active_spark_context is None:
         raise ValueError(f"parsing the DDL schema {text!r} needs an active Spark session (or give Spark's schema JSON)")
-    parsed = T._parse_datatype_string(text)
-    if not isinstance(parsed, T.StructType):
+    ddl = T._parse_datatype_string(text)
+    if not isinstance(ddl, T.StructType):
         raise ValueError(f"schema {text!r} is not a list of columns")
+    parsed = ddl
     return T.StructType([T.StructField(f.name, f.dataType, True) for f in parsed.fields])
 
 

@@ -95,9 +95,9 @@ def plan(opts: KafkaOptions, start: Offsets, end: Offsets) -> List[KafkaRange]:
     if opts.min_partitions and total:
         step = max(1, min(step, -(-total // opts.min_partitions)))
     out = []
-    for topic, p, s, e in ranges:
-        for lo in range(s, e, step):
-            out.append(KafkaRange(topic, p, lo, min(e, lo + step)))
+    for topic, part, first, end_ in ranges:
+        for lo in range(first, end_, step):
+            out.append(KafkaRange(topic, part, lo, min(end_, lo + step)))
     return out
 
 
