@@ -141,6 +141,25 @@ class FlowReader:
         return f"FlowReader({str(self._native.path)!r}, packets={s.get('packets')}, flows={s.get('flows')})"
 
 
+def _meter_args(
+    idle_timeout: float,
+    active_timeout: float,
+    tcp_close: bool,
+    accounting: str,
+    statistics: bool,
+    server_name: bool,
+    columns: Optional[Sequence[str]],
+    max_flows: int,
+    batch_size: int,
+) -> Dict[str, Any]:
+    """The meter's options as the native readers take them (one dict, every key)."""
+    return {
+        "idle_timeout": float(idle_timeout), "active_timeout": float(active_timeout), "tcp_close": tcp_close,
+        "tcp_close_grace": 1.0, "accounting": accounting, "statistics": statistics, "server_name": server_name,
+        "columns": None if columns is None else list(columns), "max_flows": max_flows, "batch_size": batch_size,
+    }
+
+
 class FlowMeter:
     """Meters flows from frames pushed in batches rather than read from a capture: a Kafka ``raw``
     topic read with ``format="binary"`` (what :func:`iter_flows` does with a :class:`Consumer`),
@@ -176,18 +195,9 @@ class FlowMeter:
         batch_size: int = 65536,
         timestamp_unit: Literal["s", "ms", "us", "ns"] = "us",
     ) -> None:
-        self._native = _native.NativeFlowMeter(
-            idle_timeout=float(idle_timeout),
-            active_timeout=float(active_timeout),
-            tcp_close=tcp_close,
-            accounting=accounting,
-            statistics=statistics,
-            server_name=server_name,
-            columns=None if columns is None else list(columns),
-            max_flows=max_flows,
-            batch_size=batch_size,
-            timestamp_unit=timestamp_unit,
-        )
+        meter = _meter_args(idle_timeout, active_timeout, tcp_close, accounting, statistics, server_name, columns,
+                            max_flows, batch_size)
+        self._native = _native.NativeFlowMeter(meter, timestamp_unit=timestamp_unit)
 
     @property
     def schema(self) -> pa.Schema:
@@ -340,25 +350,14 @@ def iter_flows(
         >>> for batch in live:  # doctest: +SKIP
         ...     print(batch.num_rows, "flows ended")
     """
+    args = _meter_args(idle_timeout, active_timeout, tcp_close, accounting, statistics, server_name, columns,
+                       max_flows, batch_size)
     if isinstance(source, Consumer):
-        meter = FlowMeter(
-            idle_timeout=idle_timeout, active_timeout=active_timeout, tcp_close=tcp_close, accounting=accounting,
-            statistics=statistics, server_name=server_name, columns=columns, max_flows=max_flows,
-            batch_size=batch_size, timestamp_unit=source.timestamp_unit,  # type: ignore[arg-type]
-        )
+        meter = FlowMeter.__new__(FlowMeter)
+        meter._native = _native.NativeFlowMeter(args, timestamp_unit=source.timestamp_unit)  # type: ignore[arg-type]
         return FlowReader(_ConsumerFlows(source, meter))
     native = _native.NativeFlowReader(
-        source._native if isinstance(source, PacketReader) else os.fspath(source),
-        idle_timeout=float(idle_timeout),
-        active_timeout=float(active_timeout),
-        tcp_close=tcp_close,
-        accounting=accounting,
-        statistics=statistics,
-        server_name=server_name,
-        columns=None if columns is None else list(columns),
-        max_flows=max_flows,
-        batch_size=batch_size,
-        strict=strict,
+        source._native if isinstance(source, PacketReader) else os.fspath(source), args, strict=strict
     )
     return FlowReader(native)
 

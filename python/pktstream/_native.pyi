@@ -70,21 +70,7 @@ def packet_schema(
 class NativeFlowMeter:
     """A flow meter fed with batches of frames (see pktstream.FlowMeter)."""
 
-    def __new__(
-        cls,
-        *,
-        idle_timeout: float = 120.0,
-        active_timeout: float = 1800.0,
-        tcp_close: bool = False,
-        tcp_close_grace: float = 1.0,
-        accounting: Literal["wire", "ip", "payload"] = "wire",
-        statistics: bool = False,
-        server_name: bool = False,
-        columns: Optional[Sequence[str]] = None,
-        max_flows: int = 1_000_000,
-        batch_size: int = 65536,
-        timestamp_unit: Literal["s", "ms", "us", "ns"] = "us",
-    ) -> Self: ...
+    def __new__(cls, meter: Dict[str, Any], *, timestamp_unit: Literal["s", "ms", "us", "ns"] = "us") -> Self: ...
     def update(self, batch: Any) -> list[Any]: ...
     def finish(self) -> list[Any]: ...
     @property
@@ -94,22 +80,13 @@ class NativeFlowMeter:
 @final
 class NativeFlowReader:
     """A capture file, or a packet reader's source, as a stream of flow record batches (see
-    pktstream.FlowReader)."""
+    pktstream.FlowReader). ``meter`` holds the meter's options (pktstream._flows._meter_args)."""
 
     def __new__(
         cls,
         source: Union[str, PathLike[str], NativeReader, NativeLiveReader],
+        meter: Dict[str, Any],
         *,
-        idle_timeout: float = 120.0,
-        active_timeout: float = 1800.0,
-        tcp_close: bool = False,
-        tcp_close_grace: float = 1.0,
-        accounting: Literal["wire", "ip", "payload"] = "wire",
-        statistics: bool = False,
-        server_name: bool = False,
-        columns: Optional[Sequence[str]] = None,
-        max_flows: int = 1_000_000,
-        batch_size: int = 65536,
         strict: bool = False,
     ) -> Self: ...
     def next_batch(self) -> Optional[Any]: ...

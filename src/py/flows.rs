@@ -42,27 +42,35 @@ fn seconds_to_ns(name: &str, s: f64) -> PyResult<i64> {
     Ok((s * 1e9).round() as i64)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn flow_options(
+/// The meter's options as `pktstream._flows` passes them: a dict with every key.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub(crate) struct MeterArgs {
     idle_timeout: f64,
     active_timeout: f64,
     tcp_close: bool,
     tcp_close_grace: f64,
-    accounting: &str,
+    accounting: String,
     statistics: bool,
     server_name: bool,
+    columns: Option<Vec<String>>,
     max_flows: usize,
-) -> PyResult<FlowOptions> {
-    Ok(FlowOptions {
-        idle_timeout_ns: seconds_to_ns("idle_timeout", idle_timeout)?,
-        active_timeout_ns: seconds_to_ns("active_timeout", active_timeout)?,
-        tcp_close,
-        tcp_close_grace_ns: seconds_to_ns("tcp_close_grace", tcp_close_grace)?,
-        accounting: accounting.parse().map_err(to_py)?,
-        statistics,
-        server_name,
-        max_flows,
-    })
+    batch_size: usize,
+}
+
+impl MeterArgs {
+    fn options(&self) -> PyResult<FlowOptions> {
+        Ok(FlowOptions {
+            idle_timeout_ns: seconds_to_ns("idle_timeout", self.idle_timeout)?,
+            active_timeout_ns: seconds_to_ns("active_timeout", self.active_timeout)?,
+            tcp_close: self.tcp_close,
+            tcp_close_grace_ns: seconds_to_ns("tcp_close_grace", self.tcp_close_grace)?,
+            accounting: self.accounting.parse().map_err(to_py)?,
+            statistics: self.statistics,
+            server_name: self.server_name,
+            max_flows: self.max_flows,
+        })
+    }
 }
 
 impl NativeFlowReader {
@@ -138,37 +146,11 @@ impl NativeFlowReader {
     /// `source` is a capture's path, or a `NativeReader` / `NativeLiveReader` whose source the
     /// meter takes over (the packet reader reads nothing more).
     #[new]
-    #[pyo3(signature = (
-        source, *, idle_timeout=120.0, active_timeout=1800.0, tcp_close=false, tcp_close_grace=1.0,
-        accounting="wire", statistics=false, server_name=false, columns=None, max_flows=1_000_000, batch_size=65536, strict=false
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        source: &Bound<'_, PyAny>,
-        idle_timeout: f64,
-        active_timeout: f64,
-        tcp_close: bool,
-        tcp_close_grace: f64,
-        accounting: &str,
-        statistics: bool,
-        server_name: bool,
-        columns: Option<Vec<String>>,
-        max_flows: usize,
-        batch_size: usize,
-        strict: bool,
-    ) -> PyResult<Self> {
-        let opts = flow_options(
-            idle_timeout,
-            active_timeout,
-            tcp_close,
-            tcp_close_grace,
-            accounting,
-            statistics,
-            server_name,
-            max_flows,
-        )?;
-        let mut opened = open(py, source, opts, columns.as_deref(), batch_size, strict)?;
+    #[pyo3(signature = (source, meter, *, strict=false))]
+    fn new(py: Python<'_>, source: &Bound<'_, PyAny>, meter: MeterArgs, strict: bool) -> PyResult<Self> {
+        let opts = meter.options()?;
+        let (columns, batch_size) = (meter.columns.as_deref(), meter.batch_size);
+        let mut opened = open(py, source, opts, columns, batch_size, strict)?;
         // Come back for Ctrl-C every ~100 ms of reading, even while no flow ends.
         opened.reader.yield_every(1 << 18);
         Ok(Self {
@@ -326,38 +308,13 @@ impl NativeFlowMeter {
 #[pymethods]
 impl NativeFlowMeter {
     #[new]
-    #[pyo3(signature = (
-        *, idle_timeout=120.0, active_timeout=1800.0, tcp_close=false, tcp_close_grace=1.0, accounting="wire",
-        statistics=false, server_name=false, columns=None, max_flows=1_000_000, batch_size=65536, timestamp_unit="us"
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        idle_timeout: f64,
-        active_timeout: f64,
-        tcp_close: bool,
-        tcp_close_grace: f64,
-        accounting: &str,
-        statistics: bool,
-        server_name: bool,
-        columns: Option<Vec<String>>,
-        max_flows: usize,
-        batch_size: usize,
-        timestamp_unit: &str,
-    ) -> PyResult<Self> {
-        let opts = flow_options(
-            idle_timeout,
-            active_timeout,
-            tcp_close,
-            tcp_close_grace,
-            accounting,
-            statistics,
-            server_name,
-            max_flows,
-        )?;
+    #[pyo3(signature = (meter, *, timestamp_unit="us"))]
+    fn new(meter: MeterArgs, timestamp_unit: &str) -> PyResult<Self> {
+        let opts = meter.options()?;
         let unit =
             timestamp_unit.parse().map_err(|e: crate::kafka::KafkaError| PyValueError::new_err(e.to_string()))?;
-        let meter = FrameMeter::new(opts, columns.as_deref(), batch_size, unit).map_err(to_py)?;
-        Ok(Self { schema: meter.schema(), inner: Mutex::new(meter) })
+        let frames = FrameMeter::new(opts, meter.columns.as_deref(), meter.batch_size, unit).map_err(to_py)?;
+        Ok(Self { schema: frames.schema(), inner: Mutex::new(frames) })
     }
 
     /// Meters a batch of frames; returns the batches of flows that ended.
