@@ -82,7 +82,16 @@ fn open(
     columns: Option<&[String]>,
     batch_size: usize,
     strict: bool,
+    bpf: Option<&str>,
 ) -> PyResult<Opened> {
+    let is_reader = source.cast::<NativeReader>().is_ok();
+    #[cfg(feature = "live")]
+    let is_reader = is_reader || source.cast::<super::live::NativeLiveReader>().is_ok();
+    if is_reader && bpf.is_some() {
+        return Err(PyValueError::new_err(
+            "bpf applies to a capture path: a packet reader's own filter (its bpf=) already applies to its packets",
+        ));
+    }
     let meter = |packets: crate::reader::PacketReader| {
         let source = packets.into_source().ok_or_else(used_up)?;
         py.detach(|| FlowReader::from_source(source, opts.clone(), columns, batch_size, strict)).map_err(to_py)
@@ -103,7 +112,7 @@ fn open(
         return Ok(Opened { reader, path: PathBuf::from(interface), live: Some(handle) });
     }
     let path: PathBuf = source.extract()?;
-    let reader = py.detach(|| FlowReader::open(&path, opts, columns, batch_size, strict)).map_err(to_py)?;
+    let reader = py.detach(|| FlowReader::open(&path, opts, columns, batch_size, strict, bpf)).map_err(to_py)?;
     #[cfg(feature = "live")]
     return Ok(Opened { reader, path, live: None });
     #[cfg(not(feature = "live"))]
@@ -117,7 +126,8 @@ impl NativeFlowReader {
     #[new]
     #[pyo3(signature = (
         source, *, idle_timeout=120.0, active_timeout=1800.0, tcp_close=false, tcp_close_grace=1.0,
-        accounting="wire", statistics=false, server_name=false, columns=None, max_flows=1_000_000, batch_size=65536, strict=false
+        accounting="wire", statistics=false, server_name=false, columns=None, max_flows=1_000_000, batch_size=65536, strict=false,
+        bpf=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -134,6 +144,7 @@ impl NativeFlowReader {
         max_flows: usize,
         batch_size: usize,
         strict: bool,
+        bpf: Option<&str>,
     ) -> PyResult<Self> {
         let opts = FlowOptions {
             idle_timeout_ns: seconds_to_ns("idle_timeout", idle_timeout)?,
@@ -145,7 +156,7 @@ impl NativeFlowReader {
             server_name,
             max_flows,
         };
-        let mut opened = open(py, source, opts, columns.as_deref(), batch_size, strict)?;
+        let mut opened = open(py, source, opts, columns.as_deref(), batch_size, strict, bpf)?;
         // Come back for Ctrl-C every ~100 ms of reading, even while no flow ends.
         opened.reader.yield_every(1 << 18);
         Ok(Self {
@@ -220,6 +231,7 @@ impl NativeFlowReader {
         let d = PyDict::new(py);
         if let Some((s, bytes_read, format, warnings)) = snapshot {
             d.set_item("packets", s.packets)?;
+            d.set_item("filtered", s.filtered)?;
             d.set_item("metered", s.metered)?;
             d.set_item("not_ip", s.not_ip)?;
             d.set_item("fragments", s.fragments)?;
