@@ -21,6 +21,7 @@ class NativeReader:
         batch_size: int = 65536,
         addresses: Literal["string", "binary"] = "string",
         strict: bool = False,
+        bpf: Optional[str] = None,
     ) -> Self: ...
     def next_batch(self) -> Optional[Any]: ...
     def read_all(self) -> Any: ...
@@ -59,6 +60,7 @@ class NativeFlowReader:
         max_flows: int = 1_000_000,
         batch_size: int = 65536,
         strict: bool = False,
+        bpf: Optional[str] = None,
     ) -> Self: ...
     def next_batch(self) -> Optional[Any]: ...
     def read_all(self) -> Any: ...
@@ -97,6 +99,7 @@ def produce_pcap(
     addresses: str = "string",
     connect_timeout: float = 10.0,
     progress: Optional[Callable[[int, int, int, int, int], Any]] = None,
+    bpf: Optional[str] = None,
 ) -> dict[str, Any]: ...
 def produce(
     data: Any,
