@@ -11,6 +11,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 need_apt=()
 command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
+command -v tcpdump >/dev/null 2>&1 || need_apt+=(tcpdump)  # the oracle of BPF filters on files (tests/test_bpf.py)
 [ -f /usr/include/pcap/pcap.h ] || need_apt+=(libpcap-dev)
 command -v gzip >/dev/null 2>&1 || need_apt+=(gzip)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)  # live-capture tests: network namespaces + veth

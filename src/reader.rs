@@ -27,18 +27,24 @@ pub struct ReadOptions {
     pub batch_size: usize,
     /// Raise on a truncated or corrupt tail instead of warning.
     pub strict: bool,
+    /// A BPF filter expression (tcpdump syntax) that [`PacketReader::open`] applies to the file's
+    /// records (see [`crate::source::bpf`]); [`PacketReader::from_source`] ignores it.
+    pub bpf: Option<String>,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        Self { schema: SchemaOptions::default(), batch_size: 65_536, strict: false }
+        Self { schema: SchemaOptions::default(), batch_size: 65_536, strict: false, bpf: None }
     }
 }
 
 /// Counters kept while reading.
 #[derive(Debug, Clone, Default)]
 pub struct ReadStats {
+    /// Packets handed out.
     pub packets: u64,
+    /// Records a BPF filter dropped.
+    pub filtered: u64,
     /// Packets whose `decode_status` is not null.
     pub decode_errors: u64,
     /// Packets per link type (`None`: record of an undescribed pcapng interface).
@@ -65,12 +71,13 @@ pub struct PacketReader {
 }
 
 impl PacketReader {
-    /// Opens `path`; fails now if it is missing or not a capture.
+    /// Opens `path`, with the filter `opts.bpf` if any; fails now if it is missing or not a
+    /// capture, or if the filter does not compile.
     pub fn open(path: &Path, opts: ReadOptions) -> Result<Self> {
         if opts.batch_size == 0 {
             return Err(Error::InvalidArgument("batch_size must be at least 1".into()));
         }
-        let source = source::open(path)?;
+        let source = source::open_filtered(path, opts.bpf.as_deref())?;
         Ok(Self::from_source(source, opts))
     }
 
@@ -138,8 +145,7 @@ impl PacketReader {
         while !self.finished && self.columns.len() < self.batch_size {
             match self.source.next_record() {
                 Ok(Some(record)) => {
-                    let frame_number = self.stats.packets + 1;
-                    let meta = RecordMeta::new(frame_number, &record);
+                    let mut meta = RecordMeta::new(0, &record);
                     if self.columns.needs_decode() {
                         match record.link_type {
                             Some(lt) => decode(lt, record.data, &mut self.packet),
@@ -152,19 +158,24 @@ impl PacketReader {
                             }
                         }
                     }
+                    // The position in the file: the records a filter dropped count too (asked
+                    // once the record, which borrows the source, is no longer used).
+                    let filtered = self.source.filtered();
+                    meta.frame_number = self.stats.packets + filtered + 1;
                     let stats = &mut self.stats;
-                    stats.packets = frame_number;
+                    stats.packets += 1;
+                    stats.filtered = filtered;
                     stats.decode_errors += u64::from(self.packet.status.is_some());
                     // Link types change rarely: count runs, fold them into the map per batch.
                     match &mut self.link_run {
-                        Some((lt, n)) if *lt == record.link_type => *n += 1,
+                        Some((lt, n)) if *lt == meta.link_type => *n += 1,
                         run => {
-                            if let Some((lt, n)) = run.replace((record.link_type, 1)) {
+                            if let Some((lt, n)) = run.replace((meta.link_type, 1)) {
                                 *stats.link_types.entry(lt).or_default() += n;
                             }
                         }
                     }
-                    if let Some(ts) = record.ts_ns {
+                    if let Some(ts) = meta.ts_ns {
                         stats.first_ts_ns.get_or_insert(ts);
                         stats.last_ts_ns = Some(ts);
                     }
@@ -174,7 +185,7 @@ impl PacketReader {
                 Err(e @ Error::Format { .. }) => {
                     self.finished = true;
                     // A file that yields no packet at all before its problem is not a usable capture.
-                    if self.strict || self.stats.packets == 0 {
+                    if self.strict || self.stats.packets + self.source.filtered() == 0 {
                         self.pending_error = Some(e);
                     } else {
                         self.warnings.push(e.to_string());
@@ -192,6 +203,7 @@ impl PacketReader {
         if let Some((lt, n)) = self.link_run.take() {
             *self.stats.link_types.entry(lt).or_default() += n;
         }
+        self.stats.filtered = self.source.filtered();
         if self.columns.is_empty() {
             return match self.pending_error.take() {
                 Some(e) => Err(e),

@@ -123,6 +123,22 @@ def test_raw_format_is_metrons_layout_and_decodes_back(bootstrap, topic_factory,
     assert a.equals(b)
 
 
+def test_produce_pcap_sends_only_what_the_bpf_filter_keeps(bootstrap, topic_factory):
+    want = pktstream.read_pcap(SAMPLE, bpf="udp")
+    assert 0 < want.num_rows < pktstream.read_pcap(SAMPLE).num_rows
+    topic = topic_factory()
+    report = pktstream.produce_pcap(SAMPLE, topic, bootstrap_servers=bootstrap, bpf="udp", progress=False)
+    assert report.delivered == want.num_rows and report.failed == 0
+    got = pktstream.consume(topic, bootstrap_servers=bootstrap, format="json")
+    # frame_number stays the position in the file.
+    assert by_frame(values(got)).cast(want.schema).equals(want)
+    raw = topic_factory()
+    report = pktstream.produce_pcap(SAMPLE, raw, bootstrap_servers=bootstrap, format="raw", bpf="udp", progress=False)
+    assert report.delivered == want.num_rows
+    with pytest.raises(ValueError, match="syntax error"):
+        pktstream.produce_pcap(SAMPLE, raw, bootstrap_servers=bootstrap, bpf="udp and", progress=False)
+
+
 def test_csv_lines_parse_with_the_standard_library(bootstrap, topic_factory, sample):
     import csv
 

@@ -292,6 +292,7 @@ def iter_flows(
     max_flows: int = 1_000_000,
     batch_size: int = 65536,
     strict: bool = False,
+    bpf: Optional[str] = None,
 ) -> FlowReader:
     """Meters bidirectional flows from a capture file or a live capture, streaming.
 
@@ -330,12 +331,17 @@ def iter_flows(
             ``expiration="evicted"`` and counted in ``stats["evicted"]``.
         batch_size: Flows per batch at most.
         strict: Raise :class:`~pktstream.FormatError` on a truncated or corrupt tail.
+        bpf: A BPF filter in tcpdump syntax: only the packets of a capture file passing it are
+            metered, as if the file had been filtered by ``tcpdump -r FILE -w OUT EXPR`` first
+            (``stats["filtered"]`` counts the others). For a packet reader ``source``, give the
+            filter to the reader (``iter_batches(path, bpf=...)``, ``capture(..., bpf=...)``).
 
     Raises:
         FileNotFoundError: The file does not exist.
         pktstream.FormatError: Not a capture file.
         ValueError: The packet reader was already consumed or closed.
-        ValueError: Unknown column or bad option.
+        ValueError: Unknown column or bad option; a ``bpf`` that does not compile (with
+            libpcap's message), or a ``bpf`` with a packet reader ``source``.
 
     Example:
         >>> import pktstream
@@ -353,11 +359,13 @@ def iter_flows(
     args = _meter_args(idle_timeout, active_timeout, tcp_close, accounting, statistics, server_name, columns,
                        max_flows, batch_size)
     if isinstance(source, Consumer):
+        if bpf is not None:
+            raise ValueError("bpf applies to capture files; filter a Kafka topic's frames when producing them")
         meter = FlowMeter.__new__(FlowMeter)
         meter._native = _native.NativeFlowMeter(args, timestamp_unit=source.timestamp_unit)  # type: ignore[arg-type]
         return FlowReader(_ConsumerFlows(source, meter))
     native = _native.NativeFlowReader(
-        source._native if isinstance(source, PacketReader) else os.fspath(source), args, strict=strict
+        source._native if isinstance(source, PacketReader) else os.fspath(source), args, strict=strict, bpf=bpf
     )
     return FlowReader(native)
 
@@ -375,6 +383,7 @@ def flows(
     max_flows: int = 1_000_000,
     batch_size: int = 65536,
     strict: bool = False,
+    bpf: Optional[str] = None,
 ) -> pa.Table:
     """Meters bidirectional flows from a capture file (or a packet reader) into a
     :class:`pyarrow.Table`.
@@ -389,6 +398,9 @@ def flows(
         ['flow_id', 'community_id', 'first_seen', 'last_seen', 'duration']
         >>> int(pktstream.flows("tests/data/sample.pcap", columns=["packets"])["packets"].to_numpy().sum()) > 0
         True
+        >>> tcp = pktstream.flows("tests/data/sample.pcap", bpf="tcp", columns=["ip_proto"])
+        >>> set(tcp["ip_proto"].to_pylist())
+        {6}
     """
     return iter_flows(
         source,
@@ -402,6 +414,7 @@ def flows(
         max_flows=max_flows,
         batch_size=batch_size,
         strict=strict,
+        bpf=bpf,
     ).read_all()
 
 

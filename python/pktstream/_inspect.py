@@ -32,6 +32,9 @@ class Summary:
     format: str = ""
     gzip: bool = False
     packets: int = 0
+    #: The BPF filter the packets passed, and how many records it left out.
+    bpf: Optional[str] = None
+    filtered: int = 0
     captured_bytes: int = 0
     wire_bytes: int = 0
     first_ts: Optional[dt.datetime] = None
@@ -48,7 +51,7 @@ class Summary:
         span = (self.last_ts - self.first_ts).total_seconds() if self.first_ts and self.last_ts else None
         return {
             "path": self.path, "format": self.format, "gzip": self.gzip, "packets": self.packets,
-            "captured_bytes": self.captured_bytes, "wire_bytes": self.wire_bytes,
+            "bpf": self.bpf, "filtered": self.filtered, "captured_bytes": self.captured_bytes, "wire_bytes": self.wire_bytes,
             "first_ts": self.first_ts.isoformat() if self.first_ts else None,
             "last_ts": self.last_ts.isoformat() if self.last_ts else None, "duration_s": span,
             "link_types": {str(k): v for k, v in self.link_types.items()},
@@ -73,10 +76,11 @@ def _protocol_counts(batch: pa.RecordBatch) -> collections.Counter:
     return counts
 
 
-def summarize(path: str, *, head: int = 10, progress: Optional[bool] = None) -> Summary:
-    """Streams the file once and returns its :class:`Summary` (memory stays flat)."""
-    s = Summary(path=str(path))
-    reader = iter_batches(path, columns=SUMMARY_COLUMNS)
+def summarize(path: str, *, head: int = 10, progress: Optional[bool] = None, bpf: Optional[str] = None) -> Summary:
+    """Streams the file once and returns its :class:`Summary` (memory stays flat); with ``bpf``,
+    of the packets passing that tcpdump filter only."""
+    s = Summary(path=str(path), bpf=bpf)
+    reader = iter_batches(path, columns=SUMMARY_COLUMNS, bpf=bpf)
     with reader, Progress(reader.file_size, "inspecting", progress) as bar:
         for batch in reader:
             if s.head is None or s.head.num_rows < head:
@@ -100,6 +104,7 @@ def summarize(path: str, *, head: int = 10, progress: Optional[bool] = None) -> 
         stats = reader.stats
     s.format = stats.get("format", "")
     s.gzip = bool(stats.get("gzip"))
+    s.filtered = int(stats.get("filtered", 0))
     s.link_types = {LINK_TYPES.get(k, f"linktype {k}") if k is not None else "unknown interface": v
                     for k, v in stats.get("link_types", {}).items()}
     s.warnings = list(stats.get("warnings", []))
@@ -120,6 +125,8 @@ def render(s: Summary, *, top: int = 10) -> str:
     lines.append(f"Format:          {fmt}{' (gzip-compressed)' if s.gzip else ''}")
     lines.append(f"Link types:      {', '.join(f'{k} ({v})' for k, v in s.link_types.items()) or '-'}")
     lines.append(f"Packets:         {s.packets:,}")
+    if s.bpf is not None:
+        lines.append(f"BPF filter:      {s.bpf!r} ({s.filtered:,} packets left out)")
     lines.append(f"Bytes captured:  {s.captured_bytes:,} (on the wire: {s.wire_bytes:,})")
     if s.first_ts and s.last_ts:
         span = (s.last_ts - s.first_ts).total_seconds()

@@ -166,6 +166,7 @@ def produce_pcap(
     addresses: str = "string",
     connect_timeout: float = 10.0,
     raise_on_failure: bool = True,
+    bpf: Optional[str] = None,
 ) -> ProduceReport:
     """Streams a pcap/pcapng file (optionally gzipped) into a Kafka topic, without loading it.
 
@@ -190,12 +191,15 @@ def produce_pcap(
         rows_per_message: Rows per ``arrow`` message.
         raise_on_failure: Raise :class:`pktstream.DeliveryError` (with ``.report``) when any message
             failed; otherwise just return the report.
+        bpf: A BPF filter in tcpdump syntax (``"tcp port 443"``): only the packets passing it are
+            sent, in every format (see :func:`pktstream.iter_batches`).
 
     Returns:
         A :class:`ProduceReport`, after every message was acknowledged or failed.
 
     Raises:
         FileNotFoundError, pktstream.FormatError: the capture cannot be read.
+        ValueError: ``bpf`` does not compile (libpcap's message).
         pktstream.UnknownTopicError: the topic does not exist.
         pktstream.KafkaTimeoutError: no broker answered within ``connect_timeout`` seconds.
         pktstream.KafkaConfigError: librdkafka rejected a configuration key or value.
@@ -225,6 +229,7 @@ def produce_pcap(
             addresses=addresses,
             connect_timeout=connect_timeout,
             progress=tracker,
+            bpf=bpf,
         ),
         tracker,
         raise_on_failure,

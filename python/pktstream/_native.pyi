@@ -48,6 +48,7 @@ class NativeReader:
         batch_size: int = 65536,
         addresses: Literal["string", "binary"] = "string",
         strict: bool = False,
+        bpf: Optional[str] = None,
     ) -> Self: ...
     def next_batch(self) -> Optional[Any]: ...
     def read_all(self) -> Any: ...
@@ -88,6 +89,7 @@ class NativeFlowReader:
         meter: Dict[str, Any],
         *,
         strict: bool = False,
+        bpf: Optional[str] = None,
     ) -> Self: ...
     def next_batch(self) -> Optional[Any]: ...
     def read_all(self) -> Any: ...
@@ -126,6 +128,7 @@ def produce_pcap(
     addresses: str = "string",
     connect_timeout: float = 10.0,
     progress: Optional[Callable[[int, int, int, int, int], Any]] = None,
+    bpf: Optional[str] = None,
 ) -> dict[str, Any]: ...
 def produce(
     data: Any,

@@ -63,7 +63,7 @@ class PacketReader:
 
     @property
     def stats(self) -> dict:
-        """Counters so far: packets, decode_errors, link_types, bytes_read, file_size, format, ..."""
+        """Counters so far: packets, filtered, decode_errors, link_types, bytes_read, format, ..."""
         if self._closed_stats is not None:
             return dict(self._closed_stats)
         return dict(self._native.stats())
@@ -140,6 +140,7 @@ def iter_batches(
     batch_size: int = 65536,
     addresses: AddressFormat = "string",
     strict: bool = False,
+    bpf: Optional[str] = None,
 ) -> PacketReader:
     """Opens a capture file as a stream of record batches.
 
@@ -154,17 +155,33 @@ def iter_batches(
         addresses: ``"string"`` (default) or ``"binary"``.
         strict: Raise :class:`~pktstream.FormatError` on a truncated or corrupt tail instead
             of warning.
+        bpf: A BPF filter in tcpdump syntax (``"udp"``, ``"tcp port 443"``, ``"vlan and
+            host 10.0.0.1"``): only the packets passing it are read, as with
+            ``tcpdump -r FILE EXPR``. libpcap compiles it for each link type of the file;
+            ``frame_number`` stays the packet's position in the file, and ``stats["filtered"]``
+            counts the packets left out. ``len``, ``greater`` and ``less`` compare the captured
+            length, not the length on the wire.
 
     Raises:
         FileNotFoundError: The file does not exist.
         pktstream.FormatError: Not a capture file (bad magic), with the offending offset.
-        ValueError: Unknown column or bad option.
+        ValueError: Unknown column or bad option; a ``bpf`` expression that does not compile
+            (with libpcap's message).
 
     Example:
         >>> import pktstream
         >>> reader = pktstream.iter_batches("tests/data/sample.pcap", columns=["ts", "src_ip"])
         >>> next(iter(reader)).num_columns
         2
+
+        Only the UDP packets, numbered by their place in the file:
+
+        >>> with pktstream.iter_batches("tests/data/sample.pcap", bpf="udp") as udp:
+        ...     frames = udp.read_all().column("frame_number").to_pylist()
+        >>> frames[:4]
+        [5, 7, 13, 14]
+        >>> udp.stats["packets"] + udp.stats["filtered"]
+        200
     """
     native = _native.NativeReader(
         os.fspath(path),
@@ -172,6 +189,7 @@ def iter_batches(
         batch_size=batch_size,
         addresses=addresses,
         strict=strict,
+        bpf=bpf,
     )
     return PacketReader(native)
 
@@ -183,11 +201,13 @@ def read_pcap(
     batch_size: int = 65536,
     addresses: AddressFormat = "string",
     strict: bool = False,
+    bpf: Optional[str] = None,
 ) -> pa.Table:
     """Reads a whole capture file into a :class:`pyarrow.Table`, one row per packet.
 
     Takes the same arguments as :func:`iter_batches`; use that instead for files larger than
     memory. The GIL is released while reading and Ctrl-C interrupts between batches.
+    ``bpf="tcp port 80"`` keeps only the packets passing that tcpdump filter.
 
     Example:
         >>> import pktstream
@@ -197,5 +217,5 @@ def read_pcap(
         >>> df = table.to_pandas()
     """
     return iter_batches(
-        path, columns=columns, batch_size=batch_size, addresses=addresses, strict=strict
+        path, columns=columns, batch_size=batch_size, addresses=addresses, strict=strict, bpf=bpf
     ).read_all()

@@ -3,6 +3,7 @@
 Examples:
     pktstream inspect capture.pcapng          # capinfos-style summary + first packets
     pktstream convert capture.pcap out.parquet --compression zstd
+    pktstream convert capture.pcap https.parquet --bpf "tcp port 443"   # only what tcpdump's filter keeps
     pktstream schema                          # the packet columns
     pktstream broker --topic packets:3        # a local Kafka-compatible broker on 127.0.0.1:9092
     pktstream produce capture.pcap --topic packets --format json
@@ -34,7 +35,7 @@ from .exceptions import PktstreamError
 def _inspect(args: argparse.Namespace) -> int:
     from ._inspect import render, summarize
 
-    s = summarize(args.file, head=args.count, progress=None if not args.no_progress else False)
+    s = summarize(args.file, head=args.count, progress=None if not args.no_progress else False, bpf=args.bpf)
     if args.json:
         print(json.dumps(s.as_dict(), indent=2, default=str))
     else:
@@ -50,7 +51,7 @@ def _convert(args: argparse.Namespace) -> int:
 
     columns = args.columns.split(",") if args.columns else None
     reader = iter_batches(args.file, columns=columns, batch_size=args.batch_size,
-                          addresses=args.addresses, strict=args.strict)
+                          addresses=args.addresses, strict=args.strict, bpf=args.bpf)
     rows = 0
     with reader, Progress(reader.file_size, "converting",
                           False if args.no_progress else None) as bar:
@@ -148,6 +149,7 @@ def _produce(args: argparse.Namespace) -> int:
             progress=False if args.no_progress else None,
             timestamp_unit=args.timestamp_unit,
             rows_per_message=args.rows_per_message,
+            bpf=args.bpf,
         )
     except KeyboardInterrupt as e:
         partial = getattr(e, "report", None)
@@ -163,15 +165,19 @@ def _produce(args: argparse.Namespace) -> int:
 def _flow_options(args: argparse.Namespace) -> Dict[str, Any]:
     return dict(idle_timeout=args.idle_timeout, active_timeout=args.active_timeout, tcp_close=args.tcp_close,
                 statistics=args.statistics, server_name=args.server_name, accounting=args.accounting,
-                max_flows=args.max_flows, strict=args.strict)
+                max_flows=args.max_flows, strict=args.strict,
+                # A live capture filters in the kernel (capture(bpf=...)); a file through libpcap here.
+                bpf=None if args.interface else args.bpf)
 
 
 def _flow_summary(stats: dict, by_reason: Dict[str, int], seconds: float, extra: str = "") -> str:
     """The closing paragraph of ``pktstream flows``."""
     packets = int(stats.get("packets", 0))
+    filtered = int(stats.get("filtered", 0))
+    kept = f" ({filtered:,} left out by the BPF filter)" if filtered else ""
     reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(by_reason.items(), key=lambda x: (-x[1], x[0]))) or "none"
     rate = packets / seconds if seconds > 0 else 0.0
-    return (f"{packets:,} packets -> {int(stats.get('flows', 0)):,} flows (by expiration: {reasons}); "
+    return (f"{packets:,} packets{kept} -> {int(stats.get('flows', 0)):,} flows (by expiration: {reasons}); "
             f"{int(stats.get('evicted', 0)):,} evicted, {int(stats.get('not_ip', 0)):,} not-IP packets, "
             f"{int(stats.get('fragments', 0)):,} non-first fragments; {seconds:.2f} s "
             f"({rate:,.0f} packets/s){extra}")
@@ -647,6 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("-n", "--count", type=int, default=10, help="packets to list (default 10)")
     i.add_argument("--top", type=int, default=10, help="rows in the protocol/talker tables")
     i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.add_argument("--bpf", metavar="EXPR", help='keep only the packets passing this BPF filter '
+                   '(tcpdump syntax, as in tcpdump -r FILE EXPR), e.g. "udp port 53"')
     i.add_argument("--no-progress", action="store_true")
     i.set_defaults(func=_inspect)
 
@@ -658,6 +666,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--batch-size", type=int, default=65536)
     c.add_argument("--addresses", choices=["string", "binary"], default="string")
     c.add_argument("--strict", action="store_true", help="fail on a truncated or corrupt tail")
+    c.add_argument("--bpf", metavar="EXPR", help='keep only the packets passing this BPF filter '
+                   '(tcpdump syntax, as in tcpdump -r FILE EXPR), e.g. "udp port 53"')
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=_convert)
 
@@ -675,6 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--timestamp-unit", choices=["s", "ms", "us", "ns"], default="us")
     k.add_argument("--rows-per-message", type=int, default=10_000, help="rows per arrow message")
     k.add_argument("--create-topic", type=int, metavar="PARTITIONS", help="create the topic first")
+    k.add_argument("--bpf", metavar="EXPR", help='keep only the packets passing this BPF filter '
+                   '(tcpdump syntax, as in tcpdump -r FILE EXPR), e.g. "udp port 53"')
     _add_client_config(k)
     k.add_argument("--no-progress", action="store_true")
     k.set_defaults(func=_produce)
@@ -684,7 +696,8 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("file", nargs="?", help="a capture file (or --interface)")
     fl.add_argument("-i", "--interface", help="meter a live capture of this interface instead (Ctrl-C ends it, "
                                               "flushing the active flows)")
-    fl.add_argument("--bpf", help="--interface: BPF filter expression")
+    fl.add_argument("--bpf", metavar="EXPR", help='keep only the packets passing this BPF filter (tcpdump '
+                    'syntax), of the file or, with --interface, in the kernel')
     fl.add_argument("-c", "--count", type=int, help="--interface: stop after this many packets")
     fl.add_argument("--duration", type=float, help="--interface: stop after this many seconds")
     fl.add_argument("--snaplen", type=int, default=65535, help="--interface: bytes kept of each packet")

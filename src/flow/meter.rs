@@ -38,6 +38,8 @@ pub struct MeterStats {
     pub evicted: u64,
     /// Flows active now.
     pub active: u64,
+    /// Records a BPF filter dropped before the meter (set by [`super::FlowReader`]).
+    pub filtered: u64,
 }
 
 /// A bidirectional flow meter. Feed it packets with [`FlowMeter::observe`]; take finished records

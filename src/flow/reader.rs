@@ -44,15 +44,18 @@ pub struct FlowReader {
 }
 
 impl FlowReader {
-    /// Opens `path` (pcap, pcapng, either gzip-compressed); fails now if it is not a capture.
+    /// Opens `path` (pcap, pcapng, either gzip-compressed), keeping only the packets passing the
+    /// BPF filter `bpf` if one is given; fails now if it is not a capture or the filter does not
+    /// compile.
     pub fn open(
         path: &Path,
         opts: FlowOptions,
         columns: Option<&[String]>,
         batch_size: usize,
         strict: bool,
+        bpf: Option<&str>,
     ) -> Result<Self> {
-        let source = source::open(path)?;
+        let source = source::open_filtered(path, bpf)?;
         Self::from_source(source, opts, columns, batch_size, strict)
     }
 
@@ -111,10 +114,12 @@ impl FlowReader {
         self.source.info()
     }
 
-    /// The meter's counters (`packets` counts every record read).
+    /// The meter's counters (`packets` counts every record read past the filter, `filtered` the
+    /// records a BPF filter dropped).
     pub fn stats(&self) -> MeterStats {
         let mut s = self.meter.stats();
         s.packets = self.records;
+        s.filtered = self.source.filtered();
         s.not_ip += self.undecodable;
         s
     }
@@ -171,7 +176,7 @@ impl FlowReader {
                 Ok(None) => self.finished = true,
                 Err(e @ Error::Format { .. }) => {
                     self.finished = true;
-                    if self.strict || self.records == 0 {
+                    if self.strict || self.records + self.source.filtered() == 0 {
                         self.pending_error = Some(e);
                     } else {
                         self.warnings.push(e.to_string());

@@ -113,7 +113,16 @@ fn open(
     columns: Option<&[String]>,
     batch_size: usize,
     strict: bool,
+    bpf: Option<&str>,
 ) -> PyResult<Opened> {
+    let is_reader = source.cast::<NativeReader>().is_ok();
+    #[cfg(feature = "live")]
+    let is_reader = is_reader || source.cast::<super::live::NativeLiveReader>().is_ok();
+    if is_reader && bpf.is_some() {
+        return Err(PyValueError::new_err(
+            "bpf applies to a capture path: a packet reader's own filter (its bpf=) already applies to its packets",
+        ));
+    }
     let meter = |packets: crate::reader::PacketReader| {
         let source = packets.into_source().ok_or_else(used_up)?;
         py.detach(|| FlowReader::from_source(source, opts.clone(), columns, batch_size, strict)).map_err(to_py)
@@ -134,7 +143,7 @@ fn open(
         return Ok(Opened { reader, path: PathBuf::from(interface), live: Some(handle) });
     }
     let path: PathBuf = source.extract()?;
-    let reader = py.detach(|| FlowReader::open(&path, opts, columns, batch_size, strict)).map_err(to_py)?;
+    let reader = py.detach(|| FlowReader::open(&path, opts, columns, batch_size, strict, bpf)).map_err(to_py)?;
     #[cfg(feature = "live")]
     return Ok(Opened { reader, path, live: None });
     #[cfg(not(feature = "live"))]
@@ -146,11 +155,17 @@ impl NativeFlowReader {
     /// `source` is a capture's path, or a `NativeReader` / `NativeLiveReader` whose source the
     /// meter takes over (the packet reader reads nothing more).
     #[new]
-    #[pyo3(signature = (source, meter, *, strict=false))]
-    fn new(py: Python<'_>, source: &Bound<'_, PyAny>, meter: MeterArgs, strict: bool) -> PyResult<Self> {
+    #[pyo3(signature = (source, meter, *, strict=false, bpf=None))]
+    fn new(
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        meter: MeterArgs,
+        strict: bool,
+        bpf: Option<&str>,
+    ) -> PyResult<Self> {
         let opts = meter.options()?;
         let (columns, batch_size) = (meter.columns.as_deref(), meter.batch_size);
-        let mut opened = open(py, source, opts, columns, batch_size, strict)?;
+        let mut opened = open(py, source, opts, columns, batch_size, strict, bpf)?;
         // Come back for Ctrl-C every ~100 ms of reading, even while no flow ends.
         opened.reader.yield_every(1 << 18);
         Ok(Self {
@@ -269,6 +284,7 @@ impl NativeFlowReader {
 
 fn meter_stats_into(d: &Bound<'_, PyDict>, s: &MeterStats) -> PyResult<()> {
     d.set_item("packets", s.packets)?;
+    d.set_item("filtered", s.filtered)?;
     d.set_item("metered", s.metered)?;
     d.set_item("not_ip", s.not_ip)?;
     d.set_item("fragments", s.fragments)?;

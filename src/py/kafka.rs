@@ -168,7 +168,7 @@ pub(super) fn options(
 #[pyfunction]
 #[pyo3(signature = (path, topic, *, bootstrap_servers, format="json", key=Some("flow"), columns=None, config=None,
     timestamp_unit="us", rows_per_message=10000, csv_delimiter=",", batch_size=65536, addresses="string",
-    connect_timeout=10.0, progress=None))]
+    connect_timeout=10.0, progress=None, bpf=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn produce_pcap(
     py: Python<'_>,
@@ -186,6 +186,7 @@ pub(crate) fn produce_pcap(
     addresses: &str,
     connect_timeout: f64,
     progress: Option<Py<PyAny>>,
+    bpf: Option<String>,
 ) -> PyResult<Py<PyDict>> {
     let format: Format = format.parse().map_err(kafka_to_py)?;
     let opts = options(topic, format, key, columns, timestamp_unit, rows_per_message, csv_delimiter, connect_timeout)?;
@@ -195,12 +196,12 @@ pub(crate) fn produce_pcap(
     }
     let mut control = Control { progress, raised: None };
     let outcome = if format == Format::Raw {
-        let source = py.detach(|| crate::source::open(&path)).map_err(to_py)?;
+        let source = py.detach(|| crate::source::open_filtered(&path, bpf.as_deref())).map_err(to_py)?;
         py.detach(|| produce_raw(cfg, source, &opts, &mut |p| control.check(p)).map(|r| (r, None)))
     } else {
         let reader_cols = crate::kafka::produce::reader_columns(opts.columns.as_deref(), &opts.key);
         let schema = SchemaOptions::new(reader_cols.as_deref(), addresses.parse().map_err(to_py)?).map_err(to_py)?;
-        let read = ReadOptions { schema, batch_size, strict: false };
+        let read = ReadOptions { schema, batch_size, strict: false, bpf };
         let reader = py.detach(|| PacketReader::open(&path, read)).map_err(to_py)?;
         py.detach(|| produce_reader(cfg, opts, reader, &mut control))
     };

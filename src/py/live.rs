@@ -133,8 +133,9 @@ impl NativeLiveReader {
             live_options(interface, bpf, snaplen, promisc, buffer_size, timeout, immediate, max_packets, duration)?;
         let source = open(py, &opts)?;
         let (handle, link_type, nanosecond) = (source.handle(), source.link_type(), source.nanosecond_timestamps());
-        let reader = PacketReader::from_source(Box::new(source), ReadOptions { schema, batch_size, strict: true })
-            .flush_on_idle(true);
+        let reader =
+            PacketReader::from_source(Box::new(source), ReadOptions { schema, batch_size, strict: true, bpf: None })
+                .flush_on_idle(true);
         Ok(Self {
             schema: reader.schema(),
             inner: Mutex::new(Some(reader)),
@@ -317,7 +318,7 @@ pub(crate) fn produce_live(
     } else {
         let reader_cols = crate::kafka::produce::reader_columns(opts.columns.as_deref(), &opts.key);
         let schema = SchemaOptions::new(reader_cols.as_deref(), addresses.parse().map_err(to_py)?).map_err(to_py)?;
-        Some(ReadOptions { schema, batch_size, strict: true })
+        Some(ReadOptions { schema, batch_size, strict: true, bpf: None })
     };
     let source = open(py, &live)?;
     let handle = source.handle();

@@ -57,7 +57,7 @@ impl NativeReader {
 #[pymethods]
 impl NativeReader {
     #[new]
-    #[pyo3(signature = (path, *, columns=None, batch_size=65536, addresses="string", strict=false))]
+    #[pyo3(signature = (path, *, columns=None, batch_size=65536, addresses="string", strict=false, bpf=None))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
@@ -65,12 +65,13 @@ impl NativeReader {
         batch_size: usize,
         addresses: &str,
         strict: bool,
+        bpf: Option<String>,
     ) -> PyResult<Self> {
         let schema = SchemaOptions::new(columns.as_deref(), addresses.parse().map_err(to_py)?).map_err(to_py)?;
         if batch_size == 0 {
             return Err(PyValueError::new_err("batch_size must be at least 1"));
         }
-        let opts = ReadOptions { schema, batch_size, strict };
+        let opts = ReadOptions { schema, batch_size, strict, bpf };
         let reader = py.detach(|| PacketReader::open(&path, opts)).map_err(to_py)?;
         Ok(Self { schema: reader.schema(), file_size: reader.info().file_size, inner: Mutex::new(Some(reader)), path })
     }
@@ -117,6 +118,7 @@ impl NativeReader {
         let d = PyDict::new(py);
         if let Some((s, info, bytes_read, warnings)) = snapshot {
             d.set_item("packets", s.packets)?;
+            d.set_item("filtered", s.filtered)?;
             d.set_item("decode_errors", s.decode_errors)?;
             let link_types = PyDict::new(py);
             for (lt, n) in &s.link_types {

@@ -224,6 +224,7 @@ impl LiveSource {
             big_endian: cfg!(target_endian = "big"),
             gzip: false,
             file_size: None,
+            link_type: Some(linktype_of_dlt(dlt)),
         };
         Ok(Self {
             cap,

@@ -5,6 +5,8 @@
 //! batches. Files are recognised from their first bytes, never their name: gzip is unwrapped, then
 //! the magic number picks classic pcap (all four variants) or pcapng.
 
+#[cfg(feature = "live")]
+pub mod bpf;
 mod bytes;
 #[cfg(feature = "live")]
 pub mod live;
@@ -52,10 +54,14 @@ pub struct SourceInfo {
     pub path: PathBuf,
     /// `"pcap"`, `"pcap-ns"`, `"pcap-modified"` or `"pcapng"`.
     pub format: &'static str,
+    /// The byte order the file was written in (pcapng: that of the section being read).
     pub big_endian: bool,
     pub gzip: bool,
     /// On-disk size (compressed size for gzip input), when known.
     pub file_size: Option<u64>,
+    /// The link type of the first packets, when the header says: classic pcap's header, a live
+    /// capture's, or the interface a pcapng section describes first (pcapng files can mix types).
+    pub link_type: Option<u16>,
 }
 
 /// A stream of packet records.
@@ -69,6 +75,12 @@ pub trait PacketSource: Send {
 
     /// Bytes of the underlying file read so far (for progress).
     fn bytes_read(&self) -> u64;
+
+    /// Records read from the file but not handed out, because a filter (see [`bpf`]) dropped
+    /// them. Readers add it to their own count so frame numbers stay positions in the file.
+    fn filtered(&self) -> u64 {
+        0
+    }
 }
 
 /// Opens a capture file, detecting gzip and the capture format from the bytes.
@@ -89,6 +101,27 @@ pub fn open(path: &Path) -> Result<Box<dyn PacketSource>> {
     let count = Arc::new(AtomicU64::new(0));
     let file = Counting { inner: file, count: count.clone() };
     open_stream(path, Box::new(file), file_size, count)
+}
+
+/// Opens a capture file as [`open`] does, keeping only the records that pass the BPF filter
+/// `bpf` (tcpdump syntax) when one is given: see [`bpf::BpfFilter`]. An invalid expression fails
+/// here, as [`Error::InvalidArgument`] carrying libpcap's message.
+pub fn open_filtered(path: &Path, bpf: Option<&str>) -> Result<Box<dyn PacketSource>> {
+    let source = open(path)?;
+    match bpf {
+        None => Ok(source),
+        Some(expr) => filtered(source, expr),
+    }
+}
+
+#[cfg(feature = "live")]
+fn filtered(source: Box<dyn PacketSource>, expr: &str) -> Result<Box<dyn PacketSource>> {
+    Ok(Box::new(bpf::BpfFilter::new(source, expr)?))
+}
+
+#[cfg(not(feature = "live"))]
+fn filtered(_source: Box<dyn PacketSource>, _expr: &str) -> Result<Box<dyn PacketSource>> {
+    Err(Error::InvalidArgument("BPF filters need libpcap: build pktstream with the `live` feature".into()))
 }
 
 /// Opens a capture from any byte stream (a pipe, a socket, bytes in memory); `name` is used in
@@ -123,7 +156,14 @@ fn open_stream(
         _ => ByteSource::new(stream),
     };
 
-    let info = |format, big_endian| SourceInfo { path: path.to_path_buf(), format, big_endian, gzip, file_size };
+    let info = |format, big_endian| SourceInfo {
+        path: path.to_path_buf(),
+        format,
+        big_endian,
+        gzip,
+        file_size,
+        link_type: None,
+    };
     let available = src.fill_wait(4).map_err(|e| io_to_format(path, 0, None, e))?;
     if available < 4 {
         return Err(format_error(

@@ -59,7 +59,12 @@ pub(crate) struct PcapReader {
 }
 
 impl PcapReader {
-    pub(crate) fn open(mut src: ByteSource, variant: Variant, info: SourceInfo, count: Arc<AtomicU64>) -> Result<Self> {
+    pub(crate) fn open(
+        mut src: ByteSource,
+        variant: Variant,
+        mut info: SourceInfo,
+        count: Arc<AtomicU64>,
+    ) -> Result<Self> {
         let got = src.fill_wait(24).map_err(|e| io_to_format(&info.path, 0, None, e))?;
         if got < 24 {
             return Err(format_error(
@@ -73,6 +78,7 @@ impl PcapReader {
         // The link type is the low 16 bits; the upper bits hold FCS information (pcap-savefile(5)).
         let link_type = (variant.u32(header, 20) & 0xffff) as u16;
         src.consume(24);
+        info.link_type = Some(link_type);
         Ok(Self { src, variant, link_type, info, count, record: 0, pending: 0 })
     }
 

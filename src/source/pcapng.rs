@@ -69,7 +69,20 @@ impl PcapngReader {
         let mut reader = Self { src, info, count, big_endian: false, interfaces: Vec::new(), record: 0, pending: 0 };
         // Validate the first section header now, so a bad file fails at open with its offset.
         reader.section_header()?;
+        reader.info.link_type = reader.first_interface();
         Ok(reader)
+    }
+
+    /// The link type of the interface described right after the first section header, peeked
+    /// without consuming anything (best effort: `None` if the block is not there yet or is odd).
+    fn first_interface(&mut self) -> Option<u16> {
+        let got = self.src.fill_wait(8).ok()?;
+        let shb_len = (got >= 8).then(|| self.u32(self.src.peek(8), 4) as usize)?.next_multiple_of(4);
+        if !(28..=1 << 16).contains(&shb_len) || self.src.fill_wait(shb_len + 10).ok()? < shb_len + 10 {
+            return None;
+        }
+        let b = &self.src.peek(shb_len + 10)[shb_len..];
+        (self.u32(b, 0) == 1).then(|| self.u16(b, 8))
     }
 
     fn u16(&self, b: &[u8], at: usize) -> u16 {
@@ -112,6 +125,7 @@ impl PcapngReader {
             0x4d3c_2b1a => true,
             _ => return Err(self.err(offset + 8, "pcapng section header has a bad byte-order magic".into())),
         };
+        self.info.big_endian = self.big_endian;
         self.interfaces.clear();
         Ok(())
     }
@@ -346,7 +360,14 @@ mod tests {
 
     fn reader(bytes: Vec<u8>) -> PcapngReader {
         let src = ByteSource::new(Box::new(std::io::Cursor::new(bytes)));
-        let info = SourceInfo { path: "mem".into(), format: "pcapng", big_endian: false, gzip: false, file_size: None };
+        let info = SourceInfo {
+            path: "mem".into(),
+            format: "pcapng",
+            big_endian: false,
+            gzip: false,
+            file_size: None,
+            link_type: None,
+        };
         PcapngReader::open(src, info, Arc::default()).unwrap()
     }
 
