@@ -22,6 +22,7 @@ use crate::source::{self, PacketSource, SourceInfo};
 /// Options of a read.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
+    /// The projected columns and the address form.
     pub schema: SchemaOptions,
     /// Rows per batch (at least 1).
     pub batch_size: usize,
@@ -49,7 +50,9 @@ pub struct ReadStats {
     pub decode_errors: u64,
     /// Packets per link type (`None`: record of an undescribed pcapng interface).
     pub link_types: BTreeMap<Option<u16>, u64>,
+    /// Timestamp of the first packet handed out that had one (ns since the Unix epoch).
     pub first_ts_ns: Option<i64>,
+    /// Timestamp of the last packet handed out that had one (ns since the Unix epoch).
     pub last_ts_ns: Option<i64>,
 }
 
@@ -115,14 +118,17 @@ impl PacketReader {
         (!self.finished && self.pending_error.is_none()).then_some(self.source)
     }
 
+    /// The schema of every batch (the projected packet columns).
     pub fn schema(&self) -> SchemaRef {
         self.columns.schema()
     }
 
+    /// What the source learnt about the capture while opening it.
     pub fn info(&self) -> &SourceInfo {
         self.source.info()
     }
 
+    /// Counters so far.
     pub fn stats(&self) -> &ReadStats {
         &self.stats
     }

@@ -106,10 +106,12 @@ impl FlowReader {
         self.idle_clock = on;
     }
 
+    /// The schema of every batch (the projected flow columns).
     pub fn schema(&self) -> SchemaRef {
         self.columns.schema()
     }
 
+    /// What the source learnt about the capture while opening it.
     pub fn info(&self) -> &SourceInfo {
         self.source.info()
     }
@@ -124,10 +126,12 @@ impl FlowReader {
         s
     }
 
+    /// Bytes of the file consumed so far (compressed bytes for gzip input): the progress.
     pub fn bytes_read(&self) -> u64 {
         self.source.bytes_read()
     }
 
+    /// Problems that ended the input early without `strict`, as messages.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }

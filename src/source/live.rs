@@ -52,6 +52,7 @@ pub struct LiveOptions {
     pub bpf: Option<String>,
     /// Bytes kept of each packet.
     pub snaplen: u32,
+    /// Put the interface in promiscuous mode (needs `CAP_NET_ADMIN` too).
     pub promisc: bool,
     /// Kernel buffer size in bytes (libpcap's default, 2 MiB on Linux, when `None`).
     pub buffer_size: Option<u32>,
@@ -66,6 +67,8 @@ pub struct LiveOptions {
 }
 
 impl LiveOptions {
+    /// libpcap's defaults for `interface`: 65,535 bytes a packet, not promiscuous, 100 ms read
+    /// timeout, no filter, no end.
     pub fn new(interface: &str) -> Self {
         Self {
             interface: interface.to_string(),
@@ -86,10 +89,15 @@ impl LiveOptions {
 /// then dropped); `captured` is what pktstream handed on, `dropped_pktstream` what it lost (0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CaptureStats {
+    /// Packets pktstream handed on.
     pub captured: u64,
+    /// Packets libpcap received (`ps_recv`).
     pub received: u64,
+    /// Packets the kernel dropped for lack of buffer space (`ps_drop`).
     pub dropped_kernel: u64,
+    /// Packets the interface or its driver dropped (`ps_ifdrop`).
     pub dropped_interface: u64,
+    /// Packets pktstream itself dropped: always 0.
     pub dropped_pktstream: u64,
 }
 
@@ -112,6 +120,7 @@ impl LiveHandle {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// Whether [`Self::stop`] was called.
     pub fn is_stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }

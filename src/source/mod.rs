@@ -39,23 +39,28 @@ const PREFETCH_MIN_BYTES: u64 = 4 << 20;
 pub struct Record<'a> {
     /// Nanoseconds since the Unix epoch, UTC; `None` when the format stores none (pcapng SPB).
     pub ts_ns: Option<i64>,
+    /// Bytes captured (the length of `data`).
     pub caplen: u32,
+    /// The packet's length on the wire (more than `caplen` when the snapshot length cut it).
     pub wirelen: u32,
     /// pcapng interface index; `None` for classic pcap.
     pub interface_id: Option<u32>,
     /// `None` when the record names an interface the file never described.
     pub link_type: Option<u16>,
+    /// The captured bytes, from the link-layer header on.
     pub data: &'a [u8],
 }
 
 /// What was learnt about the file while opening it.
 #[derive(Debug, Clone)]
 pub struct SourceInfo {
+    /// The file as it was opened.
     pub path: PathBuf,
     /// `"pcap"`, `"pcap-ns"`, `"pcap-modified"` or `"pcapng"`.
     pub format: &'static str,
     /// The byte order the file was written in (pcapng: that of the section being read).
     pub big_endian: bool,
+    /// The file is gzip-compressed (decompressed while reading).
     pub gzip: bool,
     /// On-disk size (compressed size for gzip input), when known.
     pub file_size: Option<u64>,
