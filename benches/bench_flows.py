@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pktstream" / "bench"
 sys.path.insert(0, str(ROOT / "benches"))
 
-from bench_decode import best_of, cached_capture  # noqa: E402
+from bench_decode import best_of, cached_capture, conversations_capture  # noqa: E402
 
 
 def long_flows_capture(n: int) -> Path:
@@ -81,20 +81,6 @@ def run_pktstream(path: Path) -> int:
     reader = pktstream.iter_flows(path)
     reader.read_all()
     return int(reader.stats["packets"])
-
-
-def conversations_capture(n: int) -> Path:
-    """A ``synth_flows`` capture of about ``n`` packets (~33 packets a conversation)."""
-    from pktstream.synth_flows import write_flows_pcap
-
-    CACHE.mkdir(parents=True, exist_ok=True)
-    conversations = max(1, n * 34_000 // 1_130_000)
-    path = CACHE / f"conversations-{conversations}.pcap"
-    if not path.exists():
-        tmp = path.with_suffix(".tmp.pcap")
-        write_flows_pcap(tmp, conversations=conversations, seed=0)
-        tmp.replace(path)
-    return path
 
 
 def run_nfstream(path: Path, meters: int = 1) -> int:
