@@ -12,12 +12,17 @@ use std::path::PathBuf;
 pub enum Error {
     /// The capture file does not exist.
     #[error("{path}: no such file")]
-    NotFound { path: PathBuf },
+    NotFound {
+        /// The path as given.
+        path: PathBuf,
+    },
 
     /// Any other I/O failure while opening or reading a capture.
     #[error("{path}: {source}")]
     Io {
+        /// The capture being opened or read.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -25,10 +30,13 @@ pub enum Error {
     /// The bytes are not a capture, or the capture's structure is corrupt at `offset`.
     #[error("{path}: {message} (at byte offset {offset}{})", record_suffix(*.record))]
     Format {
+        /// The capture file.
         path: PathBuf,
+        /// Byte offset of the problem in the capture's (decompressed) bytes.
         offset: u64,
         /// 1-based packet record number the problem was met at, when known.
         record: Option<u64>,
+        /// What is wrong, e.g. `not a pcap or pcapng file: unknown magic number 0x...`.
         message: String,
     },
 
@@ -43,7 +51,14 @@ pub enum Error {
 
     /// A live capture could not start or failed: `message` is libpcap's, `kind` says what went wrong.
     #[error("{interface}: {message}")]
-    Capture { interface: String, kind: CaptureErrorKind, message: String },
+    Capture {
+        /// The interface name as given.
+        interface: String,
+        /// The class of failure, for picking the Python exception.
+        kind: CaptureErrorKind,
+        /// libpcap's error text.
+        message: String,
+    },
 
     /// Building an Arrow batch failed (a bug if it ever happens: the builders are typed by the schema).
     #[error("arrow: {0}")]

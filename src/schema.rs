@@ -34,23 +34,32 @@ impl std::str::FromStr for AddressFormat {
 /// What kind of value a column holds; `Ip` and `Mac` follow [`AddressFormat`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Nanoseconds since the Unix epoch, UTC.
     Timestamp,
+    /// An unsigned 8-bit integer.
     U8,
+    /// An unsigned 16-bit integer.
     U16,
+    /// An unsigned 32-bit integer.
     U32,
+    /// An unsigned 64-bit integer.
     U64,
+    /// A boolean.
     Bool,
+    /// A UTF-8 string.
     Str,
+    /// An IP address: text or 4/16 bytes.
     Ip,
+    /// A MAC address: text or 6 bytes.
     Mac,
 }
 
 macro_rules! columns {
-    ($($variant:ident => $name:literal : $kind:ident),* $(,)?) => {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal : $kind:ident),* $(,)?) => {
         /// One column of the packet schema.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[repr(u8)]
-        pub enum Column { $($variant),* }
+        pub enum Column { $($(#[$doc])* $variant),* }
 
         impl Column {
             /// Every column, in schema order.
@@ -70,38 +79,72 @@ macro_rules! columns {
 }
 
 columns! {
+    /// 1-based position of the record in the input (tshark's `frame.number`).
     FrameNumber => "frame_number": U64,
+    /// Capture time, nanoseconds since the Unix epoch, UTC; null only for pcapng simple packet
+    /// blocks.
     Ts => "ts": Timestamp,
+    /// Bytes captured.
     Caplen => "caplen": U32,
+    /// Bytes on the wire.
     Wirelen => "wirelen": U32,
+    /// pcapng interface index; null for classic pcap.
     InterfaceId => "interface_id": U32,
+    /// The LINKTYPE_ value; null for a record naming an undescribed pcapng interface.
     LinkType => "link_type": U16,
+    /// Source MAC of the outermost Ethernet header.
     EthSrc => "eth_src": Mac,
+    /// Destination MAC of the outermost Ethernet header.
     EthDst => "eth_dst": Mac,
+    /// The payload's ethertype after any VLAN tags.
     Ethertype => "ethertype": U16,
+    /// The outermost 802.1Q / 802.1ad VLAN id.
     VlanId => "vlan_id": U16,
+    /// The second VLAN id (QinQ).
     InnerVlanId => "inner_vlan_id": U16,
+    /// 4 or 6.
     IpVersion => "ip_version": U8,
+    /// Source IP address (of the inner packet when tunnelled).
     SrcIp => "src_ip": Ip,
+    /// Destination IP address (of the inner packet when tunnelled).
     DstIp => "dst_ip": Ip,
+    /// The IPv4 protocol, or IPv6's final next header after the extension headers.
     IpProto => "ip_proto": U8,
+    /// IPv4 TTL or IPv6 hop limit.
     Ttl => "ttl": U8,
+    /// The IPv4 total length, or 40 + the IPv6 payload length.
     IpLen => "ip_len": U32,
+    /// Fragment offset in bytes (IPv4 always; IPv6 only with a fragment header).
     FragOffset => "frag_offset": U16,
+    /// The more-fragments flag (present when `frag_offset` is).
     MoreFragments => "more_fragments": Bool,
+    /// TCP, UDP, UDP-Lite or SCTP source port; null for non-first fragments.
     SrcPort => "src_port": U16,
+    /// TCP, UDP, UDP-Lite or SCTP destination port; null for non-first fragments.
     DstPort => "dst_port": U16,
+    /// The 12 flag bits of TCP bytes 12-13 (as tshark's `tcp.flags`).
     TcpFlags => "tcp_flags": U16,
+    /// Raw TCP sequence number (not relative).
     TcpSeq => "tcp_seq": U32,
+    /// Raw TCP acknowledgement number.
     TcpAck => "tcp_ack": U32,
+    /// Raw TCP window field (unscaled).
     TcpWindow => "tcp_window": U16,
+    /// ICMP or ICMPv6 type.
     IcmpType => "icmp_type": U8,
+    /// ICMP or ICMPv6 code.
     IcmpCode => "icmp_code": U8,
+    /// Bytes after the transport header as the headers declare them, whatever the snap length.
     PayloadLen => "payload_len": U32,
+    /// The Community ID v1 flow hash (seed 0); null without IP, or for TCP/UDP/SCTP without ports.
     CommunityId => "community_id": Str,
+    /// The outermost encapsulation (`ipip`, `gre`, `vxlan`, ...); null when not tunnelled.
     Tunnel => "tunnel": Str,
+    /// Source address of the outermost IP header of a tunnelled packet.
     OuterSrcIp => "outer_src_ip": Ip,
+    /// Destination address of the outermost IP header of a tunnelled packet.
     OuterDstIp => "outer_dst_ip": Ip,
+    /// Null for a cleanly decoded packet, else `"<layer>: <reason>"`.
     DecodeStatus => "decode_status": Str,
 }
 
@@ -139,7 +182,9 @@ impl Column {
 /// Which columns to produce and how: the projection and the address format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaOptions {
+    /// The columns to produce, in output order.
     pub columns: Vec<Column>,
+    /// How IP and MAC addresses are written.
     pub addresses: AddressFormat,
 }
 

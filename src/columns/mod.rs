@@ -32,15 +32,22 @@ use flow_cache::CommunityIdCache;
 /// Per-record values that come from the capture file rather than from the frame.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordMeta {
+    /// 1-based position of the record in the input (tshark's `frame.number`).
     pub frame_number: u64,
+    /// Nanoseconds since the Unix epoch, UTC; `None` when the format stores no time (pcapng SPB).
     pub ts_ns: Option<i64>,
+    /// Bytes captured (the length of the record's data).
     pub caplen: u32,
+    /// Bytes the frame had on the wire, before any snap length cut it.
     pub wirelen: u32,
+    /// pcapng interface index; `None` for classic pcap.
     pub interface_id: Option<u32>,
+    /// The LINKTYPE_ value; `None` when the record names an interface the file never described.
     pub link_type: Option<u16>,
 }
 
 impl RecordMeta {
+    /// The metadata of record `r`, the `frame_number`-th of its input.
     pub fn new(frame_number: u64, r: &Record<'_>) -> Self {
         Self {
             frame_number,
@@ -170,6 +177,8 @@ pub struct PacketColumns {
 }
 
 impl PacketColumns {
+    /// Empty columns for the projection and address format of `opts`, with room for `capacity`
+    /// rows.
     pub fn new(opts: &SchemaOptions, capacity: usize) -> Self {
         let needs_decode = opts.columns.iter().any(|c| {
             !matches!(
@@ -192,6 +201,7 @@ impl PacketColumns {
         }
     }
 
+    /// The Arrow schema of the batches built.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -201,10 +211,12 @@ impl PacketColumns {
         self.needs_decode
     }
 
+    /// Packets appended since the last batch was taken.
     pub fn len(&self) -> usize {
         self.rows
     }
 
+    /// Whether no packet was appended since the last batch was taken.
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }

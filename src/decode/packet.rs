@@ -7,7 +7,9 @@ use std::borrow::Cow;
 /// An IP address as raw network-order bytes (formatting happens only if a string column wants it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum IpAddr {
+    /// An IPv4 address.
     V4([u8; 4]),
+    /// An IPv6 address.
     V6([u8; 16]),
 }
 
@@ -64,30 +66,57 @@ impl Tunnel {
 /// Every decoded header field of one packet. `None` means the packet does not have the field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Packet {
+    /// Source MAC of the outermost Ethernet header (for Linux cooked captures, the link-layer
+    /// source when it is 6 bytes).
     pub eth_src: Option<[u8; 6]>,
+    /// Destination MAC of the outermost Ethernet header.
     pub eth_dst: Option<[u8; 6]>,
+    /// The payload's ethertype after any VLAN tags (or the cooked-capture protocol, or the LLC/SNAP
+    /// type); `None` for 802.3 frames without SNAP.
     pub ethertype: Option<u16>,
+    /// The outermost 802.1Q / 802.1ad VLAN id.
     pub vlan_id: Option<u16>,
+    /// The second VLAN id (QinQ).
     pub inner_vlan_id: Option<u16>,
+    /// 4 or 6.
     pub ip_version: Option<u8>,
+    /// Source address of the (innermost) IP header.
     pub src_ip: Option<IpAddr>,
+    /// Destination address of the (innermost) IP header.
     pub dst_ip: Option<IpAddr>,
+    /// The IPv4 protocol, or IPv6's final next header after the extension headers.
     pub ip_proto: Option<u8>,
+    /// IPv4 TTL or IPv6 hop limit.
     pub ttl: Option<u8>,
+    /// The IPv4 total length, or 40 + the IPv6 payload length.
     pub ip_len: Option<u32>,
+    /// Fragment offset in bytes; IPv4 always, IPv6 only with a fragment header.
     pub frag_offset: Option<u16>,
+    /// The more-fragments flag (present when `frag_offset` is).
     pub more_fragments: Option<bool>,
+    /// TCP, UDP, UDP-Lite or SCTP source port; `None` for non-first fragments.
     pub src_port: Option<u16>,
+    /// TCP, UDP, UDP-Lite or SCTP destination port; `None` for non-first fragments.
     pub dst_port: Option<u16>,
+    /// The 12 flag bits of TCP bytes 12-13 (as tshark's `tcp.flags`).
     pub tcp_flags: Option<u16>,
+    /// Raw TCP sequence number (not relative).
     pub tcp_seq: Option<u32>,
+    /// Raw TCP acknowledgement number.
     pub tcp_ack: Option<u32>,
+    /// Raw TCP window field (unscaled).
     pub tcp_window: Option<u16>,
+    /// ICMP or ICMPv6 type.
     pub icmp_type: Option<u8>,
+    /// ICMP or ICMPv6 code.
     pub icmp_code: Option<u8>,
+    /// Bytes after the transport header as the headers declare them, whatever the snap length.
     pub payload_len: Option<u32>,
+    /// The outermost encapsulation; `None` when not tunnelled.
     pub tunnel: Option<Tunnel>,
+    /// Source address of the outermost IP header of a tunnelled packet.
     pub outer_src_ip: Option<IpAddr>,
+    /// Destination address of the outermost IP header of a tunnelled packet.
     pub outer_dst_ip: Option<IpAddr>,
     /// `None` for a clean packet, else `"<layer>: <reason>"`. The first problem found wins.
     pub status: Option<Cow<'static, str>>,

@@ -61,7 +61,12 @@ pub enum DistanceError {
          max_distance, or split the rows (pdist/cdist) into blocks",
         human = human_bytes(*bytes)
     )]
-    OutOfMemory { what: String, bytes: u128 },
+    OutOfMemory {
+        /// What the allocation was for, e.g. `the pairs of a group of 50000 events`.
+        what: String,
+        /// The bytes it would have taken.
+        bytes: u128,
+    },
 
     /// Building an Arrow array or batch failed.
     #[error("arrow: {0}")]

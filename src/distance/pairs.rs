@@ -55,6 +55,7 @@ impl std::str::FromStr for LargeGroup {
 /// What to compute for each group.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PairOptions {
+    /// How the distance between two events' feature rows is measured.
     pub metric: Metric,
     /// Keep a pair only if one event is among the other's `top_k` nearest.
     pub top_k: Option<usize>,
@@ -65,6 +66,7 @@ pub struct PairOptions {
     /// Groups with more events than this are *large*: not expanded to all their pairs but
     /// handled as `on_large_group` says, and counted (applied by [`super::PairStream`]).
     pub max_group_events: Option<usize>,
+    /// What happens to a group over `max_group_events`.
     pub on_large_group: LargeGroup,
 }
 
@@ -111,16 +113,21 @@ impl PairOptions {
 /// numbers) at distance `dist[i]`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pairs {
+    /// The first row of each pair, as the caller's row number.
     pub a: Vec<u32>,
+    /// The second row of each pair, as the caller's row number.
     pub b: Vec<u32>,
+    /// The distance between the two rows under the metric.
     pub dist: Vec<f64>,
 }
 
 impl Pairs {
+    /// Number of pairs.
     pub fn len(&self) -> usize {
         self.dist.len()
     }
 
+    /// Whether there are no pairs.
     pub fn is_empty(&self) -> bool {
         self.dist.is_empty()
     }

@@ -42,6 +42,7 @@ pub struct PairsInput {
     pub id: ArrayRef,
     /// Features, `n x d` row-major.
     pub features: Vec<f64>,
+    /// Features per row (the matrix's column count).
     pub d: usize,
     /// Tumbling windows: each row's window start (ns since the epoch) and the window length (ns).
     pub windows: Option<(Vec<i64>, i64)>,
@@ -72,10 +73,12 @@ impl PairsInput {
         Ok(self)
     }
 
+    /// Number of rows.
     pub fn len(&self) -> usize {
         self.key.len()
     }
 
+    /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.key.is_empty()
     }
@@ -124,8 +127,11 @@ impl Group {
 /// window start (ns) and number of events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LargeGroupInfo {
+    /// The group key as text; `null` for the null key.
     pub key: String,
+    /// The window start (ns since the epoch); `None` without windows.
     pub window: Option<i64>,
+    /// Number of events in the group.
     pub events: usize,
 }
 

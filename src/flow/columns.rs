@@ -183,14 +183,17 @@ impl FlowColumns {
         })
     }
 
+    /// The Arrow schema of the flow batches built.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
+    /// Flows appended since the last batch was taken.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether no flow was appended since the last batch was taken.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -56,6 +56,7 @@ impl FrameMeter {
         })
     }
 
+    /// The Arrow schema of the flow batches returned.
     pub fn schema(&self) -> SchemaRef {
         self.columns.schema()
     }

@@ -8,12 +8,19 @@ use crate::decode::{IpAddr, Packet, Tunnel};
 /// tunnel type. IPv4 addresses sit in the first 4 bytes of the 16.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
+    /// The smaller endpoint's address (IPv4 in the first 4 bytes, the rest zero).
     pub lo_ip: [u8; 16],
+    /// The larger endpoint's address (IPv4 in the first 4 bytes, the rest zero).
     pub hi_ip: [u8; 16],
+    /// The smaller endpoint's port; 0 for protocols without ports.
     pub lo_port: u16,
+    /// The larger endpoint's port; 0 for protocols without ports.
     pub hi_port: u16,
+    /// The innermost 802.1Q VLAN id; 0 without a tag.
     pub vlan_id: u16,
+    /// The IPv4 protocol or IPv6 final next header.
     pub ip_proto: u8,
+    /// 4 or 6.
     pub ip_version: u8,
     /// 0 for none, else 1 + the [`Tunnel`] variant's index.
     pub tunnel: u8,

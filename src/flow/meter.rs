@@ -58,6 +58,7 @@ pub struct FlowMeter {
 }
 
 impl FlowMeter {
+    /// An empty meter with options `opts`.
     pub fn new(opts: FlowOptions) -> Self {
         Self {
             opts,
@@ -71,10 +72,12 @@ impl FlowMeter {
         }
     }
 
+    /// The options the meter was made with.
     pub fn options(&self) -> &FlowOptions {
         &self.opts
     }
 
+    /// The counters so far, with `active` the flows now in the table.
     pub fn stats(&self) -> MeterStats {
         MeterStats { active: self.table.len() as u64, ..self.stats.clone() }
     }

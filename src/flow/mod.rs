@@ -82,6 +82,7 @@ pub struct FlowOptions {
     pub tcp_close: bool,
     /// How long a closed TCP flow still absorbs trailing packets (the last ACK, retransmits).
     pub tcp_close_grace_ns: i64,
+    /// What the byte counters add up per packet (NFStream's `accounting_mode`).
     pub accounting: Accounting,
     /// Also keep packet size and inter-arrival statistics (NFStream's `statistical_analysis`).
     pub statistics: bool,

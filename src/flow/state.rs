@@ -36,14 +36,19 @@ impl Expiration {
 /// Running min / mean / max / variance of a series (Welford), as NFStream's statistics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Running {
+    /// Number of values pushed.
     pub n: u64,
+    /// Smallest value; 0 before the first.
     pub min: f64,
+    /// Largest value; 0 before the first.
     pub max: f64,
+    /// Running mean; 0 before the first value.
     pub mean: f64,
     m2: f64,
 }
 
 impl Running {
+    /// Adds one value.
     #[inline]
     pub fn push(&mut self, x: f64) {
         self.n += 1;
@@ -72,6 +77,7 @@ impl Running {
 /// Packet sizes and inter-arrival times: index 0 bidirectional, 1 src→dst, 2 dst→src.
 #[derive(Debug, Clone, Default)]
 pub struct FlowStatistics {
+    /// Packet sizes in bytes, as the flow's [`Accounting`](super::Accounting) counts them.
     pub ps: [Running; 3],
     /// Inter-arrival times in milliseconds.
     pub piat_ms: [Running; 3],
@@ -94,19 +100,31 @@ impl FlowStatistics {
 /// An active flow.
 #[derive(Debug, Clone)]
 pub struct FlowState {
+    /// The undirected key the flow is stored under.
     pub key: FlowKey,
+    /// Sequence number of the flow in the meter's output, from 0 in creation order.
     pub flow_id: u64,
     /// The first packet went from the key's `lo` endpoint to its `hi` one.
     pub src_is_lo: bool,
+    /// Time of the first packet, ns since the Unix epoch.
     pub first_ns: i64,
+    /// Time of the latest packet, ns since the Unix epoch.
     pub last_ns: i64,
     /// Per direction (0: src→dst, 1: dst→src).
     pub packets: [u64; 2],
+    /// Per direction (0: src→dst, 1: dst→src), as the flow's [`Accounting`](super::Accounting)
+    /// counts them.
     pub bytes: [u64; 2],
+    /// Per direction, the OR of the TCP flags seen; 0 for non-TCP flows.
     pub tcp_flags: [u16; 2],
+    /// The Community ID as [`community_id_words`](crate::decode::community_id::community_id_words)
+    /// packs it; `None` when the first packet had none.
     pub community_id: Option<[u64; 4]>,
+    /// Per direction, whether a FIN was seen (tracked only with `tcp_close`).
     pub fin_seen: [bool; 2],
+    /// An RST or both FINs were seen: the flow waits out `tcp_close_grace_ns`.
     pub closed: bool,
+    /// Size and inter-arrival statistics; `None` unless `statistics` is on.
     pub statistics: Option<Box<FlowStatistics>>,
     /// `requested_server_name`, once found.
     pub server_name: Option<Box<str>>,
@@ -115,6 +133,8 @@ pub struct FlowState {
 /// A finished flow, ready for the columns.
 #[derive(Debug, Clone)]
 pub struct FlowRecord {
+    /// The flow's final state.
     pub flow: FlowState,
+    /// Why the flow ended.
     pub expiration: Expiration,
 }

@@ -22,6 +22,7 @@ pub struct BatchKeys {
 }
 
 impl BatchKeys {
+    /// Row `row`'s key; `None` when the row has none or no keys were computed.
     #[inline]
     pub fn get(&self, row: usize) -> Option<&[u8]> {
         if self.present.is_empty() || !self.present[row] {

@@ -28,6 +28,7 @@ impl Config {
         c
     }
 
+    /// Sets `key` to `value`, replacing any earlier value.
     pub fn set(&mut self, key: &str, value: &str) {
         match self.entries.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => entry.1 = value.to_string(),
@@ -42,6 +43,7 @@ impl Config {
         }
     }
 
+    /// The value set for `key`, if any.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }

@@ -103,6 +103,7 @@ fn explains_unreachable(code: RDKafkaErrorCode) -> bool {
 /// A client context that only records connection failures (admin clients, metadata lookups).
 #[derive(Debug, Default)]
 pub struct RecordingContext {
+    /// The connection failures recorded so far.
     pub errors: ConnectionErrors,
 }
 

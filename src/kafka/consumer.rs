@@ -56,6 +56,7 @@ pub const MAX_BATCH_BYTES: usize = 256 << 20;
 /// pktstream's own consumer options.
 #[derive(Debug, Clone)]
 pub struct ConsumerOptions {
+    /// How message values decode into rows.
     pub format: Format,
     /// The value schema for `json` (packet schema when `None`); expected schema for `arrow`.
     pub schema: Option<arrow_schema::SchemaRef>,
@@ -81,6 +82,7 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Creates the client (not yet subscribed); fails on an invalid configuration or option.
     pub fn new(config: Config, opts: ConsumerOptions) -> Result<Self> {
         config.validate()?;
         let mut batch = MessageBatch::new(opts.format, opts.schema, &opts.packet, opts.timestamp_unit)?;
@@ -118,6 +120,7 @@ impl Consumer {
         self.hook = hook;
     }
 
+    /// The librdkafka configuration the consumer was made with.
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -62,6 +62,7 @@ pub struct JsonInput {
 }
 
 impl JsonInput {
+    /// Prepares `batch` for JSON: UTC time zones spelled `+00:00`, column keys escaped once.
     pub fn new(batch: &RecordBatch) -> Self {
         let batch = utc_as_offset(batch);
         let keys = batch
@@ -81,6 +82,7 @@ impl JsonInput {
         Self { batch, keys, options }
     }
 
+    /// The row encoder; fails when a column's type cannot be written as JSON.
     pub fn rows(&self) -> Result<JsonRows<'_>> {
         let fields = self.batch.schema_ref().fields();
         let columns = self
@@ -111,6 +113,7 @@ pub struct JsonRows<'a> {
 }
 
 impl JsonRows<'_> {
+    /// Appends row `row` to `out` as one JSON object, without a line terminator.
     #[inline]
     pub fn encode(&mut self, row: usize, out: &mut Vec<u8>) {
         out.push(b'{');
@@ -174,6 +177,7 @@ impl<'a> CsvRows<'a> {
         Ok(Self { columns, delimiter, scratch: Vec::with_capacity(64) })
     }
 
+    /// Appends row `row` to `out` as one CSV line, without a line terminator.
     pub fn encode(&mut self, row: usize, out: &mut Vec<u8>) {
         for (i, (array, cell, fallback)) in self.columns.iter().enumerate() {
             if i > 0 {

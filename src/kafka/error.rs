@@ -16,8 +16,11 @@ pub enum KafkaError {
     Kafka {
         /// librdkafka's error name without the leading underscore, e.g. `"MSG_SIZE_TOO_LARGE"`.
         code: String,
+        /// librdkafka's or the broker's description.
         message: String,
+        /// Trying again later may succeed.
         retriable: bool,
+        /// The client is unusable and must be recreated.
         fatal: bool,
     },
 
@@ -34,7 +37,12 @@ pub enum KafkaError {
         "topic {topic:?} does not exist on {servers} (create it first, e.g. pktstream.create_topic({topic:?}, \
          partitions=..., bootstrap_servers={servers:?}))"
     )]
-    UnknownTopic { topic: String, servers: String },
+    UnknownTopic {
+        /// The topic name as given.
+        topic: String,
+        /// The `bootstrap.servers` asked.
+        servers: String,
+    },
 
     /// Memory for a consumed batch could not be reserved (or one batch column would pass 2 GiB).
     /// Nothing was added for the message that hit it; Python sees a `MemoryError`.

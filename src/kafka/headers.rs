@@ -20,7 +20,9 @@ const NO_ERROR: rd::rd_kafka_resp_err_t = rd::rd_kafka_resp_err_t::RD_KAFKA_RESP
 /// The headers the `raw` and `binary` formats read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RawHeaders {
+    /// The `link_type` header as a LINKTYPE_ value; `None` when absent or not a number.
     pub link_type: Option<u16>,
+    /// The `wirelen` header in bytes; `None` when absent or not a number.
     pub wirelen: Option<u32>,
 }
 

@@ -92,6 +92,7 @@ pub enum KeySpec {
 }
 
 impl KeySpec {
+    /// The key spec named by the `key` option: none, `"flow"`, `"timestamp"` or a column name.
     pub fn parse(key: Option<&str>) -> Self {
         match key {
             None => KeySpec::None,
@@ -105,9 +106,13 @@ impl KeySpec {
 /// The unit of timestamp keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TsUnit {
+    /// Seconds since the Unix epoch.
     Seconds,
+    /// Milliseconds since the Unix epoch.
     Millis,
+    /// Microseconds since the Unix epoch.
     Micros,
+    /// Nanoseconds since the Unix epoch.
     Nanos,
 }
 

@@ -54,14 +54,22 @@ pub fn meta_fields() -> Vec<Field> {
 
 /// One consumed message's coordinates and bytes.
 pub struct MessageRef<'a> {
+    /// The topic the message was read from.
     pub topic: &'a str,
+    /// The partition the message was read from.
     pub partition: i32,
+    /// The message's offset in its partition.
     pub offset: i64,
+    /// Milliseconds since the Unix epoch (create or log-append time); `None` when the message has
+    /// none.
     pub timestamp_ms: Option<i64>,
+    /// The key bytes; `None` for a message without a key.
     pub key: Option<&'a [u8]>,
+    /// The value bytes; `None` for a null value (a tombstone).
     pub payload: Option<&'a [u8]>,
     /// `link_type` and `wirelen` headers, for `raw`.
     pub link_type: Option<u16>,
+    /// The `wirelen` header in bytes, for `raw`.
     pub wirelen: Option<u32>,
     /// Every header, when the batch collects them (`_headers`); `None` otherwise.
     pub headers: Option<&'a [Header<'a>]>,
@@ -132,10 +140,12 @@ impl MessageBatch {
         self
     }
 
+    /// Whether the batch collects every header (`_headers`).
     pub fn has_headers(&self) -> bool {
         self.meta.has_headers()
     }
 
+    /// Messages added since the last batch was taken.
     pub fn rows(&self) -> usize {
         self.meta.len()
     }
@@ -457,6 +467,7 @@ fn decode_json(
     Ok((batch, errors))
 }
 
+/// Decodes `bytes`, the JSON values of `rows` messages, into one batch of `schema`; errors as text.
 pub fn decode_all(schema: &SchemaRef, bytes: &[u8], rows: usize) -> std::result::Result<RecordBatch, String> {
     let mut decoder: JsonDecoder = ReaderBuilder::new(schema.clone())
         .with_batch_size(rows.max(1) + 1)

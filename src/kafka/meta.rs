@@ -64,6 +64,7 @@ impl BinaryColumn {
         }
     }
 
+    /// Bytes buffered: values, offsets and validity.
     pub fn len_bytes(&self) -> usize {
         self.bytes.len() + self.offsets.len() * 4 + self.valid.len()
     }
@@ -111,14 +112,17 @@ impl MetaColumns {
         Self { headers: Some(HeaderColumn::default()), ..Self::default() }
     }
 
+    /// Whether `_headers` is collected.
     pub fn has_headers(&self) -> bool {
         self.headers.is_some()
     }
 
+    /// Rows added so far.
     pub fn len(&self) -> usize {
         self.offset.len()
     }
 
+    /// Whether no row was added yet.
     pub fn is_empty(&self) -> bool {
         self.offset.is_empty()
     }

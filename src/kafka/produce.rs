@@ -25,20 +25,27 @@ use crate::source::PacketSource;
 /// pktstream's own producer options (librdkafka's are in the [`Config`]).
 #[derive(Debug, Clone)]
 pub struct ProduceOptions {
+    /// The topic to produce to.
     pub topic: String,
+    /// How rows are encoded into message values.
     pub format: Format,
+    /// What each message's key is (and so which partition it goes to).
     pub key: KeySpec,
     /// Columns to encode (all when `None`); key columns need not be among them.
     pub columns: Option<Vec<String>>,
+    /// The unit of `timestamp` keys (default microseconds).
     pub timestamp_unit: TsUnit,
     /// Rows per message for the `arrow` format.
     pub rows_per_message: usize,
+    /// The field delimiter for `csv` (default `,`).
     pub csv_delimiter: u8,
     /// How long to wait for the broker's first answer.
     pub connect_timeout: Duration,
 }
 
 impl ProduceOptions {
+    /// Options for `topic` in `format`, with the defaults: no key, all columns, 10 000 rows per
+    /// `arrow` message, 10 s connect timeout.
     pub fn new(topic: &str, format: Format) -> Self {
         Self {
             topic: topic.to_string(),
@@ -109,9 +116,13 @@ fn fit_ipc_message(
 /// Progress so far, handed to the control callback.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Progress {
+    /// Rows read so far.
     pub rows: u64,
+    /// Messages handed to librdkafka so far.
     pub messages: u64,
+    /// Messages the broker acknowledged so far.
     pub delivered: u64,
+    /// Messages whose delivery failed so far.
     pub failed: u64,
     /// Bytes of the input file read (capture files only).
     pub source_bytes: u64,
@@ -120,11 +131,17 @@ pub struct Progress {
 /// The outcome of a produce call.
 #[derive(Debug, Clone, Default)]
 pub struct ProduceReport {
+    /// Rows read.
     pub rows: u64,
+    /// Messages handed to librdkafka.
     pub messages: u64,
+    /// Messages the broker acknowledged.
     pub delivered: u64,
+    /// Messages whose delivery failed.
     pub failed: u64,
+    /// Key and value bytes handed to librdkafka.
     pub bytes: u64,
+    /// Wall time of the whole call, in seconds, final wait included.
     pub seconds: f64,
     /// Time until the last message was encoded and handed to librdkafka (before the final wait).
     pub queued_seconds: f64,
@@ -208,10 +225,12 @@ impl BatchProducer {
         })
     }
 
+    /// The topic's partition count, as metadata reported it.
     pub fn partitions(&self) -> i32 {
         self.partitions
     }
 
+    /// The counters so far.
     pub fn progress(&self) -> Progress {
         let d = self.producer.deliveries();
         Progress {

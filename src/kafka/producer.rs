@@ -26,7 +26,9 @@ const KEPT_ERRORS: usize = 10;
 /// Delivery counters shared with librdkafka's callback thread.
 #[derive(Debug, Default)]
 pub struct Deliveries {
+    /// Messages the broker acknowledged.
     pub delivered: AtomicU64,
+    /// Messages whose delivery failed.
     pub failed: AtomicU64,
     errors: Mutex<Vec<KafkaError>>,
     fatal: Mutex<Option<KafkaError>>,
@@ -103,9 +105,13 @@ impl ProducerContext for Context {
 
 /// One message to send.
 pub struct Outgoing<'a> {
+    /// The value bytes.
     pub payload: &'a [u8],
+    /// The key bytes; `None` for no key.
     pub key: Option<&'a [u8]>,
+    /// The partition to send to; `None` leaves it to librdkafka's partitioner.
     pub partition: Option<i32>,
+    /// Message headers; `None` for none.
     pub headers: Option<OwnedHeaders>,
 }
 
@@ -132,10 +138,12 @@ impl Producer {
         Ok(Self { inner, deliveries, topic: topic.to_string(), config, sent: 0, bytes: 0 })
     }
 
+    /// The delivery counters, shared with the callback thread.
     pub fn deliveries(&self) -> &Arc<Deliveries> {
         &self.deliveries
     }
 
+    /// The librdkafka configuration the producer was made with.
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -43,10 +43,12 @@ impl Offsets {
         *e = (*e).max(next);
     }
 
+    /// The partition's next offset, if recorded.
     pub fn get(&self, topic: &str, partition: i32) -> Option<i64> {
         self.0.get(topic).and_then(|p| p.get(&partition)).copied()
     }
 
+    /// Forgets the partition (and the topic once it has none left).
     pub fn remove(&mut self, topic: &str, partition: i32) {
         if let Some(p) = self.0.get_mut(topic) {
             p.remove(&partition);
@@ -56,10 +58,12 @@ impl Offsets {
         }
     }
 
+    /// Whether no offset is recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Forgets every offset.
     pub fn clear(&mut self) {
         self.0.clear();
     }
@@ -152,10 +156,12 @@ pub struct GroupContext {
 }
 
 impl GroupContext {
+    /// A context sharing `book` with the consumer, without a hook.
     pub fn new(book: Arc<Mutex<Book>>) -> Self {
         Self { book, hook: Mutex::new(None), connection: ConnectionErrors::default() }
     }
 
+    /// Sets (or with `None` removes) the callbacks run around rebalances.
     pub fn set_hook(&self, hook: Option<Arc<dyn RebalanceHook>>) {
         *lock(&self.hook) = hook;
     }

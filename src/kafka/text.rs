@@ -13,19 +13,33 @@ use arrow_schema::{DataType, TimeUnit};
 
 /// One column's cell writer.
 pub enum Cell<'a> {
+    /// A `UInt8` column, written with `itoa`.
     U8(&'a arrow_array::UInt8Array),
+    /// A `UInt16` column, written with `itoa`.
     U16(&'a arrow_array::UInt16Array),
+    /// A `UInt32` column, written with `itoa`.
     U32(&'a arrow_array::UInt32Array),
+    /// A `UInt64` column, written with `itoa`.
     U64(&'a arrow_array::UInt64Array),
+    /// An `Int8` column, written with `itoa`.
     I8(&'a arrow_array::Int8Array),
+    /// An `Int16` column, written with `itoa`.
     I16(&'a arrow_array::Int16Array),
+    /// An `Int32` column, written with `itoa`.
     I32(&'a arrow_array::Int32Array),
+    /// An `Int64` column, written with `itoa`.
     I64(&'a arrow_array::Int64Array),
+    /// A `Float32` column, written with `ryu`.
     F32(&'a arrow_array::Float32Array),
+    /// A `Float64` column, written with `ryu`.
     F64(&'a arrow_array::Float64Array),
+    /// A `Boolean` column, written as `true` / `false`.
     Bool(&'a arrow_array::BooleanArray),
+    /// A `Utf8` column, copied with an escape scan.
     Str(&'a arrow_array::StringArray),
+    /// A `LargeUtf8` column, copied with an escape scan.
     LargeStr(&'a arrow_array::LargeStringArray),
+    /// A `Utf8View` column, copied with an escape scan.
     StrView(&'a arrow_array::StringViewArray),
     /// Epoch values and nanoseconds per value.
     Ts(&'a [i64], i64),
@@ -34,6 +48,7 @@ pub enum Cell<'a> {
 }
 
 impl<'a> Cell<'a> {
+    /// The writer for `array`'s type; [`Cell::Other`] when there is none.
     pub fn new(array: &'a ArrayRef) -> Self {
         match array.data_type() {
             DataType::UInt8 => Cell::U8(array.as_primitive()),

@@ -17,23 +17,28 @@ use crate::kafka::error::{KafkaError, Result};
 /// One consumer group, as the cluster lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupSummary {
+    /// The group id.
     pub name: String,
     /// `Stable`, `Empty`, `PreparingRebalance`, ... (as the broker reports it).
     pub state: String,
     /// `consumer` for Kafka consumers; other values for Connect workers and the like.
     pub protocol_type: String,
+    /// Number of members currently in the group.
     pub members: usize,
 }
 
 /// A group's position in one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionOffsets {
+    /// The topic name.
     pub topic: String,
+    /// The partition index within the topic.
     pub partition: i32,
     /// The next offset the group will read; `None` if it never committed here.
     pub committed: Option<i64>,
     /// The partition's first stored offset and end (the offset the next message gets).
     pub low: i64,
+    /// The end of the partition: the offset the next message gets.
     pub high: i64,
 }
 

@@ -15,31 +15,40 @@ use crate::kafka::error::{KafkaError, Result};
 /// A topic's name and partition count, as metadata lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSummary {
+    /// The topic name.
     pub name: String,
+    /// Number of partitions.
     pub partitions: usize,
 }
 
 /// One partition: where it lives and which offsets it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
+    /// The partition index within the topic.
     pub partition: i32,
     /// The leader's broker id; -1 while there is none.
     pub leader: i32,
+    /// Broker ids holding a replica.
     pub replicas: Vec<i32>,
+    /// Broker ids of the in-sync replicas.
     pub isr: Vec<i32>,
     /// The first offset still stored and the offset the next message gets.
     pub low: i64,
+    /// The offset the next message gets (end of the partition).
     pub high: i64,
 }
 
 /// One topic configuration entry; sensitive values are never read (`None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicConfigEntry {
+    /// The configuration key, e.g. `retention.ms`.
     pub name: String,
+    /// The value; `None` for sensitive entries or when the broker reports none.
     pub value: Option<String>,
     /// Where the value comes from: `"topic"` (set on this topic, what `kafka-topics --describe`
     /// lists), `"broker"` (the broker's configuration), `"default"` or `"unknown"`.
     pub source: &'static str,
+    /// The broker marks the value secret; it is then never read.
     pub is_sensitive: bool,
 }
 
@@ -55,8 +64,11 @@ fn source_name(source: &ConfigSource) -> &'static str {
 /// Everything `kafka-topics --describe` shows, plus the watermarks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicDescription {
+    /// The topic name.
     pub name: String,
+    /// Every partition, in index order.
     pub partitions: Vec<PartitionInfo>,
+    /// Every configuration entry the broker reports for the topic.
     pub configs: Vec<TopicConfigEntry>,
 }
 
