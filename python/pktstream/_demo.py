@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import pyarrow.compute as pc
 
@@ -22,7 +22,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "tests" / "data" / "sample.pcap"
 SAMPLE_PACKETS, SAMPLE_SEED = 200, 7
 
 
-def run(path: Optional[str] = None, *, partitions: int = 3, fmt: str = "json", progress: Optional[bool] = None) -> int:
+def run(path: Optional[str] = None, *, partitions: int = 3, fmt: Literal["json", "raw", "arrow"] = "json", progress: Optional[bool] = None) -> int:
     """Runs the demo on ``path`` (the bundled sample capture by default); returns an exit status.
 
     Example:

@@ -6,11 +6,24 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import pyarrow as pa
 
 from . import _native
+from ._types import AddressFormat, ConsumeFormat, DecodeFormat, ProduceFormat, TimestampUnit
 from .exceptions import DeliveryError
 
 __all__ = ["ProduceReport", "produce_pcap", "produce", "create_topic", "Consumer", "consume", "decode_values"]
@@ -154,16 +167,16 @@ def produce_pcap(
     topic: str,
     *,
     bootstrap_servers: str = DEFAULT_BOOTSTRAP,
-    format: str = "json",
+    format: ProduceFormat = "json",
     key: Optional[str] = "flow",
     columns: Optional[Sequence[str]] = None,
     config: Config = None,
     progress: ProgressArg = None,
-    timestamp_unit: str = "us",
+    timestamp_unit: TimestampUnit = "us",
     rows_per_message: int = 10_000,
     csv_delimiter: str = ",",
     batch_size: int = 65_536,
-    addresses: str = "string",
+    addresses: AddressFormat = "string",
     connect_timeout: float = 10.0,
     raise_on_failure: bool = True,
     bpf: Optional[str] = None,
@@ -242,12 +255,12 @@ def produce(
     topic: str,
     *,
     bootstrap_servers: str = DEFAULT_BOOTSTRAP,
-    format: str = "json",
+    format: ProduceFormat = "json",
     key: Optional[str] = None,
     columns: Optional[Sequence[str]] = None,
     config: Config = None,
     progress: ProgressArg = None,
-    timestamp_unit: str = "us",
+    timestamp_unit: TimestampUnit = "us",
     rows_per_message: int = 10_000,
     csv_delimiter: str = ",",
     connect_timeout: float = 10.0,
@@ -388,11 +401,11 @@ class Consumer:
         *,
         group_id: Optional[str] = None,
         bootstrap_servers: str = DEFAULT_BOOTSTRAP,
-        format: str = "json",
+        format: ConsumeFormat = "json",
         schema: Optional[pa.Schema] = None,
         columns: Optional[Sequence[str]] = None,
-        addresses: str = "string",
-        timestamp_unit: str = "us",
+        addresses: AddressFormat = "string",
+        timestamp_unit: TimestampUnit = "us",
         config: Config = None,
         timeout: float = 10.0,
         on_revoke: Optional[Callable[["Consumer", List[Tuple[str, int]]], Any]] = None,
@@ -566,14 +579,14 @@ def consume(
     topics: Union[str, Sequence[str]],
     *,
     bootstrap_servers: str = DEFAULT_BOOTSTRAP,
-    format: str = "json",
+    format: ConsumeFormat = "json",
     schema: Optional[pa.Schema] = None,
     max_rows: Optional[int] = None,
     timeout: float = 10.0,
     group_id: Optional[str] = None,
     columns: Optional[Sequence[str]] = None,
-    addresses: str = "string",
-    timestamp_unit: str = "us",
+    addresses: AddressFormat = "string",
+    timestamp_unit: TimestampUnit = "us",
     config: Config = None,
     headers: bool = False,
 ) -> pa.Table:
@@ -645,11 +658,11 @@ def read_to_end(consumer: "Consumer", timeout: float, max_rows: Optional[int] = 
 def decode_values(
     values: Any,
     *,
-    format: str = "json",
+    format: DecodeFormat = "json",
     schema: Optional[pa.Schema] = None,
     columns: Optional[Sequence[str]] = None,
-    addresses: str = "string",
-    timestamp_unit: str = "us",
+    addresses: AddressFormat = "string",
+    timestamp_unit: TimestampUnit = "us",
     keys: Any = None,
     timestamps_ms: Any = None,
 ) -> pa.RecordBatch:

@@ -13,6 +13,7 @@ from typing import Any, Dict, Literal, Mapping, Optional, Sequence
 from . import _native
 from ._kafka import DEFAULT_BOOTSTRAP, ProduceReport, ProgressArg, _config, _run, _Tracker
 from ._reader import AddressFormat, PacketReader
+from ._types import TimestampUnit
 
 __all__ = ["LiveReader", "LiveProduceReport", "capture", "produce_live"]
 
@@ -163,7 +164,7 @@ def produce_live(
     buffer_size: Optional[int] = None,
     timeout: float = 0.1,
     immediate: bool = False,
-    timestamp_unit: str = "us",
+    timestamp_unit: TimestampUnit = "us",
     rows_per_message: int = 10_000,
     batch_size: int = 65536,
     addresses: AddressFormat = "string",

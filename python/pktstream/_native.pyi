@@ -5,6 +5,8 @@ from typing import Any, Callable, Dict, Literal, Optional, Sequence, Union
 
 from typing_extensions import Self, final
 
+from pktstream._types import AddressFormat, ConsumeFormat, DecodeFormat, Metric, ProduceFormat, TimestampUnit
+
 __all__ = [
     "NativeReader",
     "packet_schema",
@@ -117,15 +119,15 @@ def produce_pcap(
     topic: str,
     *,
     bootstrap_servers: str,
-    format: str = "json",
+    format: ProduceFormat = "json",
     key: Optional[str] = ...,
     columns: Optional[Sequence[str]] = None,
     config: Optional[dict[str, Any]] = None,
-    timestamp_unit: str = "us",
+    timestamp_unit: TimestampUnit = "us",
     rows_per_message: int = 10000,
     csv_delimiter: str = ",",
     batch_size: int = 65536,
-    addresses: str = "string",
+    addresses: AddressFormat = "string",
     connect_timeout: float = 10.0,
     progress: Optional[Callable[[int, int, int, int, int], Any]] = None,
     bpf: Optional[str] = None,
@@ -135,11 +137,11 @@ def produce(
     topic: str,
     *,
     bootstrap_servers: str,
-    format: str = "json",
+    format: ProduceFormat = "json",
     key: Optional[str] = None,
     columns: Optional[Sequence[str]] = None,
     config: Optional[dict[str, Any]] = None,
-    timestamp_unit: str = "us",
+    timestamp_unit: TimestampUnit = "us",
     rows_per_message: int = 10000,
     csv_delimiter: str = ",",
     connect_timeout: float = 10.0,
@@ -185,11 +187,11 @@ def group_offsets(
 def decode_values(
     values: Any,
     *,
-    format: str = "json",
+    format: DecodeFormat = "json",
     schema: Optional[Any] = None,
     columns: Optional[Sequence[str]] = None,
-    addresses: str = "string",
-    timestamp_unit: str = "us",
+    addresses: AddressFormat = "string",
+    timestamp_unit: TimestampUnit = "us",
     keys: Optional[Any] = None,
     timestamps_ms: Optional[Any] = None,
 ) -> Any: ...
@@ -202,11 +204,11 @@ class NativeConsumer:
         *,
         bootstrap_servers: str,
         group_id: Optional[str] = None,
-        format: str = "json",
+        format: ConsumeFormat = "json",
         schema: Optional[Any] = None,
         columns: Optional[Sequence[str]] = None,
-        addresses: str = "string",
-        timestamp_unit: str = "us",
+        addresses: AddressFormat = "string",
+        timestamp_unit: TimestampUnit = "us",
         config: Optional[dict[str, Any]] = None,
         headers: bool = False,
     ) -> Self: ...
@@ -234,15 +236,15 @@ class NativeConsumer:
     def config(self) -> list[tuple[str, str]]: ...
     def close(self) -> None: ...
 # Distance kernels (src/py/distance.rs); the public API is pktstream.distance.
-def pdist(x: Any, metric: str = "euclidean") -> Any: ...
-def cdist(xa: Any, xb: Any, metric: str = "euclidean") -> Any: ...
+def pdist(x: Any, metric: Metric = "euclidean") -> Any: ...
+def cdist(xa: Any, xb: Any, metric: Metric = "euclidean") -> Any: ...
 def pairs(
     table: Any,
     features: Any,
     *,
     time: Optional[Any] = None,
     window: Optional[int] = None,
-    metric: str = "euclidean",
+    metric: Metric = "euclidean",
     top_k: Optional[int] = None,
     max_distance: Optional[float] = None,
     sort: bool = True,
@@ -260,7 +262,7 @@ class NativeWindowedPairs:
         n_features: int,
         *,
         allowed_lateness: int = 0,
-        metric: str = "euclidean",
+        metric: Metric = "euclidean",
         top_k: Optional[int] = None,
         max_distance: Optional[float] = None,
         batch_size: int = 1048576,
@@ -320,7 +322,7 @@ def produce_live(
     topic: str,
     *,
     bootstrap_servers: str,
-    format: str = "raw",
+    format: ProduceFormat = "raw",
     key: Optional[str] = ...,
     columns: Optional[Sequence[str]] = None,
     config: Optional[dict[str, Any]] = None,
@@ -332,11 +334,11 @@ def produce_live(
     immediate: bool = False,
     max_packets: Optional[int] = None,
     duration: Optional[float] = None,
-    timestamp_unit: str = "us",
+    timestamp_unit: TimestampUnit = "us",
     rows_per_message: int = 10000,
     csv_delimiter: str = ",",
     batch_size: int = 65536,
-    addresses: str = "string",
+    addresses: AddressFormat = "string",
     connect_timeout: float = 10.0,
     progress: Optional[Callable[[int, int, int, int, int], Any]] = None,
 ) -> dict[str, Any]: ...

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kafka import DEFAULT_BOOTSTRAP, Consumer
+from ._types import TimestampUnit
 from .exceptions import PktstreamError
 
 __all__ = ["ArchiveReport", "archive", "query", "file_name", "parse_name", "read_records"]
@@ -193,7 +194,7 @@ def archive(
     group_id: str = "pktstream-archive",
     roll_packets: int = 1000,
     roll_seconds: float = 300.0,
-    timestamp_unit: str = "us",
+    timestamp_unit: TimestampUnit = "us",
     idle_timeout: Optional[float] = None,
     max_packets: Optional[int] = None,
     config: Optional[Mapping[str, Any]] = None,

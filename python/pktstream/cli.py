@@ -815,7 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="start a local broker, stream a capture through Kafka and back into Arrow")
     d.add_argument("file", nargs="?", help="capture file (default: the bundled sample)")
-    d.add_argument("--format", "-f", choices=["json", "csv", "raw", "arrow"], default="json")
+    d.add_argument("--format", "-f", choices=["json", "raw", "arrow"], default="json")
     d.add_argument("--partitions", type=int, default=3)
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=_demo)

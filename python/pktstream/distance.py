@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _native
+from ._types import Metric
 
 __all__ = ["pdist", "cdist", "pairs", "iter_pairs", "WindowedPairs", "METRICS", "DEFAULT_MAX_GROUP_EVENTS",
            "LARGE_GROUP_TOP_K", "OnLargeGroup"]
@@ -189,7 +190,7 @@ def _result(values: np.ndarray, dtype: Any) -> np.ndarray:
     return values if dtype is None else values.astype(dtype, copy=False)
 
 
-def pdist(X: Any, metric: str = "euclidean", *, dtype: Any = None) -> np.ndarray:
+def pdist(X: Any, metric: Metric = "euclidean", *, dtype: Any = None) -> np.ndarray:
     """Condensed pairwise distances between the rows of ``X``, as ``scipy.spatial.distance.pdist``.
 
     Args:
@@ -212,7 +213,7 @@ def pdist(X: Any, metric: str = "euclidean", *, dtype: Any = None) -> np.ndarray
     return _result(_native.pdist(_matrix(X, "X"), metric), dtype)
 
 
-def cdist(XA: Any, XB: Any, metric: str = "euclidean", *, dtype: Any = None) -> np.ndarray:
+def cdist(XA: Any, XB: Any, metric: Metric = "euclidean", *, dtype: Any = None) -> np.ndarray:
     """Distances between each row of ``XA`` and each row of ``XB``, as ``scipy.spatial.distance.cdist``.
 
     Args:
@@ -240,7 +241,7 @@ def iter_pairs(
     id: str,
     time: Optional[str] = None,
     window: Optional[Duration] = None,
-    metric: str = "euclidean",
+    metric: Metric = "euclidean",
     normalize: Optional[str] = None,
     top_k: Optional[int] = None,
     max_distance: Optional[float] = None,
@@ -272,7 +273,7 @@ LargeGroups = List[Tuple[str, Optional[int], int]]
 
 
 def _iter_pairs(data: Any, *, key: str, features: Union[str, Sequence[str]], id: str, time: Optional[str],
-                window: Optional[Duration], metric: str, normalize: Optional[str], top_k: Optional[int],
+                window: Optional[Duration], metric: Metric, normalize: Optional[str], top_k: Optional[int],
                 max_distance: Optional[float], sort: bool, batch_size: int, max_group_events: Optional[int],
                 on_large_group: OnLargeGroup) -> Tuple[pa.RecordBatchReader, LargeGroups]:
     table = _table(data)
@@ -327,7 +328,7 @@ def pairs(
     id: str,
     time: Optional[str] = None,
     window: Optional[Duration] = None,
-    metric: str = "euclidean",
+    metric: Metric = "euclidean",
     normalize: Optional[str] = None,
     top_k: Optional[int] = None,
     max_distance: Optional[float] = None,
@@ -461,7 +462,7 @@ class WindowedPairs:
         window: Duration,
         *,
         allowed_lateness: Duration = "0s",
-        metric: str = "euclidean",
+        metric: Metric = "euclidean",
         top_k: Optional[int] = None,
         max_distance: Optional[float] = None,
         batch_size: int = 1_048_576,

@@ -47,6 +47,7 @@ import pyarrow.compute as pc
 
 from . import netflow
 from ._kafka import DEFAULT_BOOTSTRAP, Consumer, produce
+from ._types import Metric
 from .distance import DEFAULT_MAX_GROUP_EVENTS, Duration, OnLargeGroup, WindowedPairs, _duration_ns, _time_ns
 
 __all__ = ["DEFAULT_FEATURES", "PipelineReport", "netflow_distances", "input_schema"]
@@ -336,7 +337,7 @@ def netflow_distances(
     features: Sequence[str] = DEFAULT_FEATURES,
     window: Duration = "5s",
     allowed_lateness: Duration = "0s",
-    metric: str = "euclidean",
+    metric: Metric = "euclidean",
     normalize: Normalize = None,
     top_k: Optional[int] = None,
     max_distance: Optional[float] = None,

@@ -11,6 +11,7 @@ from typing import AbstractSet, Any, Iterator, List, Optional, Sequence, Union
 
 import pyarrow as pa
 
+from .._types import AddressFormat, DecodeFormat, TimestampUnit
 from ._schema import arrow_schema, conform, parse_schema, spark_schema
 
 __all__ = ["FORMATS", "KAFKA_COLUMNS", "HEADERS", "kafka_columns", "value_schema", "output_schema", "decode"]
@@ -153,12 +154,12 @@ def kafka_batch(batch: pa.RecordBatch, value_names: AbstractSet[str], target: pa
 
 def decode(
     df: Any,
-    format: str = "json",
+    format: DecodeFormat = "json",
     schema: SchemaArg = None,
     *,
     columns: Optional[Sequence[str]] = None,
-    addresses: str = "string",
-    timestamp_unit: str = "us",
+    addresses: AddressFormat = "string",
+    timestamp_unit: TimestampUnit = "us",
     csv_delimiter: str = ",",
 ) -> Any:
     """Decodes the ``value`` column of a DataFrame read with Spark's Kafka source into columns.

@@ -23,8 +23,9 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, cast
 
+from .._types import AddressFormat, ConsumeFormat, TimestampUnit
 from ._decode import column_list, value_schema
 from ._java_config import redacted, translate
 
@@ -206,13 +207,14 @@ class KafkaOptions:
         values = self.values
         if values is None:
             values = value_schema(self.format, self.schema, self.columns, self.addresses)
+        # Spark's options are strings: the native consumer checks these three (a ValueError).
         return _native.NativeConsumer(
             bootstrap_servers=self.bootstrap_servers,
-            format=self.format,
+            format=cast(ConsumeFormat, self.format),
             schema=None if self.format == "raw" else values,
             columns=list(self.columns) if self.columns and self.format == "raw" else None,
-            addresses=self.addresses,
-            timestamp_unit=self.timestamp_unit,
+            addresses=cast(AddressFormat, self.addresses),
+            timestamp_unit=cast(TimestampUnit, self.timestamp_unit),
             config={**self.config, **extra},
             headers=self.include_headers,
         )

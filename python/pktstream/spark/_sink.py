@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Iterator, List, Mapping, Optional, Tuple
+from typing import Iterator, List, Mapping, Optional, Tuple, cast
 
 import pyarrow as pa
 from pyspark.sql.datasource import (
@@ -30,6 +30,7 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from .._types import ProduceFormat, TimestampUnit
 from ._decode import column_list
 from ._java_config import redacted, translate
 
@@ -57,12 +58,12 @@ class SinkOptions:
 
     bootstrap_servers: str
     topic: str
-    format: str = "json"
+    format: ProduceFormat = "json"
     key: Optional[str] = None
     columns: Optional[Tuple[str, ...]] = None
     rows_per_message: int = 10_000
     csv_delimiter: str = ","
-    timestamp_unit: str = "us"
+    timestamp_unit: TimestampUnit = "us"
     timeout: float = 30.0
     config: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -104,12 +105,12 @@ class SinkOptions:
         return cls(
             bootstrap_servers=servers,
             topic=topic,
-            format=fmt,
+            format=cast(ProduceFormat, fmt),  # checked above
             key=key,
             columns=tuple(cols) if cols else None,
             rows_per_message=int(opts.get("rowspermessage", 10_000)),
             csv_delimiter=opts.get("csvdelimiter", ","),
-            timestamp_unit=opts.get("timestampunit", "us"),
+            timestamp_unit=cast(TimestampUnit, opts.get("timestampunit", "us")),  # checked by the producer
             timeout=int(opts.get("timeoutms", 30_000)) / 1000.0,
             config=config,
         )
