@@ -28,6 +28,9 @@
 //!   (RFC 8200 4.1) or at a malformed extension header; we walk any chain of up to 16 headers as
 //!   tshark does, so the fragment fields, the protocol after the chain and the transport may
 //!   differ there.
+//! - **IPv6 chains longer than 16 headers**: we stop after 16 (a bound on the work a hostile
+//!   packet can ask for) and report the 17th header's type as the protocol; etherparse walks on.
+//!   The fuzzer found this with 17 authentication headers (see the regression input).
 //! - **presence**: when one side reports a problem (our `status`, etherparse's `stop_err` or a
 //!   refused Ethernet header), the other may read fewer or more fields (we keep what a short
 //!   capture holds; etherparse validates whole headers, incl. IPv6 extension-header order). Values
@@ -254,14 +257,20 @@ pub fn differences(ours: &Packet, theirs: &Theirs) -> Vec<String> {
     // Documented: IPv4 AH; IPv6 headers 135/139/140 (we skip them, etherparse stops there, so a
     // fragment header after one is ours alone: the fuzzer found that, see the regression input).
     let v6_ext_skipped = t.ip_version == Some(6) && matches!(t.ip_proto, Some(135 | 139 | 140));
-    if !(t.ip_version == Some(6) && (theirs.stopped_in_exts || v6_ext_skipped)) {
+    // Documented: we stop after 16 extension headers, so a cleanly decoded packet whose protocol
+    // is itself an extension header is a chain we cut; etherparse walks further.
+    let v6_chain_cut = ours.ip_version == Some(6)
+        && ours.status.is_none()
+        && matches!(ours.ip_proto, Some(0 | 43 | 44 | 51 | 60))
+        && ours.frag_offset.is_none_or(|o| o == 0);
+    if !(t.ip_version == Some(6) && (theirs.stopped_in_exts || v6_ext_skipped || v6_chain_cut)) {
         cmp!(frag_offset);
         cmp!(more_fragments);
     }
     // Documented: after the fragment header of a non-first IPv6 fragment come fragment data,
     // which etherparse still parses as extension headers.
     let v6_later_fragment = t.ip_version == Some(6) && matches!(ours.frag_offset, Some(1..));
-    if theirs.ipv4_auth || v6_ext_skipped || theirs.stopped_in_exts || v6_later_fragment {
+    if theirs.ipv4_auth || v6_ext_skipped || theirs.stopped_in_exts || v6_later_fragment || v6_chain_cut {
         return diffs;
     }
     cmp!(ip_proto);
