@@ -6,8 +6,9 @@
 //! the slots, with each slot remembering its key's hash. A `HashMap<FlowKey, u32>` stored the
 //! 40-byte key in every bucket: with a million short flows active its buckets spread over ~60 MB,
 //! and ending a flow (a lookup by key in a cold table) took a sixth of the time. Measured on 1M
-//! synthetic packets of ~970k flows, back to back on the same loaded machine: 0.82M packets/s with
-//! the HashMap, 1.3M with this (1.64M on a quiet machine).
+//! synthetic packets of ~970k flows by a one-off timing of `flows()`, back to back on one loaded
+//! machine: 0.82M packets/s with the HashMap, 1.3M with this (`benches/bench_flows.py` on a quiet
+//! machine: 1.64M).
 
 use std::hash::BuildHasher;
 
