@@ -22,6 +22,7 @@ pub mod flow;
 pub mod kafka;
 pub mod reader;
 pub mod schema;
+pub mod sink;
 pub mod source;
 
 #[cfg(feature = "python")]

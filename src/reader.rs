@@ -61,6 +61,8 @@ pub struct PacketReader {
     source: Box<dyn PacketSource>,
     columns: PacketColumns,
     packet: Packet,
+    /// The current record's bytes, when the `frame` column is projected.
+    frame: Vec<u8>,
     batch_size: usize,
     strict: bool,
     stats: ReadStats,
@@ -91,6 +93,7 @@ impl PacketReader {
             source,
             columns: PacketColumns::new(&opts.schema, capacity),
             packet: Packet::default(),
+            frame: Vec::new(),
             batch_size: opts.batch_size,
             strict: opts.strict,
             stats: ReadStats::default(),
@@ -164,6 +167,12 @@ impl PacketReader {
                             }
                         }
                     }
+                    // The opt-in `frame` column keeps the bytes: copied out here, since the record
+                    // borrows the source, which is asked for its filter count next.
+                    if self.columns.keeps_frames() {
+                        self.frame.clear();
+                        self.frame.extend_from_slice(record.data);
+                    }
                     // The position in the file: the records a filter dropped count too (asked
                     // once the record, which borrows the source, is no longer used).
                     let filtered = self.source.filtered();
@@ -185,7 +194,7 @@ impl PacketReader {
                         stats.first_ts_ns.get_or_insert(ts);
                         stats.last_ts_ns = Some(ts);
                     }
-                    self.columns.append(&meta, &self.packet);
+                    self.columns.append(&meta, &self.packet, &self.frame);
                 }
                 Ok(None) => self.finished = true,
                 Err(e @ Error::Format { .. }) => {

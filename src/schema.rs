@@ -48,6 +48,8 @@ pub enum Kind {
     Bool,
     /// A UTF-8 string.
     Str,
+    /// Raw bytes.
+    Binary,
     /// An IP address: text or 4/16 bytes.
     Ip,
     /// A MAC address: text or 6 bytes.
@@ -55,24 +57,28 @@ pub enum Kind {
 }
 
 macro_rules! columns {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal : $kind:ident),* $(,)?) => {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal : $kind:ident),* $(,)?;
+     opt_in: $($(#[$odoc:meta])* $ovariant:ident => $oname:literal : $okind:ident),* $(,)?) => {
         /// One column of the packet schema.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[repr(u8)]
-        pub enum Column { $($(#[$doc])* $variant),* }
+        pub enum Column { $($(#[$doc])* $variant,)* $($(#[$odoc])* $ovariant),* }
 
         impl Column {
-            /// Every column, in schema order.
+            /// Every column of the default schema, in schema order.
             pub const ALL: &'static [Column] = &[$(Column::$variant),*];
+
+            /// The columns produced only when a projection names them (after the default ones).
+            pub const OPT_IN: &'static [Column] = &[$(Column::$ovariant),*];
 
             /// The column's name in the schema.
             pub fn name(self) -> &'static str {
-                match self { $(Column::$variant => $name),* }
+                match self { $(Column::$variant => $name,)* $(Column::$ovariant => $oname),* }
             }
 
             /// The column's value kind.
             pub fn kind(self) -> Kind {
-                match self { $(Column::$variant => Kind::$kind),* }
+                match self { $(Column::$variant => Kind::$kind,)* $(Column::$ovariant => Kind::$okind),* }
             }
         }
     };
@@ -145,14 +151,20 @@ columns! {
     /// Destination address of the outermost IP header of a tunnelled packet.
     OuterDstIp => "outer_dst_ip": Ip,
     /// Null for a cleanly decoded packet, else `"<layer>: <reason>"`.
-    DecodeStatus => "decode_status": Str,
+    DecodeStatus => "decode_status": Str;
+opt_in:
+    /// The captured bytes of the frame (`caplen` of them), for writing filtered rows back to a
+    /// capture file ([`crate::sink::pcap`]) or parsing what the schema does not cover. Opt-in: it
+    /// is as big as the capture, so only a projection that names it gets it.
+    Frame => "frame": Binary,
 }
 
 impl Column {
     /// Looks a column up by name.
     pub fn from_name(name: &str) -> Result<Column> {
-        Column::ALL.iter().copied().find(|c| c.name() == name).ok_or_else(|| {
-            let known: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+        let every = || Column::ALL.iter().chain(Column::OPT_IN).copied();
+        every().find(|c| c.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = every().map(|c| c.name()).collect();
             Error::InvalidArgument(format!("unknown column {name:?}; the packet schema has: {}", known.join(", ")))
         })
     }
@@ -167,6 +179,7 @@ impl Column {
             (Kind::U64, _) => DataType::UInt64,
             (Kind::Bool, _) => DataType::Boolean,
             (Kind::Str, _) => DataType::Utf8,
+            (Kind::Binary, _) => DataType::Binary,
             (Kind::Ip | Kind::Mac, AddressFormat::String) => DataType::Utf8,
             (Kind::Ip, AddressFormat::Binary) => DataType::Binary,
             (Kind::Mac, AddressFormat::Binary) => DataType::FixedSizeBinary(6),
@@ -231,12 +244,19 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_round_trip() {
-        for c in Column::ALL {
+        for c in Column::ALL.iter().chain(Column::OPT_IN) {
             assert_eq!(Column::from_name(c.name()).unwrap(), *c);
         }
         let schema = packet_schema();
         assert_eq!(schema.fields().len(), Column::ALL.len());
         assert_eq!(schema.field(1).name(), "ts");
+    }
+
+    #[test]
+    fn the_frame_column_is_opt_in() {
+        assert!(packet_schema().field_with_name("frame").is_err());
+        let opts = SchemaOptions::new(Some(&["ts".into(), "frame".into()]), AddressFormat::String).unwrap();
+        assert_eq!(opts.schema().field(1).data_type(), &DataType::Binary);
     }
 
     #[test]

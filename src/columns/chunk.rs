@@ -237,6 +237,13 @@ impl Bytes {
     }
 }
 
+impl Put<&[u8]> for Bytes {
+    #[inline]
+    fn put(&mut self, i: usize, value: &[u8]) {
+        self.push(i, value)
+    }
+}
+
 /// What `OffsetBuffer::new` checks (non-empty, non-negative, non-decreasing), as a branch-free
 /// fold that vectorizes: arrow's early-exit loop cost ~8 instructions per row and column.
 fn monotonic(offsets: &[i32]) -> bool {

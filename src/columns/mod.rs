@@ -26,7 +26,7 @@ use crate::error::Result;
 use crate::schema::{Column, SchemaOptions};
 use crate::source::Record;
 use address::{IpColumn, MacColumn};
-use chunk::{Accumulate, Bools, Prim, Put, Text, CHUNK};
+use chunk::{Accumulate, Bools, Bytes, Prim, Put, Text, CHUNK};
 use flow_cache::CommunityIdCache;
 
 /// Per-record values that come from the capture file rather than from the frame.
@@ -83,7 +83,7 @@ impl Accumulate for Timestamps {
 
 /// Declares one accumulator field per column, with how to create it and what value to append.
 macro_rules! columns {
-    ($opts:ident, $n:ident, $m:ident, $p:ident, $cid:ident;
+    ($opts:ident, $n:ident, $m:ident, $p:ident, $data:ident, $cid:ident;
      $( $field:ident: $column:ident => $ty:ty = $new:expr, $value:expr; )*) => {
         #[derive(Default)]
         struct Accumulators { $( $field: Option<$ty>, )* }
@@ -99,7 +99,7 @@ macro_rules! columns {
 
             /// Writes one packet into slot `i` of every projected column's chunk.
             #[inline]
-            fn put(&mut self, i: usize, $m: &RecordMeta, $p: &Packet, $cid: &mut CommunityIdCache) {
+            fn put(&mut self, i: usize, $m: &RecordMeta, $p: &Packet, $data: &[u8], $cid: &mut CommunityIdCache) {
                 $( if let Some(a) = &mut self.$field { a.put(i, $value); } )*
             }
 
@@ -116,7 +116,7 @@ macro_rules! columns {
     };
 }
 
-columns! { opts, n, m, p, cid;
+columns! { opts, n, m, p, data, cid;
     frame_number: FrameNumber => Prim<UInt64Type> = Prim::new(n), Some(m.frame_number);
     ts: Ts => Timestamps = Timestamps(Prim::new(n)), m.ts_ns;
     caplen: Caplen => Prim<UInt32Type> = Prim::new(n), Some(m.caplen);
@@ -150,6 +150,7 @@ columns! { opts, n, m, p, cid;
     outer_src_ip: OuterSrcIp => IpColumn = IpColumn::new(opts.addresses, n), p.outer_src_ip;
     outer_dst_ip: OuterDstIp => IpColumn = IpColumn::new(opts.addresses, n), p.outer_dst_ip;
     decode_status: DecodeStatus => Text = Text::new(n, 1), p.status.as_deref();
+    frame: Frame => Bytes = Bytes::new(n, 128), data;
 }
 
 /// The Community ID words as text.
@@ -189,6 +190,7 @@ impl PacketColumns {
                     | Column::Wirelen
                     | Column::InterfaceId
                     | Column::LinkType
+                    | Column::Frame
             )
         });
         Self {
@@ -211,6 +213,11 @@ impl PacketColumns {
         self.needs_decode
     }
 
+    /// Whether the opt-in `frame` column is projected (so `append` needs the captured bytes).
+    pub fn keeps_frames(&self) -> bool {
+        self.columns.frame.is_some()
+    }
+
     /// Packets appended since the last batch was taken.
     pub fn len(&self) -> usize {
         self.rows
@@ -221,11 +228,12 @@ impl PacketColumns {
         self.rows == 0
     }
 
-    /// Appends one packet.
+    /// Appends one packet: its record's metadata, its decoded headers and its captured bytes
+    /// (kept only by the opt-in `frame` column).
     #[inline]
-    pub fn append(&mut self, m: &RecordMeta, p: &Packet) {
+    pub fn append(&mut self, m: &RecordMeta, p: &Packet, data: &[u8]) {
         let i = self.rows % CHUNK;
-        self.columns.put(i, m, p, &mut self.cid_cache);
+        self.columns.put(i, m, p, data, &mut self.cid_cache);
         self.rows += 1;
         if i == CHUNK - 1 {
             self.columns.flush();

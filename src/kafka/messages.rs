@@ -198,7 +198,7 @@ impl MessageBatch {
                 if columns.needs_decode() {
                     decode(link_type.unwrap_or(1), payload, packet);
                 }
-                columns.append(&meta, packet);
+                columns.append(&meta, packet, payload);
                 let error = if payload.is_empty() {
                     Some(empty_value("frame"))
                 } else {

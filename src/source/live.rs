@@ -34,6 +34,7 @@ use pcap::{Active, Capture, Device, Precision};
 
 use super::{PacketSource, Record, SourceInfo};
 use crate::error::{CaptureErrorKind, Error, Result};
+use crate::sink::pcap::{PcapHeader, PcapWriter};
 
 extern "C" {
     // Part of libpcap >= 1.5, which the `pcap` crate links; the crate does not wrap it.
@@ -435,31 +436,21 @@ fn wait_readable(fd: RawFd, timeout: Duration) -> std::io::Result<()> {
 /// Writes the capture as a classic pcap file (nanosecond variant when the timestamps have
 /// nanosecond precision) until the source ends, an error, or `keep_going` returns false (it is
 /// called at every read timeout). Returns the packets written; `out` is flushed at the end.
-pub fn write_pcap<W: Write>(source: &mut LiveSource, mut out: W, keep_going: &mut dyn FnMut() -> bool) -> Result<u64> {
+pub fn write_pcap<W: Write>(source: &mut LiveSource, out: W, keep_going: &mut dyn FnMut() -> bool) -> Result<u64> {
     let path = source.info.path.clone();
     let io = |source: std::io::Error| Error::Io { path: path.clone(), source };
-    let magic: u32 = if source.nanosecond_timestamps() { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
-    let scale = if source.nanosecond_timestamps() { 1 } else { 1000 };
-    let mut header = Vec::with_capacity(24);
-    header.extend_from_slice(&magic.to_le_bytes());
-    header.extend_from_slice(&2u16.to_le_bytes());
-    header.extend_from_slice(&4u16.to_le_bytes());
-    header.extend_from_slice(&[0; 8]); // thiszone, sigfigs
-    header.extend_from_slice(&source.cap_snaplen().to_le_bytes());
-    header.extend_from_slice(&u32::from(source.link_type).to_le_bytes());
-    out.write_all(&header).map_err(io)?;
+    let header = PcapHeader {
+        link_type: source.link_type,
+        snaplen: source.cap_snaplen(),
+        nanosecond: source.nanosecond_timestamps(),
+        big_endian: false,
+    };
+    let mut out = PcapWriter::new(out, header).map_err(io)?;
     let mut written = 0u64;
     loop {
         match source.next_record() {
             Ok(Some(r)) => {
-                let ts = r.ts_ns.unwrap_or_default();
-                let mut h = [0u8; 16];
-                h[0..4].copy_from_slice(&(ts.div_euclid(1_000_000_000) as u32).to_le_bytes());
-                h[4..8].copy_from_slice(&((ts.rem_euclid(1_000_000_000) / scale) as u32).to_le_bytes());
-                h[8..12].copy_from_slice(&r.caplen.to_le_bytes());
-                h[12..16].copy_from_slice(&r.wirelen.to_le_bytes());
-                out.write_all(&h).map_err(io)?;
-                out.write_all(r.data).map_err(io)?;
+                out.write(r.ts_ns.unwrap_or_default(), r.data, r.wirelen).map_err(io)?;
                 written += 1;
             }
             Ok(None) => break,
