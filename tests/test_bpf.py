@@ -152,14 +152,9 @@ def tcpdump_frames(path: Path, expr: str, tmp: Path) -> List[int]:
 
 
 def expected_frames(path: Path, expr: str, tmp: Path) -> List[int]:
-    """:func:`tcpdump_frames`, less the documented difference: libpcap is shown the captured length
-    as the length (see src/source/bpf.rs), so ``greater N`` leaves out a record cut short by the snap
-    length below ``N`` bytes, where tcpdump keeps it."""
-    frames = tcpdump_frames(path, expr, tmp)
-    if expr.startswith("greater "):
-        caplen = pktstream.read_pcap(path, columns=["caplen"]).column("caplen").to_pylist()
-        frames = [f for f in frames if caplen[f - 1] >= int(expr.split()[1])]
-    return frames
+    """:func:`tcpdump_frames`, with no exception: ``len``/``greater``/``less`` test the length on
+    the wire, as tcpdump does (a record cut short by the snap length included)."""
+    return tcpdump_frames(path, expr, tmp)
 
 
 def _busiest(path: Path) -> str:
@@ -279,10 +274,12 @@ def test_cli_convert_and_inspect_take_bpf(tmp_path: Path) -> None:
 
 
 
-def test_greater_compares_the_captured_length(tmp_path: Path) -> None:
-    """The documented difference: frame 167 of the sample is 1534 bytes on the wire but 88
-    captured; tcpdump's ``greater 500`` keeps it, pktstream's leaves it out."""
+def test_greater_compares_the_length_on_the_wire(tmp_path: Path) -> None:
+    """Frame 167 of the sample is 1534 bytes on the wire but 88 captured: ``greater 500`` keeps it
+    and ``less 100`` does not, as in tcpdump (the pcap crate's own filter call saw 88)."""
     t = pktstream.read_pcap(SAMPLE, columns=["frame_number", "caplen", "wirelen"]).to_pylist()
     assert (t[166]["caplen"], t[166]["wirelen"]) == (88, 1534)
     assert 167 in tcpdump_frames(SAMPLE, "greater 500", tmp_path)
-    assert 167 not in pktstream.read_pcap(SAMPLE, bpf="greater 500")["frame_number"].to_pylist()
+    assert 167 in pktstream.read_pcap(SAMPLE, bpf="greater 500")["frame_number"].to_pylist()
+    assert 167 not in tcpdump_frames(SAMPLE, "less 100", tmp_path)
+    assert 167 not in pktstream.read_pcap(SAMPLE, bpf="less 100")["frame_number"].to_pylist()

@@ -24,6 +24,7 @@ from ._kafka import Consumer, ProduceReport, consume, create_topic, decode_value
 from ._live import LiveProduceReport, LiveReader, capture, produce_live
 from ._native import __version__
 from ._reader import PacketReader, iter_batches, read_pcap, schema
+from ._sink import PcapWriter, write_pcap
 from .exceptions import (
     CaptureError,
     CaptureWarning,
@@ -59,6 +60,8 @@ __all__ = [
     "iter_batches",
     "schema",
     "PacketReader",
+    "PcapWriter",
+    "write_pcap",
     "flows",
     "iter_flows",
     "flow_schema",

@@ -27,6 +27,7 @@ __all__ = [
     "NativeWindowedPairs",
     "NativeFlowReader",
     "NativeFlowMeter",
+    "NativePcapWriter",
     "flow_schema",
     "NativeLiveReader",
     "produce_live",
@@ -79,6 +80,29 @@ class NativeFlowMeter:
     @property
     def schema(self) -> Any: ...
     def stats(self) -> dict[str, Any]: ...
+
+@final
+class NativePcapWriter:
+    """A classic pcap file being written (see pktstream.PcapWriter)."""
+
+    def __new__(
+        cls,
+        target: Any,
+        *,
+        link_type: int = 1,
+        snaplen: int = 262144,
+        nanosecond: bool = False,
+        big_endian: bool = False,
+    ) -> Self: ...
+    def write(self, ts_ns: int, frame: bytes, wirelen: Optional[int] = None) -> None: ...
+    def write_batch(self, batch: Any) -> tuple[int, int]: ...
+    @property
+    def packets(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
 
 @final
 class NativeFlowReader:

@@ -9,6 +9,7 @@ mod kafka;
 #[cfg(feature = "live")]
 mod live;
 mod reader;
+mod sink;
 
 use pyo3::prelude::*;
 
@@ -44,6 +45,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     admin::register(m)?;
     distance::register(m)?;
     flows::register(m)?;
+    sink::register(m)?;
     #[cfg(feature = "live")]
     live::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

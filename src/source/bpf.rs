@@ -15,10 +15,10 @@
 //!   interface the file never described: there is nothing to compile for). Readers add that count
 //!   to their numbering, so a `frame_number` stays the record's position in the file, as tcpdump
 //!   and tshark number frames.
-//! - **Lengths.** libpcap's `pcap_offline_filter` takes the packet header, but the `pcap` crate's
-//!   [`BpfProgram::filter`] fills both its `caplen` and its `len` with the captured bytes' length.
-//!   So `len`, `greater N` and `less N` see the captured length, not the length on the wire: they
-//!   differ from tcpdump on records cut short by a snap length (and only there).
+//! - **Lengths.** `len`, `greater N` and `less N` test the length on the wire, as in tcpdump. The
+//!   `pcap` crate's [`BpfProgram::filter`] passes the captured length as both lengths, which made
+//!   them differ from tcpdump on records cut short by a snap length; so the program runs through
+//!   libpcap's own `bpf_filter` (what `pcap_offline_filter` calls), given both lengths.
 //! - **Loopback.** On BSD loopback (`LINKTYPE_NULL`: a 4-byte address family in the byte order
 //!   of the file's writer; `LINKTYPE_LOOP`: in network byte order) libpcap compiles `ip6` for a
 //!   live capture's own `AF_INET6` (10 on Linux) in this machine's byte order, but when it reads
@@ -141,6 +141,25 @@ fn loopback_family(link_type: u16, data: &[u8], big_endian: bool) -> Option<[u8;
     Some(if link_type == LOOP { family.to_be_bytes() } else { family.to_ne_bytes() })
 }
 
+extern "C" {
+    /// libpcap's BPF interpreter: `bpf_filter(insns, packet, wirelen, buflen)`, non-zero to keep.
+    fn bpf_filter(pc: *const std::ffi::c_void, p: *const u8, wirelen: u32, buflen: u32) -> u32;
+}
+
+/// Whether `data` (captured bytes of a frame that was `wirelen` bytes on the wire) passes.
+fn passes(program: &BpfProgram, data: &[u8], wirelen: u32) -> bool {
+    let insns = program.get_instructions();
+    if insns.is_empty() {
+        return program.filter(data);
+    }
+    let buflen = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    // SAFETY: `insns` is the program libpcap compiled (pcap_compile validated it; it lives as long
+    // as `program`), `BpfInstruction` is `repr(transparent)` over libpcap's `struct bpf_insn`, and
+    // the interpreter reads at most `buflen` bytes of `data`, which is that long; `wirelen` is
+    // only compared, never used to index.
+    unsafe { bpf_filter(insns.as_ptr().cast(), data.as_ptr(), wirelen.max(buflen), buflen) != 0 }
+}
+
 impl PacketSource for BpfFilter {
     fn next_record(&mut self) -> Result<Option<Record<'_>>> {
         loop {
@@ -153,9 +172,9 @@ impl PacketSource for BpfFilter {
                             self.scratch.clear();
                             self.scratch.extend_from_slice(&family);
                             self.scratch.extend_from_slice(&record.data[4..]);
-                            program.filter(&self.scratch)
+                            passes(program, &self.scratch, record.wirelen)
                         }
-                        None => program.filter(record.data),
+                        None => passes(program, record.data, record.wirelen),
                     }
                 }
                 None => false,
