@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pktstream
 import pyarrow.parquet as pq
+import pytest
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample.pcap"
@@ -94,3 +95,23 @@ def test_version_names_the_build_and_its_libraries():
     assert lines[2].startswith("libpcap version 1."), lines
     info = pktstream.build_info()
     assert info["version"] == version and info["librdkafka_features"] == features
+
+
+@pytest.mark.parametrize("name", ["dns.pcap", "dns.pcap.gz"])
+def test_convert_to_pcap_writes_what_tcpdump_writes(tmp_path: Path, name: str) -> None:
+    """``pktstream convert IN OUT.pcap --bpf EXPR`` is ``tcpdump -r IN -w OUT EXPR``: the same
+    records, byte for byte (the file headers differ only in the snap length field)."""
+    import gzip
+
+    tcpdump = shutil.which("tcpdump")
+    assert tcpdump, "scripts/setup.sh installs tcpdump"
+    out = tmp_path / name
+    r = run("convert", str(SAMPLE), str(out), "--bpf", "udp port 53", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    theirs = tmp_path / "tcpdump.pcap"
+    subprocess.run([tcpdump, "-r", str(SAMPLE), "-w", str(theirs), "udp port 53"], check=True, capture_output=True)
+    ours = out.read_bytes()
+    if name.endswith(".gz"):
+        ours = gzip.decompress(ours)
+    assert ours[24:] == theirs.read_bytes()[24:] and len(ours) > 24
+    assert f"wrote {pktstream.read_pcap(out).num_rows:,} packets" in r.stderr

@@ -4,6 +4,7 @@ Examples:
     pktstream inspect capture.pcapng          # capinfos-style summary + first packets
     pktstream convert capture.pcap out.parquet --compression zstd
     pktstream convert capture.pcap https.parquet --bpf "tcp port 443"   # only what tcpdump's filter keeps
+    pktstream convert capture.pcapng dns.pcap --bpf "udp port 53"       # as tcpdump -r ... -w dns.pcap
     pktstream schema                          # the packet columns
     pktstream broker --topic packets:3        # a local Kafka-compatible broker on 127.0.0.1:9092
     pktstream produce capture.pcap --topic packets --format json
@@ -26,7 +27,7 @@ import contextlib
 import json
 import signal
 import sys
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._build import version_text
 from .exceptions import PktstreamError
@@ -44,24 +45,64 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    import pyarrow.parquet as pq
-
     from ._progress import Progress
     from ._reader import iter_batches
 
+    to_pcap = args.output.endswith((".pcap", ".pcap.gz"))
     columns = args.columns.split(",") if args.columns else None
+    if to_pcap:
+        if columns:
+            print("--columns does not apply to a pcap output", file=sys.stderr)
+            return 2
+        columns = ["ts", "wirelen", "link_type", "frame"]
     reader = iter_batches(args.file, columns=columns, batch_size=args.batch_size,
                           addresses=args.addresses, strict=args.strict, bpf=args.bpf)
-    rows = 0
     with reader, Progress(reader.file_size, "converting",
                           False if args.no_progress else None) as bar:
-        with pq.ParquetWriter(args.output, reader.schema, compression=args.compression) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-                bar.update(reader.stats["bytes_read"])
+        write = _pcap_output if to_pcap else _parquet_output
+        rows, skipped = write(args, reader, lambda: bar.update(reader.stats["bytes_read"]))
     print(f"wrote {rows:,} packets to {args.output}", file=sys.stderr)
+    if skipped:
+        print(f"left out {skipped:,} packets of another link type than the first packet's "
+              "(a pcap file holds one link type)", file=sys.stderr)
     return 0
+
+
+def _parquet_output(args: argparse.Namespace, reader: Any, progress: Callable[[], None]) -> Tuple[int, int]:
+    import pyarrow.parquet as pq
+
+    rows = 0
+    with pq.ParquetWriter(args.output, reader.schema, compression=args.compression) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+            progress()
+    return rows, 0
+
+
+def _pcap_output(args: argparse.Namespace, reader: Any, progress: Callable[[], None]) -> Tuple[int, int]:
+    """The packets as a classic pcap (as ``tcpdump -r FILE -w OUT EXPR``): nanosecond timestamps
+    unless the input is a microsecond pcap, the link type of the first packet."""
+    from ._sink import PcapWriter
+
+    writer: Optional[PcapWriter] = None
+    try:
+        for batch in reader:
+            if writer is None:
+                if batch.num_rows == 0:
+                    continue
+                link_types = batch.column("link_type").drop_null()
+                nanos = reader.stats.get("format") != "pcap"
+                writer = PcapWriter(args.output, link_type=link_types[0].as_py() if len(link_types) else 1,
+                                    nanosecond=nanos)
+            writer.write_batch(batch)
+            progress()
+        if writer is None:  # nothing passed: an empty file, as tcpdump writes
+            writer = PcapWriter(args.output)
+    finally:
+        if writer is not None:
+            writer.close()
+    return writer.packets, writer.skipped
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -658,9 +699,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--no-progress", action="store_true")
     i.set_defaults(func=_inspect)
 
-    c = sub.add_parser("convert", help="write the packet table of a capture to Parquet")
+    c = sub.add_parser("convert", help="write the packet table of a capture to Parquet, or the "
+                       "packets to a pcap (out.pcap, out.pcap.gz; with --bpf: tcpdump -r FILE -w OUT EXPR)")
     c.add_argument("file")
-    c.add_argument("output")
+    c.add_argument("output", help="out.parquet, or out.pcap / out.pcap.gz for the packets themselves")
     c.add_argument("--columns", help="comma-separated projection (default: every column)")
     c.add_argument("--compression", default="zstd", help="parquet codec (default zstd)")
     c.add_argument("--batch-size", type=int, default=65536)
