@@ -14,10 +14,10 @@ one 44-byte packet to a random port, and exfiltration: hundreds of MB out over m
 
 Command line (creates nothing; the topic must exist or use ``--create-topic``)::
 
-    python -m pktstream.netflow --topic netflow --count 100000 --bootstrap-servers 127.0.0.1:9092
+    python -m pktstream.testing.netflow --topic netflow --count 100000 --bootstrap-servers 127.0.0.1:9092
 
 Example:
-    >>> from pktstream import netflow
+    >>> from pktstream.testing import netflow
     >>> t = netflow.events(1000, seed=7, rate=100.0, sources=5)
     >>> t.num_rows, t.column_names[:3]
     (1000, ['eventid', 'src_ip4', 'dst_ip4'])
@@ -109,7 +109,7 @@ def events(
         The events in arrival (time) order.
 
     Example:
-        >>> from pktstream.netflow import events
+        >>> from pktstream.testing.netflow import events
         >>> t = events(3, seed=1, start="2024-01-01T00:00:00Z", rate=10.0, sources=2)
         >>> [r["src_ip4"].startswith("10.") for r in t.to_pylist()]
         [True, True, True]
@@ -197,8 +197,8 @@ def events(
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m pktstream.netflow``: generates events and produces them as JSON to a topic."""
-    p = argparse.ArgumentParser(prog="python -m pktstream.netflow", description=__doc__.splitlines()[0])
+    """``python -m pktstream.testing.netflow``: generates events and produces them as JSON to a topic."""
+    p = argparse.ArgumentParser(prog="python -m pktstream.testing.netflow", description=__doc__.splitlines()[0])
     p.add_argument("--topic", "-t", required=True)
     p.add_argument("--count", "-n", type=int, default=10_000, help="events (default 10,000)")
     p.add_argument("--bootstrap-servers", "-b", default="localhost:9092")

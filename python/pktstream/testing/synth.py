@@ -14,7 +14,7 @@ frames (headers complete) and a few frames cut inside the TCP header. A million 
 
 Example:
     >>> import tempfile, os
-    >>> from pktstream import synth
+    >>> from pktstream.testing import synth
     >>> first = next(synth.packets(1, seed=7))
     >>> first == next(synth.packets(1, seed=7))
     True
@@ -25,7 +25,7 @@ Example:
     >>> len(rows), rows[0]["frame_number"], rows[0]["caplen"] <= rows[0]["wirelen"]
     (100, 1, True)
 
-Command line: ``python -m pktstream.synth OUT.pcap -n 100000 [--seed S] [--pcapng] [--ns]``.
+Command line: ``python -m pktstream.testing.synth OUT.pcap -n 100000 [--seed S] [--pcapng] [--ns]``.
 """
 
 from __future__ import annotations
@@ -908,7 +908,7 @@ def write_pcapng(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: ``python -m pktstream.synth OUT -n N [--seed S] [--pcapng] [--ns]``.
+    """Command-line entry: ``python -m pktstream.testing.synth OUT -n N [--seed S] [--pcapng] [--ns]``.
 
     Args:
         argv: Arguments (default: ``sys.argv[1:]``).
@@ -921,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
         >>> main([os.path.join(tempfile.mkdtemp(), "m.pcapng"), "-n", "5", "--pcapng", "--ns"])
         0
     """
-    ap = argparse.ArgumentParser(prog="python -m pktstream.synth", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m pktstream.testing.synth", description=__doc__.splitlines()[0])
     ap.add_argument("out", help="output file (.pcap, .pcapng; add .gz to compress)")
     ap.add_argument("-n", "--packets", type=int, default=100_000, help="number of packets")
     ap.add_argument("--seed", type=int, default=0)

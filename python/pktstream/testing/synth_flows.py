@@ -1,6 +1,6 @@
 """Deterministic synthetic captures of whole conversations, with the flow records they must give.
 
-:mod:`pktstream.synth` draws packets independently, so nearly every flow is one packet. This
+:mod:`pktstream.testing.synth` draws packets independently, so nearly every flow is one packet. This
 module writes interleaved, time-ordered **conversations** instead and knows, for given timeouts,
 exactly which flow records a meter with NFStream's rules (``pktstream.flows``, see
 ``docs/flows.md``) must produce from them:
@@ -32,7 +32,7 @@ packets stream to the file (about 1.1M packets, 600 MB, from 34,000 conversation
 
 Example:
     >>> import os, tempfile
-    >>> from pktstream import synth_flows
+    >>> from pktstream.testing import synth_flows
     >>> path = os.path.join(tempfile.mkdtemp(), "conv.pcap")
     >>> truth = synth_flows.write_flows_pcap(path, conversations=200, seed=1, idle_timeout=5,
     ...                                      active_timeout=30, return_truth=True)
@@ -43,7 +43,7 @@ Example:
     >>> got == synth_flows.sort_records(truth)
     True
 
-Command line: ``python -m pktstream.synth_flows OUT.pcap --conversations N [--seed S]
+Command line: ``python -m pktstream.testing.synth_flows OUT.pcap --conversations N [--seed S]
 [--idle-timeout S] [--active-timeout S] [--ns] [--truth OUT.jsonl]``.
 """
 
@@ -593,7 +593,7 @@ def flow_rows(table: Any) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: ``python -m pktstream.synth_flows OUT --conversations N [--seed S] ...``.
+    """Command-line entry: ``python -m pktstream.testing.synth_flows OUT --conversations N [--seed S] ...``.
 
     Args:
         argv: Arguments (default: ``sys.argv[1:]``).
@@ -607,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         >>> main([os.path.join(d, "m.pcap"), "--conversations", "20", "--truth", os.path.join(d, "t.jsonl")])
         0
     """
-    ap = argparse.ArgumentParser(prog="python -m pktstream.synth_flows", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m pktstream.testing.synth_flows", description=__doc__.splitlines()[0])
     ap.add_argument("out", help="output file (.pcap; add .gz to compress)")
     ap.add_argument("--conversations", "-n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
