@@ -29,11 +29,11 @@ from typing import Any
 import pytest
 
 try:
-    from pktstream import synth
+    from pktstream.testing import synth
 except ImportError:  # the native module is not built yet: the generator is stdlib-only
     _spec = importlib.util.spec_from_file_location(
         "pktstream_synth",
-        Path(__file__).resolve().parents[1] / "python" / "pktstream" / "synth.py",
+        Path(__file__).resolve().parents[1] / "python" / "pktstream" / "testing" / "synth.py",
     )
     assert _spec is not None and _spec.loader is not None
     synth = importlib.util.module_from_spec(_spec)
@@ -683,3 +683,27 @@ def test_the_installed_demo_writes_the_bundled_sample_byte_for_byte(tmp_path):
     out = tmp_path / "sample.pcap"
     synth.write_pcap(str(out), _demo.SAMPLE_PACKETS, seed=_demo.SAMPLE_SEED)
     assert out.read_bytes() == (Path(__file__).parent / "data" / "sample.pcap").read_bytes()
+
+
+@pytest.mark.parametrize("old", ["synth", "synth_flows", "netflow"])
+def test_the_old_module_names_are_deprecated_aliases(old, monkeypatch):
+    """``pktstream.synth`` & co. moved to ``pktstream.testing``; the old names work for one release."""
+    import importlib
+
+    import pktstream
+
+    moved = importlib.import_module(f"pktstream.testing.{old}")
+    monkeypatch.delitem(sys.modules, f"pktstream.{old}", raising=False)
+    monkeypatch.delattr(pktstream, old, raising=False)
+    with pytest.warns(DeprecationWarning, match=f"pktstream.{old} moved to pktstream.testing.{old}"):
+        alias = importlib.import_module(f"pktstream.{old}")
+    assert alias is moved and getattr(pktstream, old) is moved
+
+
+def test_python_m_with_the_old_name_still_writes_the_capture(tmp_path):
+    new, old = tmp_path / "new.pcap", tmp_path / "old.pcap"
+    for module, out in (("pktstream.testing.synth", new), ("pktstream.synth", old)):
+        done = subprocess.run([sys.executable, "-m", module, str(out), "-n", "30", "--seed", "5"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert "deprecated" in done.stderr and old.read_bytes() == new.read_bytes()

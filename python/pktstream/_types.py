@@ -1,4 +1,11 @@
-"""The option types of the public API, as ``Literal`` types (checked by mypy, shown by IDEs)."""
+"""The option types of the public API, as ``Literal`` types (checked by mypy, shown by IDEs).
+
+Example:
+    >>> from typing import get_args
+    >>> from pktstream._types import AddressFormat, TimestampUnit
+    >>> get_args(AddressFormat), get_args(TimestampUnit)
+    (('string', 'binary'), ('s', 'ms', 'us', 'ns'))
+"""
 
 from __future__ import annotations
 
