@@ -89,7 +89,7 @@ def check_against_tshark(path: Path, label: str, result: oracle.TsharkResult) ->
     if truncated and not result.cut_short:
         mismatches.append(f"{label}: TruncatedCaptureWarning ({truncated[0].message}) but tshark "
                           "reads the whole file")  # fmt: skip
-    assert not errors, "oracle errors (fix tests/oracle.py):\n" + "\n".join(errors[:SHOWN])
+    assert not errors, "oracle errors (fix tests/oracle/):\n" + "\n".join(errors[:SHOWN])
     assert not mismatches, report(mismatches)
 
 
