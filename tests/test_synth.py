@@ -707,3 +707,20 @@ def test_python_m_with_the_old_name_still_writes_the_capture(tmp_path):
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     assert "deprecated" in done.stderr and old.read_bytes() == new.read_bytes()
+
+
+def test_the_netflow_command_produces_its_events_as_json(monkeypatch, capsys):
+    """``python -m pktstream.testing.netflow`` (its Kafka calls replaced: the arguments they get)."""
+    import pktstream._kafka
+    from pktstream.testing import netflow
+
+    calls = []
+    monkeypatch.setattr(pktstream._kafka, "create_topic", lambda *a, **k: calls.append(("create", a, k)))
+    monkeypatch.setattr(pktstream._kafka, "produce", lambda *a, **k: calls.append(("produce", a, k)) or "report")
+    argv = ["--topic", "nf", "--count", "50", "--seed", "3", "-b", "127.0.0.1:1", "--create-topic", "2"]
+    assert netflow.main(argv) == 0
+    (_, create_args, create_kw), (_, (table, topic), kw) = calls
+    assert create_args == ("nf",) and create_kw == {"partitions": 2, "bootstrap_servers": "127.0.0.1:1"}
+    assert topic == "nf" and table.equals(netflow.events(50, seed=3))
+    assert (kw["format"], kw["key"], kw["bootstrap_servers"]) == ("json", "src_ip4", "127.0.0.1:1")
+    assert "report" in capsys.readouterr().err

@@ -210,7 +210,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--create-topic", type=int, metavar="PARTITIONS", help="create the topic first")
     args = p.parse_args(argv)
 
-    from ._kafka import create_topic, produce
+    from .._kafka import create_topic, produce
 
     table = events(args.count, seed=args.seed, start=args.start, rate=args.rate, sources=args.sources)
     if args.create_topic:
