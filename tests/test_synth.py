@@ -693,11 +693,17 @@ def test_the_old_module_names_are_deprecated_aliases(old, monkeypatch):
     import pktstream
 
     moved = importlib.import_module(f"pktstream.testing.{old}")
+    # Imported afresh, and removed again after (monkeypatch puts back only what was there before):
+    # the rest of the suite must not find the old name already imported.
     monkeypatch.delitem(sys.modules, f"pktstream.{old}", raising=False)
     monkeypatch.delattr(pktstream, old, raising=False)
-    with pytest.warns(DeprecationWarning, match=f"pktstream.{old} moved to pktstream.testing.{old}"):
-        alias = importlib.import_module(f"pktstream.{old}")
-    assert alias is moved and getattr(pktstream, old) is moved
+    try:
+        with pytest.warns(DeprecationWarning, match=f"pktstream.{old} moved to pktstream.testing.{old}"):
+            alias = importlib.import_module(f"pktstream.{old}")
+        assert alias is moved and getattr(pktstream, old) is moved
+    finally:
+        sys.modules.pop(f"pktstream.{old}", None)
+        vars(pktstream).pop(old, None)
 
 
 def test_python_m_with_the_old_name_still_writes_the_capture(tmp_path):
