@@ -4,12 +4,12 @@ One command, one process run, one table::
 
     .venv/bin/python benches/bench_decode.py [--packets 1000000] [--quick] [--json out.json]
 
-On the same synthetic capture (``pktstream.synth``, seed 0; generated once and cached under
+On the same synthetic capture (``pktstream.testing.synth``, seed 0; generated once and cached under
 ``~/.cache/pktstream/bench/``) it times:
 
 * pktstream ``read_pcap`` (all columns, an Arrow table), the same plus ``.to_pandas()``, and
   ``iter_batches`` (streamed, batches discarded) - best of 3; ``iter_batches`` also on a
-  ``pktstream.synth_flows`` capture of the same size (conversations of ~30 packets, as real
+  ``pktstream.testing.synth_flows`` capture of the same size (conversations of ~30 packets, as real
   links carry: the Community ID is hashed once per flow there, on nearly every packet of the
   ``synth`` mix);
 * dpkt -> pandas DataFrame, 15 header fields, written the way users write it - one run
@@ -48,7 +48,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pktstr
 CORPUS = ROOT.parent / "shared" / "pcaps"
 
 try:
-    from pktstream import synth
+    from pktstream.testing import synth
 except ImportError:  # native module not built yet: the generator alone is stdlib-only
     import importlib.util
 
@@ -79,10 +79,10 @@ def cached_capture(n: int, seed: int = 0) -> Path:
 
 
 def conversations_capture(n: int) -> Path:
-    """A ``pktstream.synth_flows`` capture of about ``n`` packets: conversations, so most packets
+    """A ``pktstream.testing.synth_flows`` capture of about ``n`` packets: conversations, so most packets
     belong to a flow seen before (the Community ID is computed once per flow, as on real links),
     where the ``synth`` mix starts a new flow on nearly every packet."""
-    from pktstream.synth_flows import write_flows_pcap
+    from pktstream.testing.synth_flows import write_flows_pcap
 
     CACHE.mkdir(parents=True, exist_ok=True)
     conversations = max(1, n * 34_000 // 1_130_000)
@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ref = results[0]["rate"]
     print(f"\n### pktstream decode benchmark\n\n{machine()}\n")
-    print(f"Capture: synthetic, {n:,} packets, {size / 1e6:.0f} MB (pktstream.synth, seed 0)\n")
+    print(f"Capture: synthetic, {n:,} packets, {size / 1e6:.0f} MB (pktstream.testing.synth, seed 0)\n")
     print("| tool | packets | seconds | packets/s | MB/s | pktstream is x faster | note |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for r in results:

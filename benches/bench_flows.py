@@ -6,9 +6,9 @@ One command, one process run, one table::
 
 On three captures of about the same size it times:
 
-* ``conversations``: ``pktstream.synth_flows`` (seed 0): interleaved TCP, UDP and ICMP
+* ``conversations``: ``pktstream.testing.synth_flows`` (seed 0): interleaved TCP, UDP and ICMP
   conversations of ~30 packets on average, IPv6 and VLANs among them - the realistic case;
-* ``many-flows``: the synthetic capture of ``pktstream.synth`` (seed 0), where nearly every
+* ``many-flows``: the synthetic capture of ``pktstream.testing.synth`` (seed 0), where nearly every
   packet starts a flow - the worst case for a meter (a table insert, a Community ID and a record
   per packet);
 * ``long-flows``: TCP conversations of ~500 packets each (2,000 flows per million packets);
@@ -125,7 +125,7 @@ def memory(gb: float) -> int:
     import resource
     import subprocess
 
-    from pktstream.synth_flows import write_flows_pcap
+    from pktstream.testing.synth_flows import write_flows_pcap
 
     CACHE.mkdir(parents=True, exist_ok=True)
     conversations = int(gb * 1e9 / 606e6 * 34_000)

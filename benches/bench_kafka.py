@@ -10,7 +10,7 @@ listener; what users run), the in-memory Tansu with ``--broker tansu``, or uses 
 with ``--bootstrap``. On Apache Kafka the broker's own ceiling for the same message sizes is
 measured too, with Kafka's ``kafka-producer-perf-test`` and ``kafka-consumer-perf-test``
 (``org.apache.kafka.tools.ProducerPerformance`` / ``ConsumerPerformance``, Java client). On one capture (synthetic,
-``pktstream.synth`` seed 0, cached under ``~/.cache/pktstream/bench/``; or ``--pcap FILE``), each
+``pktstream.testing.synth`` seed 0, cached under ``~/.cache/pktstream/bench/``; or ``--pcap FILE``), each
 contender writes to a fresh topic with ``--partitions`` partitions:
 
 Producing (rows = packets read from the file):
@@ -51,8 +51,8 @@ from typing import Any, Callable, Optional
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pktstream" / "bench"
 
-from pktstream import synth  # noqa: E402  (stdlib-only module)
 from pktstream.broker import ApacheKafka, Broker  # noqa: E402
+from pktstream.testing import synth  # noqa: E402  (stdlib-only module)
 
 try:
     from pktstream import consume, produce_pcap

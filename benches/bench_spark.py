@@ -5,7 +5,7 @@ One command, one process, one warm session, one table::
     .venv/bin/python benches/bench_spark.py [--packets 2000000] [--partitions 4] [--repeat 1]
                                             [--master local[2]] [--json out.json]
 
-Apache Kafka is started (``pktstream.broker.ApacheKafka``), a synthetic capture (``pktstream.synth``
+Apache Kafka is started (``pktstream.broker.ApacheKafka``), a synthetic capture (``pktstream.testing.synth``
 seed 0, cached under ``~/.cache/pktstream/bench/``) is produced three times, to topics of
 ``--partitions`` partitions: as ``csv`` with the packet tutorial's six columns, as ``json`` (every
 packet column) and as ``arrow`` (``--rows-per-message``, default 5,000 packets per message: Apache
@@ -64,8 +64,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pktstream" / "bench"
 
 import pktstream  # noqa: E402
-from pktstream import create_topic, synth  # noqa: E402
+from pktstream import create_topic  # noqa: E402
 from pktstream.broker import ApacheKafka  # noqa: E402
+from pktstream.testing import synth  # noqa: E402
 
 #: The packet tutorial's CSV columns (pktstream names) and the names the tutorial gives them.
 TUTORIAL = ["frame_number", "src_ip", "dst_ip", "ip_proto", "src_port", "dst_port"]

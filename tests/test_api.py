@@ -195,7 +195,7 @@ def test_reads_from_a_fifo_with_the_gil_released(tmp_path):
 
 
 def test_pcapng_and_classic_pcap_agree(tmp_path):
-    from pktstream import synth
+    from pktstream.testing import synth
 
     a, b = tmp_path / "a.pcap", tmp_path / "b.pcapng"
     synth.write_pcap(a, 300, seed=3)

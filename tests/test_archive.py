@@ -15,7 +15,7 @@ import pktstream
 import pyarrow.compute as pc
 import pytest
 from pktstream import archive as pa_archive
-from pktstream import synth
+from pktstream.testing import synth
 
 
 @pytest.fixture(scope="module")

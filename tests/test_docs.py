@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.machinery
 import os
+import pkgutil
 import re
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = [
-    "pktstream",
-    "pktstream._reader",
-    "pktstream._kafka",
-    "pktstream.broker",
-    "pktstream.netflow",
-    "pktstream.pipelines",
-    "pktstream.exceptions",
-    "pktstream._progress",
-    "pktstream._build",
-    "pktstream.synth",
-    "pktstream.synth_flows",
-]
+
+
+def _modules() -> list[str]:
+    """Every module of the imported package: the source tree's or an installed wheel's."""
+    import pktstream
+
+    return ["pktstream", *sorted(m.name for m in pkgutil.walk_packages(pktstream.__path__, "pktstream."))]
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +29,28 @@ def _at_repo_root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name):
-    module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+@pytest.mark.parametrize("name", _modules())
+def test_docstring_examples(name, request):
+    """Every module's docstring examples run (examples read tests/data or temp files, and reach no
+    further than loopback); every Python module documents at least one that runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        before = sys.modules.get(name)
+        module = importlib.import_module(name)
+    if module.__name__ != name:  # a deprecated alias (pktstream.synth -> pktstream.testing.synth)
+        if before is None:  # leave no trace: the suite must not use the old names unnoticed
+            parent, _, child = name.rpartition(".")
+            del sys.modules[name]
+            if getattr(sys.modules[parent], child, None) is module:
+                delattr(sys.modules[parent], child)
+        pytest.skip(f"{name} is a deprecated alias of {module.__name__}, tested there")
+    globs = dict(vars(module))
+    if name.startswith("pktstream.spark"):
+        globs["spark"] = request.getfixturevalue("spark")  # the suite's one local session
+    result = doctest.testmod(module, globs=globs, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
-    if name != "pktstream._progress":
+    native = isinstance(getattr(module, "__loader__", None), importlib.machinery.ExtensionFileLoader)
+    if not native:  # the extension's docstrings come from Rust; its Python wrappers carry the examples
         assert result.attempted > 0, f"{name} documents no runnable example"
 
 

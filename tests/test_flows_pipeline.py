@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from pktstream import distance, netflow, pipelines, synth
+from pktstream import distance, pipelines
 from pktstream._flows import SURICATA_SCHEMA
+from pktstream.testing import netflow, synth
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample.pcap"

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from kafka_fixtures import consumer_config
-from pktstream import synth
+from pktstream.testing import synth
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample.pcap"

@@ -21,8 +21,8 @@ from typing import Optional
 import pktstream
 import pyarrow as pa
 import pytest
-from pktstream import synth
 from pktstream.broker import find_kafka
+from pktstream.testing import synth
 
 JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "KafkaInterop.java"
 #: The jars the Java client needs (no logging backend: slf4j then stays quiet on stdout).

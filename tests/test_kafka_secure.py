@@ -13,8 +13,8 @@ import uuid
 import pktstream
 import pyarrow as pa
 import pytest
-from pktstream import synth
 from pktstream.broker import make_ca
+from pktstream.testing import synth
 
 COLUMNS = ["frame_number", "src_ip", "dst_ip", "ip_proto"]
 

@@ -40,7 +40,8 @@ def _capture_lines(tmp_path: Path) -> list[str]:
     import pktstream
     import pyarrow as pa
     import pyarrow.compute as pc
-    from pktstream import distance, synth
+    from pktstream import distance
+    from pktstream.testing import synth
 
     capture = tmp_path / "capture.pcap"
     synth.write_pcap(capture, 5_000, seed=3)

@@ -89,7 +89,7 @@ def check_against_tshark(path: Path, label: str, result: oracle.TsharkResult) ->
     if truncated and not result.cut_short:
         mismatches.append(f"{label}: TruncatedCaptureWarning ({truncated[0].message}) but tshark "
                           "reads the whole file")  # fmt: skip
-    assert not errors, "oracle errors (fix tests/oracle.py):\n" + "\n".join(errors[:SHOWN])
+    assert not errors, "oracle errors (fix tests/oracle/):\n" + "\n".join(errors[:SHOWN])
     assert not mismatches, report(mismatches)
 
 
@@ -102,8 +102,8 @@ def test_matches_tshark(good_capture: Any, tshark: Any) -> None:
 
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
 def test_synthetic_capture_matches_tshark(fmt: str, tshark: Any, tmp_path: Path) -> None:
-    """The corpus has no VLAN tags, fragments or GRE/VXLAN tunnels; pktstream.synth does."""
-    from pktstream import synth
+    """The corpus has no VLAN tags, fragments or GRE/VXLAN tunnels; pktstream.testing.synth does."""
+    from pktstream.testing import synth
     path = tmp_path / f"synth.{fmt}"
     writer = synth.write_pcap if fmt == "pcap" else synth.write_pcapng
     writer(path, 3000, seed=11)
@@ -111,7 +111,7 @@ def test_synthetic_capture_matches_tshark(fmt: str, tshark: Any, tmp_path: Path)
 
 
 def edge_case_frames(scapy: Any) -> dict[int, list[Any]]:
-    """Frames the corpus and pktstream.synth lack, by link type: every tunnel kind and shim,
+    """Frames the corpus and pktstream.testing.synth lack, by link type: every tunnel kind and shim,
     IPv6 extension headers, fragments, ICMP errors, 802.3/SNAP, IP headers cut by caplen, and
     the cooked, loopback and raw link types."""
     from scapy.all import (  # type: ignore[attr-defined]  # re-exported dynamically

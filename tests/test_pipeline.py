@@ -19,7 +19,8 @@ import pktstream
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from pktstream import distance, netflow, pipelines
+from pktstream import distance, pipelines
+from pktstream.testing import netflow
 
 FEATURES = list(pipelines.DEFAULT_FEATURES)
 OUT_SCHEMA = pa.schema([
@@ -208,7 +209,7 @@ def test_late_events_are_counted_not_paired(bootstrap, topic_factory, flows) -> 
 def test_cli_end_to_end(bootstrap, topic_factory) -> None:
     in_topic, out_topic = topic_factory(partitions=2), topic_factory(partitions=1)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    gen = subprocess.run([str(BIN / "python"), "-m", "pktstream.netflow", "--topic", in_topic, "--count", "800",
+    gen = subprocess.run([str(BIN / "python"), "-m", "pktstream.testing.netflow", "--topic", in_topic, "--count", "800",
                           "--rate", "100", "--sources", "6", "--seed", "5", "-b", bootstrap],
                          capture_output=True, text=True, timeout=120, env=env)
     assert gen.returncode == 0, gen.stderr

@@ -297,8 +297,9 @@ def test_transactions_to_postgres_jdbc_and_adbc_and_killed_process(spark, bootst
 
 
 def test_netflow_distances_in_foreach_batch_match_scipy(spark, bootstrap, topic_factory, tmp_path):
-    from pktstream import distance, netflow
+    from pktstream import distance
     from pktstream.pipelines import DEFAULT_FEATURES
+    from pktstream.testing import netflow
     from scipy.spatial.distance import pdist
 
     topic = topic_factory(2)

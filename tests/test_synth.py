@@ -29,11 +29,11 @@ from typing import Any
 import pytest
 
 try:
-    from pktstream import synth
+    from pktstream.testing import synth
 except ImportError:  # the native module is not built yet: the generator is stdlib-only
     _spec = importlib.util.spec_from_file_location(
         "pktstream_synth",
-        Path(__file__).resolve().parents[1] / "python" / "pktstream" / "synth.py",
+        Path(__file__).resolve().parents[1] / "python" / "pktstream" / "testing" / "synth.py",
     )
     assert _spec is not None and _spec.loader is not None
     synth = importlib.util.module_from_spec(_spec)
@@ -683,3 +683,50 @@ def test_the_installed_demo_writes_the_bundled_sample_byte_for_byte(tmp_path):
     out = tmp_path / "sample.pcap"
     synth.write_pcap(str(out), _demo.SAMPLE_PACKETS, seed=_demo.SAMPLE_SEED)
     assert out.read_bytes() == (Path(__file__).parent / "data" / "sample.pcap").read_bytes()
+
+
+@pytest.mark.parametrize("old", ["synth", "synth_flows", "netflow"])
+def test_the_old_module_names_are_deprecated_aliases(old, monkeypatch):
+    """``pktstream.synth`` & co. moved to ``pktstream.testing``; the old names work for one release."""
+    import importlib
+
+    import pktstream
+
+    moved = importlib.import_module(f"pktstream.testing.{old}")
+    # Imported afresh, and removed again after (monkeypatch puts back only what was there before):
+    # the rest of the suite must not find the old name already imported.
+    monkeypatch.delitem(sys.modules, f"pktstream.{old}", raising=False)
+    monkeypatch.delattr(pktstream, old, raising=False)
+    try:
+        with pytest.warns(DeprecationWarning, match=f"pktstream.{old} moved to pktstream.testing.{old}"):
+            alias = importlib.import_module(f"pktstream.{old}")
+        assert alias is moved and getattr(pktstream, old) is moved
+    finally:
+        sys.modules.pop(f"pktstream.{old}", None)
+        vars(pktstream).pop(old, None)
+
+
+def test_python_m_with_the_old_name_still_writes_the_capture(tmp_path):
+    new, old = tmp_path / "new.pcap", tmp_path / "old.pcap"
+    for module, out in (("pktstream.testing.synth", new), ("pktstream.synth", old)):
+        done = subprocess.run([sys.executable, "-m", module, str(out), "-n", "30", "--seed", "5"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert "deprecated" in done.stderr and old.read_bytes() == new.read_bytes()
+
+
+def test_the_netflow_command_produces_its_events_as_json(monkeypatch, capsys):
+    """``python -m pktstream.testing.netflow`` (its Kafka calls replaced: the arguments they get)."""
+    import pktstream._kafka
+    from pktstream.testing import netflow
+
+    calls = []
+    monkeypatch.setattr(pktstream._kafka, "create_topic", lambda *a, **k: calls.append(("create", a, k)))
+    monkeypatch.setattr(pktstream._kafka, "produce", lambda *a, **k: calls.append(("produce", a, k)) or "report")
+    argv = ["--topic", "nf", "--count", "50", "--seed", "3", "-b", "127.0.0.1:1", "--create-topic", "2"]
+    assert netflow.main(argv) == 0
+    (_, create_args, create_kw), (_, (table, topic), kw) = calls
+    assert create_args == ("nf",) and create_kw == {"partitions": 2, "bootstrap_servers": "127.0.0.1:1"}
+    assert topic == "nf" and table.equals(netflow.events(50, seed=3))
+    assert (kw["format"], kw["key"], kw["bootstrap_servers"]) == ("json", "src_ip4", "127.0.0.1:1")
+    assert "report" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The conversation generator's flow ground truth (``pktstream.synth_flows``) against the meter and NFStream."""
+"""The conversation generator's flow ground truth (``pktstream.testing.synth_flows``) against the meter and NFStream."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pktstream
 import pytest
 from flow_oracle import nfstream_flows, undirected
-from pktstream import synth_flows
+from pktstream.testing import synth_flows
 
 
 def _by_key(records: list[dict]) -> dict[tuple, list[int]]:

@@ -122,11 +122,11 @@ def main() -> None:
         origin.append(f"| `{name}` | `{rel}` from {lic} | {why} |")
     for name, args in SYNTH:
         subprocess.run(
-            [PY, "-m", "pktstream.synth", str(rf / name), "-n", "20", "--seed", "1", *args],
+            [PY, "-m", "pktstream.testing.synth", str(rf / name), "-n", "20", "--seed", "1", *args],
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        cmd = " ".join(["python -m pktstream.synth", name, "-n 20 --seed 1", *args])
+        cmd = " ".join(["python -m pktstream.testing.synth", name, "-n 20 --seed 1", *args])
         origin.append(f"| `{name}` | generated: `{cmd}` | pktstream synthetic traffic |")
     for p in rf.iterdir():
         assert p.stat().st_size < 20_000, p
@@ -147,7 +147,7 @@ def main() -> None:
     # over v4 and v6, IPv6 extension headers, fragments, tunnels, ARP, IGMP, truncation), the
     # shortest QinQ-tagged one, and real frames.
     sys.path.insert(0, str(HERE.parent.parent / "python"))
-    from pktstream.synth import packets
+    from pktstream.testing.synth import packets
 
     best: dict[str, bytes] = {}
     for sp in packets(5000, seed=3):
@@ -157,7 +157,7 @@ def main() -> None:
         if kind not in best or len(sp.frame) < len(best[kind]):
             best[kind] = sp.frame
     for kind in KINDS:
-        put(f"eth_{kind}", 1, best[kind], f"shortest '{kind}' frame of pktstream.synth.packets(5000, seed=3)")
+        put(f"eth_{kind}", 1, best[kind], f"shortest '{kind}' frame of pktstream.testing.synth.packets(5000, seed=3)")
     ntp = frames((PCAPS / "pcap-parser/ntp.pcap").read_bytes())
     put("eth_ntp_0", 1, ntp[0][1], "frame 0 of pcap-parser/ntp.pcap")
     licence_ok(LOOPBACK)

@@ -18,7 +18,7 @@ from ._kafka import consume, create_topic, produce_pcap
 from .broker import Broker
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tests" / "data" / "sample.pcap"
-#: tests/data/sample.pcap is `python -m pktstream.synth sample.pcap -n 200 --seed 7` (tests/data/ORIGIN.md).
+#: tests/data/sample.pcap is `python -m pktstream.testing.synth sample.pcap -n 200 --seed 7` (tests/data/ORIGIN.md).
 SAMPLE_PACKETS, SAMPLE_SEED = 200, 7
 
 
@@ -37,7 +37,7 @@ def run(path: Optional[str] = None, *, partitions: int = 3, fmt: Literal["json",
     elif SAMPLE.exists():
         capture = SAMPLE
     else:  # an installed wheel has no tests/: write the same capture (synth is deterministic)
-        from . import synth
+        from .testing import synth
 
         capture = Path(tempfile.mkdtemp(prefix="pktstream-demo-")) / SAMPLE.name
         synth.write_pcap(str(capture), SAMPLE_PACKETS, seed=SAMPLE_SEED)

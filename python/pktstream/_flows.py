@@ -423,7 +423,7 @@ def flows(
 Layout = Literal["native", "suricata"]
 
 #: The event layout of :func:`suricata_events` and of ``produce_flows(layout="suricata")``: the
-#: Kappa netflow job's fields with :data:`pktstream.netflow.SCHEMA`'s types (so the distance
+#: Kappa netflow job's fields with :data:`pktstream.testing.netflow.SCHEMA`'s types (so the distance
 #: pipeline decodes them as it decodes the generator's), then the flow's own identifiers.
 SURICATA_SCHEMA = pa.schema(
     [
@@ -474,9 +474,9 @@ def suricata_events(flows: Union[pa.Table, pa.RecordBatch], *, ipv6: Literal["sk
     The mapping (see docs/flows.md, "Flows into Kafka and the distance pipeline"):
 
     * ``out_bytes``/``out_packets`` are ``src2dst_*`` (what the flow's first sender sent) and
-      ``in_*`` are ``dst2src_*``: in :mod:`pktstream.netflow` the source is the internal host and
+      ``in_*`` are ``dst2src_*``: in :mod:`pktstream.testing.netflow` the source is the internal host and
       ``out`` is what it sends (a scan probe is one packet *out*, an exfiltration is bytes *out*).
-    * ``src_ip4``/``dst_ip4`` are dotted-quad strings, as in :data:`pktstream.netflow.SCHEMA`,
+    * ``src_ip4``/``dst_ip4`` are dotted-quad strings, as in :data:`pktstream.testing.netflow.SCHEMA`,
       which the distance pipeline decodes and groups by.
     * ``@timestamp`` is the record's last packet (``last_seen``): the meter emits records in
       last-seen order, so the events of a topic come in event-time order, which the pipeline's

@@ -1,4 +1,11 @@
-"""`pktstream inspect`: a capinfos-style summary of a capture, computed in one streaming pass."""
+"""`pktstream inspect`: a capinfos-style summary of a capture, computed in one streaming pass.
+
+Example:
+    >>> from pktstream._inspect import summarize
+    >>> s = summarize("tests/data/sample.pcap", progress=False)
+    >>> s.packets, s.format, s.gzip, str(s.first_ts)
+    (200, 'pcap', False, '2024-01-01 00:00:00.174299+00:00')
+"""
 
 from __future__ import annotations
 

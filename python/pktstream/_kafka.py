@@ -594,8 +594,13 @@ def consume(
     the topic as it was when the call started.
 
     Without a ``group_id`` every partition is read from the beginning and nothing is committed.
-    With one, the group's committed offsets are the start, reading stops once no message came for
-    ``timeout`` seconds (or at ``max_rows``), and the offsets read are committed.
+    With one, the group's committed offsets are the start and reading stops once no message came
+    for ``timeout`` seconds (or at ``max_rows``); then, **before returning**, the offsets of every
+    row in the table are committed (synchronously). That is at-most-once delivery for the group:
+    rows the caller loses afterwards (a crash before they are stored) are not read again by the
+    group. For at-least-once, use a :class:`Consumer` and call :meth:`Consumer.commit` after the
+    rows are safe. If the commit fails, :class:`~pktstream.KafkaError` is raised and no table is
+    returned.
     ``headers=True`` adds every header as a ``_headers`` column (see :class:`Consumer`).
 
     Example:

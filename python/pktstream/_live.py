@@ -104,9 +104,20 @@ def capture(
         ValueError: a bad option.
 
     Example:
-        >>> with pktstream.capture("eth0", bpf="udp", max_packets=100) as reader:  # doctest: +SKIP
+        One datagram to ourselves, over loopback, captured (as root or with ``CAP_NET_RAW``):
+
+        >>> import pktstream, socket
+        >>> rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        >>> rx.bind(("127.0.0.1", 0))
+        >>> port = rx.getsockname()[1]
+        >>> with pktstream.capture("lo", bpf=f"udp dst port {port}", max_packets=1, duration=10) as reader:
+        ...     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        ...         _ = tx.sendto(b"hello", ("127.0.0.1", port))
         ...     table = reader.read_all()
-        >>> reader.stats["dropped_kernel"]  # doctest: +SKIP
+        >>> rx.close()
+        >>> table.column("dst_port").to_pylist() == [port], table.column("payload_len").to_pylist()
+        (True, [5])
+        >>> reader.stats["dropped_kernel"]
         0
     """
     native = _native.NativeLiveReader(

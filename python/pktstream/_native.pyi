@@ -3,9 +3,24 @@
 from os import PathLike
 from typing import Any, Callable, Dict, Literal, Optional, Sequence, Union
 
+import numpy as np
+from numpy.typing import NDArray
 from typing_extensions import Self, final
 
-from pktstream._types import AddressFormat, ConsumeFormat, DecodeFormat, Metric, ProduceFormat, TimestampUnit
+from pktstream._types import (
+    AddressFormat,
+    ArrowArrayExportable,
+    ArrowSchemaExportable,
+    ArrowStreamExportable,
+    ConsumeFormat,
+    DecodeFormat,
+    Metric,
+    ProduceFormat,
+    TimestampUnit,
+)
+
+#: What the distance kernels take: a 2-D float64 or float32 numpy array (any memory order).
+_Matrix = NDArray[Union[np.float64, np.float32]]
 
 __all__ = [
     "NativeReader",
@@ -75,7 +90,7 @@ class NativeFlowMeter:
     """A flow meter fed with batches of frames (see pktstream.FlowMeter)."""
 
     def __new__(cls, meter: Dict[str, Any], *, timestamp_unit: Literal["s", "ms", "us", "ns"] = "us") -> Self: ...
-    def update(self, batch: Any) -> list[Any]: ...
+    def update(self, batch: ArrowArrayExportable) -> list[Any]: ...
     def finish(self) -> list[Any]: ...
     @property
     def schema(self) -> Any: ...
@@ -157,7 +172,7 @@ def produce_pcap(
     bpf: Optional[str] = None,
 ) -> dict[str, Any]: ...
 def produce(
-    data: Any,
+    data: ArrowStreamExportable,
     topic: str,
     *,
     bootstrap_servers: str,
@@ -209,15 +224,15 @@ def group_offsets(
     timeout: float = 10.0,
 ) -> list[tuple[str, int, Optional[int], int, int]]: ...
 def decode_values(
-    values: Any,
+    values: ArrowArrayExportable,
     *,
     format: DecodeFormat = "json",
-    schema: Optional[Any] = None,
+    schema: Optional[ArrowSchemaExportable] = None,
     columns: Optional[Sequence[str]] = None,
     addresses: AddressFormat = "string",
     timestamp_unit: TimestampUnit = "us",
-    keys: Optional[Any] = None,
-    timestamps_ms: Optional[Any] = None,
+    keys: Optional[ArrowArrayExportable] = None,
+    timestamps_ms: Optional[ArrowArrayExportable] = None,
 ) -> Any: ...
 @final
 class NativeConsumer:
@@ -229,7 +244,7 @@ class NativeConsumer:
         bootstrap_servers: str,
         group_id: Optional[str] = None,
         format: ConsumeFormat = "json",
-        schema: Optional[Any] = None,
+        schema: Optional[ArrowSchemaExportable] = None,
         columns: Optional[Sequence[str]] = None,
         addresses: AddressFormat = "string",
         timestamp_unit: TimestampUnit = "us",
@@ -260,13 +275,13 @@ class NativeConsumer:
     def config(self) -> list[tuple[str, str]]: ...
     def close(self) -> None: ...
 # Distance kernels (src/py/distance.rs); the public API is pktstream.distance.
-def pdist(x: Any, metric: Metric = "euclidean") -> Any: ...
-def cdist(xa: Any, xb: Any, metric: Metric = "euclidean") -> Any: ...
+def pdist(x: _Matrix, metric: Metric = "euclidean") -> NDArray[np.float64]: ...
+def cdist(xa: _Matrix, xb: _Matrix, metric: Metric = "euclidean") -> NDArray[np.float64]: ...
 def pairs(
-    table: Any,
-    features: Any,
+    table: ArrowStreamExportable,
+    features: _Matrix,
     *,
-    time: Optional[Any] = None,
+    time: Optional[NDArray[np.int64]] = None,
     window: Optional[int] = None,
     metric: Metric = "euclidean",
     top_k: Optional[int] = None,
@@ -293,7 +308,7 @@ class NativeWindowedPairs:
         max_group_events: Optional[int] = None,
         on_large_group: Literal["top_k", "skip"] = "top_k",
     ) -> Self: ...
-    def push(self, table: Any, time: Any, features: Any) -> Any: ...
+    def push(self, table: ArrowStreamExportable, time: NDArray[np.int64], features: _Matrix) -> Any: ...
     def flush(self) -> Any: ...
     def take_large_groups(self) -> list[tuple[str, Optional[int], int]]: ...
     @property

@@ -433,9 +433,20 @@ def query(
     not opened.
 
     Example:
-        >>> pktstream.archive.query("/data/pcap", "out.pcap", start="2024-05-01T10:00:00Z",
-        ...                         src_ip="10.0.0.5", port=443)  # doctest: +SKIP
-        1234
+        A directory with one rolled file (the bundled sample under an archive name), queried for
+        its TCP packets to or from port 443 in the capture's first minute:
+
+        >>> import os, shutil, tempfile
+        >>> import pktstream
+        >>> from pktstream import archive
+        >>> d = tempfile.mkdtemp()
+        >>> name = archive.file_name("pcap", 0, 0, 1_704_067_200_000_000_000)
+        >>> _ = shutil.copy("tests/data/sample.pcap", os.path.join(d, name))
+        >>> out = os.path.join(d, "out.pcap")
+        >>> n = archive.query(d, out, start="2024-01-01T00:00:00Z", end="2024-01-01T00:01:00Z",
+        ...                   port=443, proto=6)
+        >>> n > 0 and n == pktstream.read_pcap(out).num_rows
+        True
     """
     from ._reader import read_pcap
 

@@ -18,6 +18,15 @@ Examples:
     pktstream demo                            # local broker, capture -> Kafka -> Arrow, then stop
     pktstream topics --describe packets -b 127.0.0.1:9092   # partitions, leaders, offsets, configs
     pktstream groups --describe analytics     # committed offsets and lag per partition
+
+:func:`main` runs one command in-process and returns its exit status:
+
+    >>> from pktstream.cli import main
+    >>> main(["schema"])
+    frame_number     uint64
+    ts               timestamp[ns, tz=UTC]
+    ...
+    0
 """
 
 from __future__ import annotations

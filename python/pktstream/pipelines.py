@@ -45,10 +45,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import netflow
 from ._kafka import DEFAULT_BOOTSTRAP, Consumer, produce
 from ._types import Metric
 from .distance import DEFAULT_MAX_GROUP_EVENTS, Duration, OnLargeGroup, WindowedPairs, _duration_ns, _time_ns
+from .testing import netflow
 
 __all__ = ["DEFAULT_FEATURES", "PipelineReport", "netflow_distances", "input_schema"]
 
@@ -130,7 +130,7 @@ class PipelineReport:
 
 def input_schema(key: str, id: str, time: str, features: Sequence[str]) -> pa.Schema:
     """The JSON value schema the pipeline decodes: netflow's types where the names match
-    (:data:`pktstream.netflow.SCHEMA`), else string key and id, ``timestamp[us, UTC]`` time,
+    (:data:`pktstream.testing.netflow.SCHEMA`), else string key and id, ``timestamp[us, UTC]`` time,
     float64 features.
 
     Example:

@@ -14,11 +14,13 @@ Needs ``pip install "pktstream[spark]"`` (PySpark 4, Java 17). See ``docs/spark.
 
 Example:
     >>> import pktstream.spark
-    >>> spark = pktstream.spark.local_session()  # doctest: +SKIP
+    >>> spark = pktstream.spark.local_session()   # local[2] on loopback; the running one if any
+    >>> spark.read.format("pcap").load("tests/data/sample.pcap").count()
+    200
     >>> packets = (spark.readStream.format("pktstream")
     ...            .option("kafka.bootstrap.servers", "127.0.0.1:9092")
     ...            .option("subscribe", "packets").option("startingOffsets", "earliest")
-    ...            .load())  # doctest: +SKIP
+    ...            .load())
     >>> q = (packets.groupBy("ip_proto").count().writeStream.outputMode("complete")
     ...      .format("memory").queryName("protocols").start())  # doctest: +SKIP
 """
@@ -56,8 +58,10 @@ def register(spark: Any) -> Any:
     """Registers the ``pktstream`` and ``pcap`` data sources with a Spark session (idempotent).
 
     Example:
-        >>> pktstream.spark.register(spark)  # doctest: +SKIP
-        >>> spark.read.format("pcap").load("tests/data/*.pcap").count()  # doctest: +SKIP
+        >>> import pktstream.spark
+        >>> spark = pktstream.spark.register(spark)
+        >>> spark.read.format("pcap").load("tests/data/*.pcap").count()
+        247
     """
     spark.dataSource.register(KafkaDataSource)
     spark.dataSource.register(PcapDataSource)
@@ -79,9 +83,19 @@ def foreach_arrow(fn: Callable[[pa.Table, int], Any]) -> Callable[[Any, int], No
     what ``fn`` writes idempotent per batch id.
 
     Example:
+        >>> import os, tempfile, pyarrow.parquet
+        >>> import pktstream.spark
+        >>> out = tempfile.mkdtemp()
         >>> def save(table, batch_id):
-        ...     pyarrow.parquet.write_table(table, f"out/batch-{batch_id:06d}.parquet")
-        >>> q = packets.writeStream.foreachBatch(pktstream.spark.foreach_arrow(save)).start()  # doctest: +SKIP
+        ...     pyarrow.parquet.write_table(table, os.path.join(out, f"batch-{batch_id:06d}.parquet"))
+        >>> packets = spark.readStream.format("pcap").load("tests/data/*.pcap")
+        >>> q = (packets.writeStream.foreachBatch(pktstream.spark.foreach_arrow(save))
+        ...      .option("checkpointLocation", os.path.join(out, "checkpoint"))
+        ...      .trigger(availableNow=True).start())
+        >>> q.awaitTermination()
+        >>> sum(pyarrow.parquet.read_table(os.path.join(out, f)).num_rows
+        ...     for f in os.listdir(out) if f.endswith(".parquet"))
+        247
     """
 
     def run(df: Any, batch_id: int) -> None:

@@ -73,7 +73,7 @@ def value_schema(
     driver; the ``pktstream`` source lets Spark parse its ``schema`` option instead).
 
     Example:
-        >>> value_schema("json", "branch STRING, amount DOUBLE")  # doctest: +SKIP
+        >>> value_schema("json", "branch STRING, amount DOUBLE")  # DDL: parsed by the running Spark
         branch: string
         amount: double
         >>> value_schema("json", '{"type": "struct", "fields": [{"name": "amount", "type": "double", '
@@ -189,7 +189,16 @@ def decode(
         ...        .option("kafka.bootstrap.servers", "broker:9092")
         ...        .option("subscribe", "packets").load())  # doctest: +SKIP
         >>> packets = pktstream.spark.decode(raw, format="json")  # doctest: +SKIP
-        >>> packets.groupBy("ip_proto").count()  # doctest: +SKIP
+
+        The same on a batch DataFrame, one value not JSON:
+
+        >>> import pktstream.spark
+        >>> raw = spark.createDataFrame([(b'{"ip_proto": 6, "dst_port": 443}',), (b"oops",)], "value BINARY")
+        >>> decoded = pktstream.spark.decode(raw, format="json", schema="ip_proto INT, dst_port INT")
+        >>> decoded.columns
+        ['ip_proto', 'dst_port', '_error']
+        >>> [tuple(r) for r in decoded.collect()]
+        [(6, 443, None), (None, None, 'expected one JSON object per message, found bytes that are not JSON')]
     """
     import pktstream
 

@@ -185,7 +185,7 @@ def parse_schema(text: str) -> T.StructType:
         >>> parse_schema('{"type":"struct","fields":[{"name":"a","type":"long","nullable":true,'
         ...              '"metadata":{}}]}').simpleString()
         'struct<a:bigint>'
-        >>> parse_schema("branch STRING, amount DOUBLE, at TIMESTAMP").simpleString()  # doctest: +SKIP
+        >>> parse_schema("branch STRING, amount DOUBLE, at TIMESTAMP").simpleString()  # needs a session
         'struct<branch:string,amount:double,at:timestamp>'
     """
     if not is_ddl(text):

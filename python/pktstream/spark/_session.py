@@ -45,8 +45,10 @@ def connector_jars(spark_version: Optional[str] = None) -> List[str]:
         FileNotFoundError: no cached connector for this Spark: the message says how to install it.
 
     Example:
-        >>> jars = connector_jars()  # doctest: +SKIP
-        >>> spark = local_session(conf={"spark.jars": ",".join(jars)})  # doctest: +SKIP
+        >>> jars = connector_jars()   # after scripts/install_spark_kafka.sh
+        >>> any("spark-sql-kafka-0-10_2.13" in j for j in jars)
+        True
+        >>> spark = local_session(conf={"spark.jars": ",".join(jars)})  # or kafka_connector=True
     """
     override = os.environ.get(JARS_ENV)
     if override:
@@ -106,9 +108,9 @@ def local_session(
 
     Example:
         >>> from pktstream.spark import local_session
-        >>> spark = local_session("demo")  # doctest: +SKIP
-        >>> spark.read.format("pcap").load("tests/data/sample.pcap").count()  # doctest: +SKIP
-        14
+        >>> spark = local_session("demo")
+        >>> spark.read.format("pcap").load("tests/data/sample.pcap").count()
+        200
     """
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
