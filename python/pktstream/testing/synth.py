@@ -41,6 +41,8 @@ from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .._sink import PcapWriter
+
 __all__ = [
     "EXPECTED_KEYS",
     "SynthPacket",
@@ -786,37 +788,22 @@ def write_pcap(
         >>> rows[-1]["frame_number"], rows[0]["link_type"], rows[0]["interface_id"]
         (10, 1, None)
     """
-    order = ">" if big_endian else "<"
-    magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
-    rec = struct.Struct(order + "IIII")
     out: list[dict[str, Any]] | None = [] if return_expected else None
-    sink = _Sink(path)
-    parts = sink.parts
-    try:
-        parts.append(struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, 1))
+    with PcapWriter(path, nanosecond=nanosecond, big_endian=big_endian, snaplen=snaplen) as w:
         for i, (frame, wirelen, ts, e, _kind, hl) in enumerate(_raw(n, seed), 1):
             caplen = len(frame)
             if caplen > snaplen:
                 _check_snaplen(i, snaplen, hl)
-                frame = frame[:snaplen]
-                caplen = snaplen
-            sec, frac = divmod(ts, 1_000_000_000)
-            if not nanosecond:
-                frac //= 1000
-            parts.append(rec.pack(sec, frac, caplen, wirelen))
-            parts.append(frame)
+                caplen = snaplen  # the writer cuts the frame
+            w.write(ts, frame, wirelen)
             if out is not None:
                 e["frame_number"] = i
-                e["ts"] = sec * 1_000_000_000 + (frac if nanosecond else frac * 1000)
+                e["ts"] = ts if nanosecond else ts - ts % 1000
                 e["caplen"] = caplen
                 e["wirelen"] = wirelen
                 e["interface_id"] = None
                 e["link_type"] = 1
                 out.append(e)
-            if len(parts) >= 4096:
-                sink.flush()
-    finally:
-        sink.close()
     return out
 
 

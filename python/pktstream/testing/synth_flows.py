@@ -60,7 +60,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .synth import _Sink
+from .._sink import PcapWriter
 
 __all__ = [
     "TRUTH_COLUMNS",
@@ -106,7 +106,6 @@ _IP6 = struct.Struct("!IHBB16s16s")
 _TCP = struct.Struct("!HHIIHHHH")
 _UDP = struct.Struct("!HHHH")
 _ICMP = struct.Struct("!BBHHH")
-_REC = struct.Struct("<IIII")
 
 _GATEWAY_MAC = bytes.fromhex("00005e0001fe")
 _TCP_PORTS = (443, 443, 443, 80, 22, 8080, 5432, 993)
@@ -477,10 +476,7 @@ def _write(
     start = _BASE_NS
     now = -1
     count = 0
-    sink = _Sink(path)
-    parts = sink.parts
-    try:
-        parts.append(struct.pack("<IHHiIII", 0xA1B23C4D if nanosecond else 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    with PcapWriter(path, nanosecond=nanosecond, snaplen=65535) as w:
         while True:
             while started < conversations and (not heap or start <= heap[0][0]):
                 conv, plan = _conversation(started, start, rng, g)
@@ -495,9 +491,7 @@ def _write(
             t = max(planned - planned % res, now + res)  # strictly increasing at the file's resolution
             now = t
             frame = conv.frame(d, flags, plen, rng, blob)
-            sec, frac = divmod(t, _S)
-            parts.append(_REC.pack(sec, frac // res, len(frame), len(frame)))
-            parts.append(frame)
+            w.write(t, frame)
             count += 1
             if meter is not None:
                 meter.add(conv, t, d, len(frame), flags if conv.proto == 6 else 0)
@@ -506,10 +500,6 @@ def _write(
                 heapq.heappop(heap)
             else:
                 heapq.heapreplace(heap, (nxt[0], i, nxt, conv, plan))
-            if len(parts) >= 8192:
-                sink.flush()
-    finally:
-        sink.close()
     return count, (meter.records(now) if meter is not None else None)
 
 
