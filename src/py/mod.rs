@@ -8,6 +8,7 @@ mod flows;
 mod kafka;
 #[cfg(feature = "live")]
 mod live;
+mod pipeline;
 mod reader;
 
 use pyo3::prelude::*;
@@ -44,6 +45,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     admin::register(m)?;
     distance::register(m)?;
     flows::register(m)?;
+    pipeline::register(m)?;
     #[cfg(feature = "live")]
     live::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -61,7 +61,7 @@ pub struct PipelineConfig {
     pub idle_timeout: Option<Duration>,
     /// Seconds without input after which a partition stops holding the watermark back.
     pub idle_partition_timeout: f64,
-    /// Most messages per read.
+    /// Most messages per read (at least one is read).
     pub batch_size: usize,
     /// How long the idle wait waits for a partition assignment before it starts anyway.
     pub assignment_wait: Duration,
@@ -163,9 +163,6 @@ pub fn run(cfg: PipelineConfig, control: &mut dyn Control) -> (Report, Result<()
 }
 
 fn run_inner(cfg: &PipelineConfig, control: &mut dyn Control, started: Instant, out: &mut Report) -> Result<()> {
-    if cfg.batch_size == 0 {
-        return Err(crate::kafka::KafkaError::invalid("batch_size must be at least 1").into());
-    }
     let d = cfg.spec.features.len();
     let windowed = WindowedPairs::new(cfg.window, cfg.allowed_lateness, d, cfg.pairs, 1 << 20)?;
     let mut state = Pipeline::new(windowed, cfg.spec.clone(), cfg.window, cfg.idle_partition_timeout);
@@ -210,7 +207,7 @@ fn run_loop(
             state.report.stopped = "max_events";
             break;
         }
-        let want = cfg.max_events.map_or(cfg.batch_size, |m| cfg.batch_size.min((m - events) as usize));
+        let want = cfg.max_events.map_or(cfg.batch_size, |m| cfg.batch_size.min((m - events) as usize)).max(1);
         let batch = consumer.read_batch(want, read_timeout, &mut || control.interrupted())?;
         for (revoked, parts) in std::mem::take(&mut *lock(&rebalances.0)) {
             if revoked {
