@@ -25,6 +25,7 @@ __all__ = [
     "cdist",
     "pairs",
     "NativeWindowedPairs",
+    "netflow_pipeline",
     "NativeFlowReader",
     "NativeFlowMeter",
     "flow_schema",

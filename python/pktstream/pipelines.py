@@ -21,6 +21,9 @@ of an event still buffered (held back, or in a window that is still open); see
 :func:`netflow_distances` for what is committed when, and docs/pipeline.md for the de-duplication
 key downstream.
 
+The loop itself runs in the Rust core (``src/distance/pipeline/``) with the GIL released: this
+module converts the arguments, logs large groups and calls ``progress``.
+
 Example:
     >>> from pktstream import pipelines
     >>> pipelines.DEFAULT_FEATURES[:3]
