@@ -141,7 +141,7 @@ impl PairSink for KafkaSink {
             return Err(PipelineError::Delivery {
                 failed,
                 messages: self.producer.sent - sent,
-                first: errors.last().cloned().unwrap_or_else(|| "unknown error".into()),
+                first: errors.first().cloned().unwrap_or_else(|| "unknown error".into()),
                 code: d.first_code().unwrap_or_else(|| "FAIL".into()),
             });
         }

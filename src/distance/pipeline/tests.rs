@@ -229,3 +229,47 @@ fn revoke_forgets_held_events_and_a_returning_partition_is_not_paired_twice() {
     // [0, 5): e1, f1, f2 once each: three pairs; [5, 10): e2 alone.
     assert_eq!(sink.rows(), 3);
 }
+
+#[test]
+fn a_missing_or_non_numeric_feature_is_an_error_and_nothing_is_held() {
+    let mut spec = EventSpec {
+        key: "k".into(),
+        id: "id".into(),
+        time: "t".into(),
+        features: vec!["nope".into()],
+        normalize: Normalize::None,
+    };
+    let mut parts = super::events::Partitions::default();
+    let b = batch(&[(0, 0, Some("a"), "e1", 1, 0.0)], None);
+    let e = super::events::extract(&b, &spec, &mut parts).unwrap_err().to_string();
+    assert!(e.contains("no column \"nope\""), "{e}");
+    spec.features = vec!["id".into()];
+    let e = super::events::extract(&b, &spec, &mut parts).unwrap_err().to_string();
+    assert!(e.contains("not numeric"), "{e}");
+}
+
+#[test]
+fn windows_of_fractional_microseconds_are_written_in_ns() {
+    let opts = PairOptions {
+        metric: Metric::Euclidean,
+        top_k: None,
+        max_distance: None,
+        sort: true,
+        max_group_events: None,
+        on_large_group: LargeGroup::TopK,
+    };
+    let window = 1_000_000_500; // 1 s + 500 ns
+    let spec = EventSpec {
+        key: "k".into(),
+        id: "id".into(),
+        time: "t".into(),
+        features: vec!["x".into()],
+        normalize: Normalize::None,
+    };
+    let mut p = Pipeline::new(WindowedPairs::new(window, 0, 1, opts, 1 << 20).unwrap(), spec, window, 5.0);
+    let mut sink = Collect::default();
+    p.ingest(&batch(&[(0, 0, Some("a"), "e1", 1, 0.0), (0, 1, Some("a"), "e2", 1, 1.0)], None), 0.0).unwrap();
+    p.flush(0.0, &mut sink, &mut no_interrupt).unwrap();
+    let ts = sink.0[0].schema().field(5).data_type().clone();
+    assert_eq!(ts, arrow_schema::DataType::Timestamp(arrow_schema::TimeUnit::Nanosecond, Some("UTC".into())));
+}
