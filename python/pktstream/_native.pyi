@@ -40,6 +40,7 @@ __all__ = [
     "cdist",
     "pairs",
     "NativeWindowedPairs",
+    "netflow_pipeline",
     "NativeFlowReader",
     "NativeFlowMeter",
     "NativePcapWriter",
@@ -321,6 +322,35 @@ class NativeWindowedPairs:
     def open_windows(self) -> int: ...
     @property
     def watermark(self) -> Optional[int]: ...
+
+# The windowed pipeline (src/py/pipeline.rs); the public API is pktstream.pipelines.netflow_distances.
+def netflow_pipeline(
+    in_topics: Sequence[str],
+    out_topic: str,
+    *,
+    bootstrap_servers: str,
+    group_id: str,
+    key: str,
+    id: str,
+    time: str,
+    features: Sequence[str],
+    window: int,
+    allowed_lateness: int,
+    metric: Metric,
+    normalize: Union[None, str, Sequence[Optional[tuple[float, float]]]],
+    top_k: Optional[int],
+    max_distance: Optional[float],
+    max_group_events: Optional[int],
+    on_large_group: Literal["top_k", "skip"],
+    max_events: Optional[int],
+    idle_timeout: Optional[float],
+    idle_partition_timeout: float,
+    batch_size: int,
+    schema: Any,
+    config: Optional[Dict[str, Any]],
+    assignment_wait: float,
+    progress: Optional[Callable[[Dict[str, Any], list[tuple[str, Optional[int], int]]], Any]],
+) -> Dict[str, Any]: ...
 
 @final
 class NativeLiveReader:

@@ -21,6 +21,9 @@ of an event still buffered (held back, or in a window that is still open); see
 :func:`netflow_distances` for what is committed when, and docs/pipeline.md for the de-duplication
 key downstream.
 
+The loop itself runs in the Rust core (``src/distance/pipeline/``) with the GIL released: this
+module converts the arguments, logs large groups and calls ``progress``.
+
 Example:
     >>> from pktstream import pipelines
     >>> pipelines.DEFAULT_FEATURES[:3]
@@ -36,18 +39,22 @@ Example:
 
 from __future__ import annotations
 
-import math
-import time as _time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ._kafka import DEFAULT_BOOTSTRAP, Consumer, produce
+from . import _native
+from ._kafka import DEFAULT_BOOTSTRAP, _config
 from ._types import Metric
-from .distance import DEFAULT_MAX_GROUP_EVENTS, Duration, OnLargeGroup, WindowedPairs, _duration_ns, _time_ns
+from .distance import (
+    DEFAULT_MAX_GROUP_EVENTS,
+    Duration,
+    OnLargeGroup,
+    _check_options,
+    _duration_ns,
+    _log_large_groups,
+)
 from .testing import netflow
 
 __all__ = ["DEFAULT_FEATURES", "PipelineReport", "netflow_distances", "input_schema"]
@@ -147,182 +154,18 @@ def input_schema(key: str, id: str, time: str, features: Sequence[str]) -> pa.Sc
     return pa.schema(fields)
 
 
-def _normalized(table: pa.Table, features: Sequence[str], how: Normalize) -> pa.Table:
-    """Stateless per-event feature transforms (a stream has no "whole input" to z-score over)."""
-    if how is None:
-        return table
-    for name in features:
-        col = pc.cast(table.column(name), pa.float64())
-        if how == "log1p":
-            col = pc.log1p(col)
-        elif isinstance(how, Mapping):
-            if name not in how:
-                continue
-            offset, scale = how[name]
-            col = pc.divide(pc.subtract(col, float(offset)), float(scale))
-        else:
-            raise ValueError(f"normalize must be None, 'log1p' or {{feature: (offset, scale)}}, not {how!r}")
-        table = table.set_column(table.schema.get_field_index(name), name, col)
-    return table
+def _normalize_arg(how: Normalize, features: Sequence[str]) -> Union[None, str, List[Optional[Tuple[float, float]]]]:
+    """``normalize`` as the native pipeline takes it: ``None``, ``"log1p"`` or one ``(offset, scale)``
+    (or ``None``: untouched) per feature. The transform itself runs in Rust on every consumed batch."""
+    if how is None or how == "log1p":
+        return how
+    if isinstance(how, Mapping):
+        return [None if f not in how else (float(how[f][0]), float(how[f][1])) for f in features]
+    raise ValueError(f"normalize must be None, 'log1p' or {{feature: (offset, scale)}}, not {how!r}")
 
 
-def _exact_timestamps(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Window bounds in microseconds when that is exact (it is for any window of whole µs)."""
-    try:
-        return pc.cast(col, pa.timestamp("us", tz="UTC"))
-    except pa.ArrowInvalid:
-        return col
-
-
-class _Pipeline:
-    """The state of one run: held-back events, in-flight (open-window) offsets, the report."""
-
-    def __init__(self, consumer: Consumer, pairs: WindowedPairs, *, key: str, id: str, time: str,
-                 features: Sequence[str], normalize: Normalize, window_ns: int, idle_partition_timeout: float,
-                 deliver: Callable[[pa.Table], int], report: PipelineReport) -> None:
-        self.consumer, self.pairs = consumer, pairs
-        self.key, self.id, self.time, self.features = key, id, time, list(features)
-        self.normalize, self.window_ns = normalize, window_ns
-        self.idle_partition_timeout = idle_partition_timeout
-        self.deliver, self.report = deliver, report
-        self.columns = list(dict.fromkeys([key, id, time, *self.features]))
-        self.held: Optional[pa.Table] = None  # read, not yet pushed (waiting for other partitions)
-        self.held_t = np.empty(0, np.int64)
-        # Pushed events whose window is still open: (topic index, partition, offset, window end ns).
-        self.inflight = np.empty((0, 3), np.int64)
-        self.topics: List[str] = []
-        self.max_time: Dict[Tuple[str, int], int] = {}
-        self.last_seen: Dict[Tuple[str, int], float] = {}
-        self.windows_seen: set = set()
-
-    # -- reading -------------------------------------------------------------------------------------
-    def ingest(self, batch: pa.RecordBatch, now: float) -> None:
-        """Adds a consumed batch to the held-back events (invalid rows are counted and dropped)."""
-        table = pa.Table.from_batches([batch])
-        self.report.events += table.num_rows
-        valid = pc.is_null(table.column("_error"))
-        for name in (self.key, self.id, self.time):
-            valid = pc.and_(valid, pc.is_valid(table.column(name)))
-        valid = pc.fill_null(valid, False)
-        n_valid = pc.sum(valid).as_py() or 0
-        self.report.invalid += table.num_rows - n_valid
-        for tp in set(zip(table.column("_topic").to_pylist(), table.column("_partition").to_pylist())):
-            self.last_seen[tp] = now
-        if n_valid < table.num_rows:
-            table = table.filter(valid)
-        if table.num_rows == 0:
-            return
-        t = _time_ns(table.column(self.time), self.time)
-        topic = np.asarray(table.column("_topic").to_pylist(), dtype=object)
-        part = table.column("_partition").to_numpy()
-        for tp in set(zip(topic.tolist(), part.tolist())):
-            mask = (part == tp[1]) & (topic == tp[0])
-            self.max_time[tp] = max(self.max_time.get(tp, -(2**63)), int(t[mask].max()))
-            if tp[0] not in self.topics:
-                self.topics.append(tp[0])
-        table = _normalized(table.select([*self.columns, "_topic", "_partition", "_offset"]), self.features,
-                            self.normalize)
-        self.held = table if self.held is None else pa.concat_tables([self.held, table])
-        self.held_t = np.concatenate([self.held_t, t])
-
-    def _watermark_limit(self, now: float) -> float:
-        """Events at or before this time may be pushed: every active partition has reached it."""
-        limits = []
-        for topic, p in self.consumer.assignment():
-            tp = (topic, p)
-            self.last_seen.setdefault(tp, now)  # first noticed now
-            if now - self.last_seen[tp] >= self.idle_partition_timeout:
-                continue  # idle: do not hold the others back
-            limits.append(self.max_time.get(tp, -math.inf))
-        return min(limits) if limits else math.inf
-
-    # -- computing and delivering --------------------------------------------------------------------
-    def release(self, now: float, everything: bool = False) -> None:
-        """Pushes the held events every partition has caught up with; delivers closed windows."""
-        if self.held is None or self.held.num_rows == 0:
-            return
-        limit = math.inf if everything else self._watermark_limit(now)
-        ready = self.held_t <= limit
-        if not ready.any():
-            return
-        push = self.held if ready.all() else self.held.filter(pa.array(ready))
-        t = self.held_t[ready]
-        topic_idx = np.array([self.topics.index(x) for x in push.column("_topic").to_pylist()], np.int64)
-        pp = (topic_idx << 32) | push.column("_partition").to_numpy().astype(np.int64)
-        ends = (np.floor_divide(t, self.window_ns) + 1) * self.window_ns
-        # In flight before leaving the held set: an interrupt in between never loses an offset.
-        self.inflight = np.concatenate([self.inflight, np.stack([pp, push.column("_offset").to_numpy(), ends], 1)])
-        if ready.all():
-            self.held, self.held_t = None, np.empty(0, np.int64)
-        else:
-            self.held, self.held_t = self.held.filter(pa.array(~ready)), self.held_t[~ready]
-        late_before = self.pairs.late_events
-        closed = self.pairs.push(push.select(self.columns))
-        self.report.late_events += self.pairs.late_events - late_before
-        self._count_large()
-        self._closed(closed)
-
-    def _count_large(self) -> None:
-        self.report.large_groups = self.pairs.large_groups
-        self.report.large_group_events = self.pairs.large_group_events
-
-    def flush(self) -> None:
-        """End of input: pushes everything held, closes every window, delivers."""
-        self.release(_time.monotonic(), everything=True)
-        closed = self.pairs.flush()
-        self._count_large()
-        self._closed(closed, everything=True)
-
-    def _closed(self, pairs: pa.Table, everything: bool = False) -> None:
-        """Delivers closed windows' pairs, then forgets their events' offsets (now safe)."""
-        if pairs.num_rows:
-            self._deliver(pairs)
-        wm = self.pairs.watermark
-        if everything:
-            self.inflight = self.inflight[:0]
-        elif wm is not None and len(self.inflight):
-            self.inflight = self.inflight[self.inflight[:, 2] > wm]
-
-    def _deliver(self, pairs: pa.Table) -> None:
-        self.report.windows += pairs.select(["key", "window_start"]).group_by(["key", "window_start"]).aggregate(
-            []).num_rows
-        out = pa.table({
-            "eventid_1": pairs.column("id_1"),
-            "eventid_2": pairs.column("id_2"),
-            "distance": pairs.column("distance"),
-            "timestamp": _exact_timestamps(pairs.column("window_end")),
-            "key": pairs.column("key"),
-            "window_start": _exact_timestamps(pairs.column("window_start")),
-        })
-        self.report.pairs += out.num_rows
-        self.report.delivered += self.deliver(out)
-
-    # -- committing ----------------------------------------------------------------------------------
-    def safe_offsets(self) -> Dict[Tuple[str, int], int]:
-        """Per partition handed out: the smallest offset of an event still buffered, else the next."""
-        safe = dict(self.consumer.positions())
-        if self.held is not None and self.held.num_rows:
-            topics = self.held.column("_topic").to_pylist()
-            parts = self.held.column("_partition").to_numpy()
-            offs = self.held.column("_offset").to_numpy()
-            for tp, o in zip(zip(topics, parts.tolist()), offs.tolist()):
-                if o < safe.get(tp, o + 1):
-                    safe[tp] = o
-        for pp, o, _ in self.inflight.tolist():
-            tp = (self.topics[pp >> 32], pp & 0xFFFFFFFF)
-            if o < safe.get(tp, o + 1):
-                safe[tp] = o
-        return safe
-
-    def commit(self) -> None:
-        """Commits the safe offsets that moved (only after the deliveries above returned)."""
-        safe = self.safe_offsets()
-        moved = {tp: o for tp, o in safe.items() if self.report.committed.get(tp, -1) < o}
-        if not moved:
-            return
-        self.consumer.commit_offsets(dict(sorted(moved.items())))
-        self.report.committed.update(moved)
-        self.report.commits += 1
+def _report(raw: Mapping[str, Any]) -> PipelineReport:
+    return PipelineReport(**{k: raw[k] for k in PipelineReport.__dataclass_fields__})
 
 
 def netflow_distances(
@@ -420,71 +263,34 @@ def netflow_distances(
         >>> report.pairs, report.late_events  # doctest: +SKIP
         (111090, 0)
     """
-    started = _time.monotonic()
     features = [features] if isinstance(features, str) else list(features)
     if max_events is not None and max_events < 0:
         raise ValueError(f"max_events must be non-negative, not {max_events}")
+    _check_options(top_k, max_distance, 1, max_group_events, on_large_group)
     window_ns = _duration_ns(window, "window")
-    windowed = WindowedPairs(key, features, id, time, window_ns, allowed_lateness=allowed_lateness,
-                             metric=metric, top_k=top_k, max_distance=max_distance,
-                             max_group_events=max_group_events, on_large_group=on_large_group)
-    report = PipelineReport()
+    lateness_ns = _duration_ns(allowed_lateness, "allowed_lateness")
+    norm = _normalize_arg(normalize, features)
 
-    def deliver(out: pa.Table) -> int:
-        r = produce(out, out_topic, bootstrap_servers=bootstrap_servers, format="json", key="key",
-                    config=config, progress=False)
-        return r.delivered
+    def on_progress(raw: Mapping[str, Any], large: list) -> None:
+        if large:
+            _log_large_groups(large, max_group_events, on_large_group, top_k)
+        if progress is not None:
+            progress(_report(raw))
 
-    consumer = Consumer(in_topic, group_id=group_id, bootstrap_servers=bootstrap_servers, format="json",
-                        schema=schema or input_schema(key, id, time, features), config=config)
-    state = _Pipeline(consumer, windowed, key=key, id=id, time=time, features=features, normalize=normalize,
-                      window_ns=window_ns, idle_partition_timeout=idle_partition_timeout, deliver=deliver,
-                      report=report)
-    read_timeout = 1.0 if idle_timeout is None else max(0.05, min(1.0, idle_timeout))
     try:
-        last_input = _time.monotonic()
-        first_input: Optional[float] = None
-        assigned = False  # the idle wait counts from the group's assignment (joining may take seconds)
-        while True:
-            if max_events is not None and report.events >= max_events:
-                report.stopped = "max_events"
-                break
-            want = batch_size if max_events is None else min(batch_size, max_events - report.events)
-            batch = consumer.read_batch(want, read_timeout)
-            now = _time.monotonic()
-            if batch.num_rows:
-                last_input = now
-                first_input = now if first_input is None else first_input
-                state.ingest(batch, now)
-            else:
-                if not assigned:
-                    assigned = bool(consumer.assignment())
-                    if assigned:
-                        last_input = now
-                waited = assigned or now - started >= ASSIGNMENT_WAIT
-                if idle_timeout is not None and waited and now - last_input >= idle_timeout:
-                    report.stopped = "idle"
-                    break
-            delivered = report.delivered
-            state.release(now)
-            state.commit()
-            if first_input is not None and (batch.num_rows or report.delivered > delivered):
-                report.active_seconds = _time.monotonic() - first_input
-            report.seconds = _time.monotonic() - started
-            if progress is not None:
-                progress(report)
-        if report.stopped == "idle":
-            flushing = _time.monotonic()
-            state.flush()
-            state.commit()
-            if first_input is not None:  # the idle wait is not active time
-                report.active_seconds += _time.monotonic() - flushing
-    except KeyboardInterrupt as e:
-        report.stopped = "interrupted"
-        report.seconds = _time.monotonic() - started
-        e.report = report  # type: ignore[attr-defined]
+        raw = _native.netflow_pipeline(
+            [in_topic] if isinstance(in_topic, str) else list(in_topic), out_topic,
+            bootstrap_servers=bootstrap_servers, group_id=group_id, key=key, id=id, time=time, features=features,
+            window=window_ns, allowed_lateness=lateness_ns, metric=metric, normalize=norm, top_k=top_k,
+            max_distance=max_distance, max_group_events=max_group_events, on_large_group=on_large_group,
+            max_events=max_events, idle_timeout=idle_timeout, idle_partition_timeout=idle_partition_timeout,
+            batch_size=batch_size, schema=schema or input_schema(key, id, time, features), config=_config(config),
+            assignment_wait=ASSIGNMENT_WAIT, progress=on_progress,
+        )
+    except BaseException as e:
+        partial = getattr(e, "report", None)
+        if isinstance(partial, Mapping):
+            e.report = _report(partial)  # type: ignore[attr-defined]
         raise
-    finally:
-        consumer.close()
-    report.seconds = _time.monotonic() - started
-    return report
+    return _report(raw)
+

@@ -19,6 +19,7 @@ pub mod cdist;
 pub mod metric;
 pub mod pairs;
 pub mod pdist;
+pub mod pipeline;
 pub mod rank;
 pub mod sort;
 pub mod stream;

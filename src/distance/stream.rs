@@ -145,6 +145,7 @@ pub struct PairStream {
     pending: VecDeque<RecordBatch>,
     schema: SchemaRef,
     pairs: u64,
+    paired_groups: u64,
     large: Vec<LargeGroupInfo>,
     /// `batch_size` null timestamps, sliced for the window columns when there are no windows.
     nulls: ArrayRef,
@@ -203,6 +204,7 @@ impl PairStream {
             pending: VecDeque::new(),
             schema,
             pairs: 0,
+            paired_groups: 0,
             large,
             nulls,
         })
@@ -222,6 +224,11 @@ impl PairStream {
     /// Pairs produced so far.
     pub fn pairs_emitted(&self) -> u64 {
         self.pairs
+    }
+
+    /// Groups that produced at least one pair so far.
+    pub fn paired_groups(&self) -> u64 {
+        self.paired_groups
     }
 
     /// The next batch, `None` at the end (the iterator, with the module's error type).
@@ -263,6 +270,7 @@ impl PairStream {
         let results: Vec<Pairs> = self.groups[start..end].par_iter().map(compute).collect::<Result<_>>()?;
         let windows: Vec<Option<i64>> = self.groups[start..end].iter().map(|g| g.window).collect();
         self.pairs += results.iter().map(|p| p.len() as u64).sum::<u64>();
+        self.paired_groups += results.iter().filter(|p| !p.is_empty()).count() as u64;
         let batches = self.build_batches(results, &windows)?;
         self.pending.extend(batches);
         Ok(true)

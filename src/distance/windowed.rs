@@ -47,6 +47,7 @@ pub struct WindowedPairs {
     late_events: u64,
     large_groups: u64,
     large_group_events: u64,
+    paired_groups: u64,
     recent_large: Vec<LargeGroupInfo>,
     types: Option<(DataType, DataType)>,
 }
@@ -77,6 +78,7 @@ impl WindowedPairs {
             late_events: 0,
             large_groups: 0,
             large_group_events: 0,
+            paired_groups: 0,
             recent_large: Vec::new(),
             types: None,
         })
@@ -101,6 +103,11 @@ impl WindowedPairs {
     /// The events of those groups.
     pub fn large_group_events(&self) -> u64 {
         self.large_group_events
+    }
+
+    /// `(key, window)` groups of the windows closed so far that produced at least one pair.
+    pub fn paired_groups(&self) -> u64 {
+        self.paired_groups
     }
 
     /// The large groups of the windows closed since the last call (for logging), in window order.
@@ -194,6 +201,7 @@ impl WindowedPairs {
             while let Some(batch) = stream.next_batch()? {
                 out.push(batch);
             }
+            self.paired_groups += stream.paired_groups();
             self.large_groups += large.len() as u64;
             self.large_group_events += large.iter().map(|g| g.events as u64).sum::<u64>();
             self.recent_large.extend(large);

@@ -20,7 +20,7 @@ use crate::distance::{
     WindowedPairs,
 };
 
-fn to_py(e: DistanceError) -> PyErr {
+pub(super) fn to_py(e: DistanceError) -> PyErr {
     match e {
         DistanceError::Arrow(e) => PyRuntimeError::new_err(format!("arrow: {e}")),
         e @ DistanceError::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
@@ -96,7 +96,7 @@ fn cdist<'py>(
     Ok(PyArray1::from_vec(py, out).reshape([na, nb])?.into_any())
 }
 
-fn options(
+pub(super) fn options(
     metric: &str,
     top_k: Option<usize>,
     max_distance: Option<f64>,

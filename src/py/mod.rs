@@ -8,6 +8,7 @@ mod flows;
 mod kafka;
 #[cfg(feature = "live")]
 mod live;
+mod pipeline;
 mod reader;
 mod sink;
 
@@ -46,6 +47,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     distance::register(m)?;
     flows::register(m)?;
     sink::register(m)?;
+    pipeline::register(m)?;
     #[cfg(feature = "live")]
     live::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
