@@ -43,22 +43,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pktstream.testing import synth
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pktstream" / "bench"
 CORPUS = ROOT.parent / "shared" / "pcaps"
-
-try:
-    from pktstream.testing import synth
-except ImportError:  # native module not built yet: the generator alone is stdlib-only
-    import importlib.util
-
-    _spec = importlib.util.spec_from_file_location(
-        "pktstream_synth", ROOT / "python" / "pktstream" / "synth.py"
-    )
-    assert _spec is not None and _spec.loader is not None
-    synth = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = synth
-    _spec.loader.exec_module(synth)
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benches/bench_pipeline.py [--bootstrap H:P] [--events 30000] [--repeat 1]
 
-Produces synthetic netflow events (:func:`pktstream.netflow.events`) to a fresh 3-partition topic
+Produces synthetic netflow events (:func:`pktstream.testing.netflow.events`) to a fresh 3-partition topic
 once per scenario, then runs the pipeline over it with a fresh group and output topic, and prints
 events/s and pairs/s over the run's active time (first message read to last delivery; the final
 idle wait is not counted). Scenarios:
@@ -27,8 +27,9 @@ import uuid
 from typing import Any, Dict, List
 
 import pktstream
-from pktstream import netflow, pipelines
+from pktstream import pipelines
 from pktstream.broker import ApacheKafka
+from pktstream.testing import netflow
 
 SCENARIOS: Dict[str, Dict[str, Any]] = {
     "all pairs": {"events": 3000, "sources": 10, "rate": 150.0, "kw": {}},

@@ -17,7 +17,8 @@ import uuid
 import pktstream
 import pyarrow.compute as pc
 import pytest
-from pktstream import netflow, pipelines
+from pktstream import pipelines
+from pktstream.testing import netflow
 from test_pipeline import OUT_SCHEMA, assert_same_pairs, dedup, reference
 
 CHILD = textwrap.dedent("""

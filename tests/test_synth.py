@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import importlib.util
 import ipaddress
 import shutil
 import struct
@@ -27,18 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:
-    from pktstream.testing import synth
-except ImportError:  # the native module is not built yet: the generator is stdlib-only
-    _spec = importlib.util.spec_from_file_location(
-        "pktstream_synth",
-        Path(__file__).resolve().parents[1] / "python" / "pktstream" / "testing" / "synth.py",
-    )
-    assert _spec is not None and _spec.loader is not None
-    synth = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = synth
-    _spec.loader.exec_module(synth)
+from pktstream.testing import synth
 
 N = 2000
 SEED = 11

@@ -55,9 +55,8 @@ from .distance import (
     _duration_ns,
     _log_large_groups,
 )
-from .testing import netflow
 
-__all__ = ["DEFAULT_FEATURES", "PipelineReport", "netflow_distances", "input_schema"]
+__all__ = ["NETFLOW_SCHEMA", "DEFAULT_FEATURES", "PipelineReport", "netflow_distances", "input_schema"]
 
 #: Features of :func:`netflow_distances` by default: the flow's size, length and ports.
 DEFAULT_FEATURES = ("duration", "in_bytes", "in_packets", "out_bytes", "out_packets", "dst_port", "src_port")
@@ -135,16 +134,35 @@ class PipelineReport:
         return s + (f" [{self.stopped}]" if self.stopped else "")
 
 
+#: The netflow event columns and types (the pipeline's JSON input; what
+#: :func:`pktstream.testing.netflow.events` generates).
+NETFLOW_SCHEMA = pa.schema(
+    [
+        ("eventid", pa.string()),
+        ("src_ip4", pa.string()),
+        ("dst_ip4", pa.string()),
+        ("dst_port", pa.int32()),
+        ("src_port", pa.int32()),
+        ("duration", pa.float64()),
+        ("in_bytes", pa.int64()),
+        ("in_packets", pa.int64()),
+        ("out_bytes", pa.int64()),
+        ("out_packets", pa.int64()),
+        ("@timestamp", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
 def input_schema(key: str, id: str, time: str, features: Sequence[str]) -> pa.Schema:
-    """The JSON value schema the pipeline decodes: netflow's types where the names match
-    (:data:`pktstream.testing.netflow.SCHEMA`), else string key and id, ``timestamp[us, UTC]`` time,
+    """The JSON value schema the pipeline decodes: :data:`NETFLOW_SCHEMA`'s types where the names
+    match, else string key and id, ``timestamp[us, UTC]`` time,
     float64 features.
 
     Example:
         >>> input_schema("src_ip4", "eventid", "@timestamp", ["in_bytes", "score"]).types
         [DataType(string), DataType(string), TimestampType(timestamp[us, tz=UTC]), DataType(int64), DataType(double)]
     """
-    known = {f.name: f.type for f in netflow.SCHEMA}
+    known = {f.name: f.type for f in NETFLOW_SCHEMA}
     fields: List[Tuple[str, pa.DataType]] = []
     defaults = [(key, pa.string()), (id, pa.string()), (time, pa.timestamp("us", tz="UTC"))]
     defaults += [(f, pa.float64()) for f in features]

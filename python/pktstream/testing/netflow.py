@@ -39,24 +39,12 @@ from typing import List, Optional, Union
 import numpy as np
 import pyarrow as pa
 
+from ..pipelines import NETFLOW_SCHEMA
+
 __all__ = ["SCHEMA", "events", "main"]
 
-#: The columns and types of :func:`events` (and of the pipeline's JSON input).
-SCHEMA = pa.schema(
-    [
-        ("eventid", pa.string()),
-        ("src_ip4", pa.string()),
-        ("dst_ip4", pa.string()),
-        ("dst_port", pa.int32()),
-        ("src_port", pa.int32()),
-        ("duration", pa.float64()),
-        ("in_bytes", pa.int64()),
-        ("in_packets", pa.int64()),
-        ("out_bytes", pa.int64()),
-        ("out_packets", pa.int64()),
-        ("@timestamp", pa.timestamp("us", tz="UTC")),
-    ]
-)
+#: The columns and types of :func:`events` (the pipeline's input schema, owned by the pipeline).
+SCHEMA = NETFLOW_SCHEMA
 
 DEFAULT_START = _dt.datetime(2024, 5, 6, 9, 0, 0, tzinfo=_dt.timezone.utc)
 
