@@ -109,7 +109,7 @@ def capture(
         >>> reader.stats["dropped_kernel"]  # doctest: +SKIP
         0
     """
-    native = _native.NativeLiveReader(
+    native = _native.capture(
         interface,
         bpf=bpf,
         snaplen=snaplen,
