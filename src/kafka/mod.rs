@@ -5,8 +5,8 @@
 //! wire compatibility are the ones users already know. pktstream adds what the glue code around
 //! such clients usually gets wrong: serialisation in Rust ([`encode`]), keys that keep flows
 //! together ([`key`]), back-pressure instead of drops ([`producer`]), one loop from any reader to
-//! a topic with Ctrl-C and progress in it ([`pump`]), and consumed messages as typed Arrow columns
-//! with their offsets ([`messages`], [`consumer`]).
+//! a topic with Ctrl-C and progress in it ([`mod@pump`]), and consumed messages as typed Arrow
+//! columns with their offsets ([`messages`], [`consumer`]).
 
 pub mod admin;
 pub mod batch_keys;

@@ -2,7 +2,7 @@
 //!
 //! [`BatchProducer`] turns record batches into messages (`json`, `csv`, `arrow`);
 //! [`super::raw::RawProducer`] sends a capture's frames as they are (`raw`). Both are sinks of the
-//! one loop in [`super::pump`], and check in with the caller's `control` callback once per batch
+//! one loop in [`super::pump()`], and check in with the caller's `control` callback once per batch
 //! and while waiting on a full queue: that is where progress is reported and where Ctrl-C stops
 //! the work. Stopping early still waits for what was queued, so the report says exactly what
 //! reached the broker.

@@ -7,8 +7,9 @@
 //!   with [`Error::Interrupted`] (a live capture's read timeout, a signal during a blocking
 //!   read); that is when the pump checks in, so a quiet link stays interruptible. The sink checks
 //!   in too: after each batch, every few thousand frames and while librdkafka's queue is full.
-//! * **Stopping early still waits.** An error from `control` stops reading, but what was queued
-//!   is awaited (a second Ctrl-C stops that wait too), so the report says what reached the broker.
+//! * **Stopping early still waits.** A stop from `control` ([`Error::Interrupted`]; any other
+//!   error fails the call) ends the reading, but what was queued is awaited (a second Ctrl-C
+//!   stops that wait too), so the report says what reached the broker.
 //! * **A cut input is a warning, not a failure**, once something was read: the reader ends there
 //!   and its warnings go into the report.
 //!
@@ -26,7 +27,9 @@ use crate::error::Error;
 use crate::reader::PacketReader;
 use crate::source::{PacketSource, Record};
 
-/// What a reader hands out, one unit at a time: [`Batches`] or [`Frames`].
+/// What a reader hands out, one unit at a time: [`Batches`] or [`Frames`]. Sinks are written
+/// for a unit, not a reader: a bound such as `for<'a> Reader<Item<'a> = Record<'a>>` would
+/// demand `'static` readers of today's compiler.
 pub trait Unit {
     /// One unit; it may borrow the reader (for `'a`) until the sink is done with it.
     type Item<'a>;
