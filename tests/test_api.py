@@ -354,3 +354,17 @@ def test_pcapng_interface_bomb_is_a_format_error_in_bounded_memory(tmp_path):
     assert offset == 28 + 20 * 65536
     assert "more than 65536 interfaces" in message
     assert growth < 200 * 2**20
+
+
+def test_file_and_live_readers_share_one_native_class_and_stop_ends_only_captures():
+    """`pktstream.capture` and `iter_batches` wrap the same native class; on a file, `stop()`
+    (a live capture's) changes nothing and the path stays a path."""
+    from pktstream import _native
+
+    assert not hasattr(_native, "NativeLiveReader")
+    native = _native.NativeReader(SAMPLE, batch_size=64)
+    native.stop()
+    assert Path(native.path) == SAMPLE
+    table = pa.table(native.read_all())
+    assert table.num_rows == pktstream.read_pcap(SAMPLE).num_rows
+    assert native.stats()["format"] == "pcap"

@@ -120,7 +120,7 @@ def capture(
         >>> reader.stats["dropped_kernel"]
         0
     """
-    native = _native.NativeLiveReader(
+    native = _native.capture(
         interface,
         bpf=bpf,
         snaplen=snaplen,

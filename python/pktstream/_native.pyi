@@ -45,7 +45,7 @@ __all__ = [
     "NativeFlowMeter",
     "NativePcapWriter",
     "flow_schema",
-    "NativeLiveReader",
+    "capture",
     "produce_live",
     "capture_to_pcap",
     "__version__",
@@ -57,7 +57,8 @@ def build_info() -> Dict[str, Any]: ...
 
 @final
 class NativeReader:
-    """A capture file as a stream of Arrow record batches (see pktstream.PacketReader)."""
+    """A capture file, or a live capture (made by ``capture``), as a stream of Arrow record
+    batches (see pktstream.PacketReader and pktstream.LiveReader)."""
 
     def __new__(
         cls,
@@ -71,10 +72,11 @@ class NativeReader:
     ) -> Self: ...
     def next_batch(self) -> Optional[Any]: ...
     def read_all(self) -> Any: ...
+    def stop(self) -> None: ...
     @property
     def schema(self) -> Any: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> Union[str, PathLike[str]]: ...
     @property
     def file_size(self) -> Optional[int]: ...
     def stats(self) -> dict[str, Any]: ...
@@ -127,7 +129,7 @@ class NativeFlowReader:
 
     def __new__(
         cls,
-        source: Union[str, PathLike[str], NativeReader, NativeLiveReader],
+        source: Union[str, PathLike[str], NativeReader],
         meter: Dict[str, Any],
         *,
         strict: bool = False,
@@ -352,39 +354,22 @@ def netflow_pipeline(
     progress: Optional[Callable[[Dict[str, Any], list[tuple[str, Optional[int], int]]], Any]],
 ) -> Dict[str, Any]: ...
 
-@final
-class NativeLiveReader:
-    """A live capture as a stream of Arrow record batches (see pktstream.capture)."""
-
-    def __new__(
-        cls,
-        interface: str,
-        *,
-        bpf: Optional[str] = None,
-        snaplen: int = 65535,
-        promisc: bool = False,
-        buffer_size: Optional[int] = None,
-        timeout: float = 0.1,
-        immediate: bool = False,
-        max_packets: Optional[int] = None,
-        duration: Optional[float] = None,
-        batch_size: int = 65536,
-        columns: Optional[Sequence[str]] = None,
-        addresses: Literal["string", "binary"] = "string",
-    ) -> Self: ...
-    def next_batch(self) -> Optional[Any]: ...
-    def read_all(self) -> Any: ...
-    def stop(self) -> None: ...
-    @property
-    def schema(self) -> Any: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def file_size(self) -> Optional[int]: ...
-    def stats(self) -> dict[str, Any]: ...
-    def warnings(self) -> list[str]: ...
-    def close(self) -> None: ...
-    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object: ...
+def capture(
+    interface: str,
+    *,
+    bpf: Optional[str] = None,
+    snaplen: int = 65535,
+    promisc: bool = False,
+    buffer_size: Optional[int] = None,
+    timeout: float = 0.1,
+    immediate: bool = False,
+    max_packets: Optional[int] = None,
+    duration: Optional[float] = None,
+    batch_size: int = 65536,
+    columns: Optional[Sequence[str]] = None,
+    addresses: Literal["string", "binary"] = "string",
+) -> NativeReader:
+    """A live capture as a NativeReader (see pktstream.capture)."""
 
 def produce_live(
     interface: str,

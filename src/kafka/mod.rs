@@ -4,8 +4,9 @@
 //! every other language's Kafka library wraps too, so delivery semantics, configuration keys and
 //! wire compatibility are the ones users already know. pktstream adds what the glue code around
 //! such clients usually gets wrong: serialisation in Rust ([`encode`]), keys that keep flows
-//! together ([`key`]), back-pressure instead of drops ([`producer`]), and consumed messages as
-//! typed Arrow columns with their offsets ([`messages`], [`consumer`]).
+//! together ([`key`]), back-pressure instead of drops ([`producer`]), one loop from any reader to
+//! a topic with Ctrl-C and progress in it ([`mod@pump`]), and consumed messages as typed Arrow
+//! columns with their offsets ([`messages`], [`consumer`]).
 
 pub mod admin;
 pub mod batch_keys;
@@ -22,6 +23,8 @@ pub mod messages;
 pub mod meta;
 pub mod produce;
 pub mod producer;
+pub mod pump;
+pub mod raw;
 pub mod rebalance;
 pub mod text;
 pub mod times;
@@ -31,4 +34,6 @@ pub use consumer::{consumer_config, Consumer, ConsumerOptions};
 pub use encode::Format;
 pub use error::{KafkaError, Result};
 pub use key::{KeySpec, TsUnit};
-pub use produce::{produce_raw, producer_config, BatchProducer, ProduceOptions, ProduceReport, Progress};
+pub use produce::{producer_config, BatchProducer, ProduceOptions, ProduceReport, Progress};
+pub use pump::{produce_capture, pump, ArrowStream, Capture};
+pub use raw::{RawFrames, RawProducer};

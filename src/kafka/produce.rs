@@ -1,16 +1,16 @@
-//! Producing record batches and capture files to a topic.
+//! Producing record batches to a topic: options, progress, the report, and [`BatchProducer`].
 //!
-//! [`BatchProducer`] turns any stream of record batches into messages (`json`, `csv`, `arrow`);
-//! [`produce_raw`] sends a capture's frames as they are (`raw`). Both check in with the caller's
-//! `control` callback once per batch and while waiting on a full queue: that is where progress is
-//! reported and where Ctrl-C stops the work. Stopping early still waits for what was queued, so
-//! the report says exactly what reached the broker.
+//! [`BatchProducer`] turns record batches into messages (`json`, `csv`, `arrow`);
+//! [`super::raw::RawProducer`] sends a capture's frames as they are (`raw`). Both are sinks of the
+//! one loop in [`super::pump()`], and check in with the caller's `control` callback once per batch
+//! and while waiting on a full queue: that is where progress is reported and where Ctrl-C stops
+//! the work. Stopping early still waits for what was queued, so the report says exactly what
+//! reached the broker.
 
 use std::time::{Duration, Instant};
 
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_select::take::take_record_batch;
-use rdkafka::message::{Header, OwnedHeaders};
 
 use super::batch_keys::BatchKeys;
 use super::config::Config;
@@ -18,9 +18,7 @@ use super::encode::{check_encodable, csv_options, ipc_message, projection, utc_a
 use super::error::{KafkaError, Result};
 use super::key::{partition_for, KeySpec, TsUnit};
 use super::producer::{Outgoing, Producer};
-use crate::decode::community_id::{community_id, LEN};
-use crate::decode::{decode, Packet};
-use crate::source::PacketSource;
+use super::pump::{Batches, Sink};
 
 /// pktstream's own producer options (librdkafka's are in the [`Config`]).
 #[derive(Debug, Clone)]
@@ -153,6 +151,8 @@ pub struct ProduceReport {
     pub interrupted: bool,
     /// Problems with the input that ended it early (a cut capture file).
     pub warnings: Vec<String>,
+    /// The topic's partition count (decoded formats; `None` for `raw`).
+    pub partitions: Option<i32>,
 }
 
 /// The control callback: called with progress; an error stops the work.
@@ -301,14 +301,30 @@ impl BatchProducer {
     /// still complete: the report then says what was delivered before the stop.
     pub fn finish(self, control: &mut Control<'_>, interrupted: bool) -> Result<ProduceReport> {
         let progress = self.progress();
-        finish(&self.producer, self.rows, self.started, control, progress, interrupted)
+        finish(&self.producer, self.rows, self.started, Some(self.partitions), control, progress, interrupted)
     }
 }
 
-fn finish(
+impl Sink<Batches> for BatchProducer {
+    fn send(&mut self, batch: RecordBatch, control: &mut Control<'_>) -> Result<()> {
+        BatchProducer::send(self, &batch, control)
+    }
+
+    fn progress(&self) -> Progress {
+        BatchProducer::progress(self)
+    }
+
+    fn finish(self, control: &mut Control<'_>, interrupted: bool) -> Result<ProduceReport> {
+        BatchProducer::finish(self, control, interrupted)
+    }
+}
+
+/// Waits for every delivery report of `producer` (calling `control` while waiting) and reports.
+pub(super) fn finish(
     producer: &Producer,
     rows: u64,
     started: Instant,
+    partitions: Option<i32>,
     control: &mut Control<'_>,
     mut progress: Progress,
     interrupted: bool,
@@ -344,6 +360,7 @@ fn finish(
         error_code: d.first_code(),
         interrupted: interrupted || stop_waiting,
         warnings: Vec::new(),
+        partitions,
     })
 }
 
@@ -377,94 +394,6 @@ fn split_by_partition(
         out.push((None, take(unkeyed)?));
     }
     Ok(out)
-}
-
-/// Sends a capture's frames: value = the frame, key = the timestamp as 8 big-endian bytes in
-/// `opts.timestamp_unit` (Apache Metron's layout), headers `link_type` and `wirelen` as decimal
-/// text. `opts.key` picks the partition: `Flow` pins each flow (Community ID) to one partition,
-/// anything else leaves the partitioner to hash the timestamp key.
-pub fn produce_raw(
-    config: Config,
-    mut source: Box<dyn PacketSource>,
-    opts: &ProduceOptions,
-    control: &mut Control<'_>,
-) -> Result<ProduceReport> {
-    if matches!(opts.key, KeySpec::Column(_)) {
-        return Err(KafkaError::invalid(
-            "format=\"raw\" keys every message by its timestamp; key= may only be \"timestamp\", \"flow\" or None",
-        ));
-    }
-    let mut producer = Producer::new(config, &opts.topic)?;
-    let partitions = producer.partitions(opts.connect_timeout)?;
-    let started = Instant::now();
-    let mut packet = Packet::default();
-    let mut cid = [0u8; LEN];
-    let mut rows = 0u64;
-    let mut progress = Progress::default();
-    let mut interrupted = false;
-    let mut warnings = Vec::new();
-    loop {
-        let record = match source.next_record() {
-            Ok(Some(r)) => r,
-            Ok(None) => break,
-            Err(crate::error::Error::Interrupted) => {
-                if control(&progress).is_err() {
-                    interrupted = true;
-                    break;
-                }
-                continue;
-            }
-            Err(e @ crate::error::Error::Format { .. }) if rows > 0 => {
-                // A cut tail: everything before it is sent; the report carries the problem.
-                warnings.push(e.to_string());
-                break;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let key = record.ts_ns.map(|t| opts.timestamp_unit.key(t));
-        let partition = match (&opts.key, record.link_type) {
-            (KeySpec::Flow, Some(lt)) => {
-                decode(lt, record.data, &mut packet);
-                community_id(&packet, &mut cid).then(|| partition_for(&cid, partitions))
-            }
-            _ => None,
-        };
-        // Decimal text without a String per packet.
-        let (mut lt_text, mut wl_text) = (itoa::Buffer::new(), itoa::Buffer::new());
-        let headers = OwnedHeaders::new_with_capacity(2)
-            .insert(Header { key: "link_type", value: record.link_type.map(|l| lt_text.format(l)) })
-            .insert(Header { key: "wirelen", value: Some(wl_text.format(record.wirelen)) });
-        let m = Outgoing { payload: record.data, key: key.as_ref().map(|k| &k[..]), partition, headers: Some(headers) };
-        let snapshot = progress;
-        let sent = producer.send(m, &mut || control(&snapshot));
-        match sent {
-            Ok(()) => rows += 1,
-            Err(KafkaError::Core(crate::error::Error::Interrupted)) => {
-                interrupted = true;
-                break;
-            }
-            Err(e) => return Err(e),
-        }
-        if rows % 8192 == 0 {
-            let d = producer.deliveries();
-            progress = Progress {
-                rows,
-                messages: producer.sent,
-                delivered: d.delivered.load(std::sync::atomic::Ordering::Relaxed),
-                failed: d.failed.load(std::sync::atomic::Ordering::Relaxed),
-                source_bytes: source.bytes_read(),
-            };
-            if control(&progress).is_err() {
-                interrupted = true;
-                break;
-            }
-        }
-    }
-    progress.rows = rows;
-    progress.source_bytes = source.bytes_read();
-    let mut report = finish(&producer, rows, started, control, progress, interrupted)?;
-    report.warnings = warnings;
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -104,8 +104,8 @@ fn used_up() -> PyErr {
     to_py(Error::InvalidArgument("the packet reader was already consumed or closed".into()))
 }
 
-/// Opens `source`: a `NativeReader` or `NativeLiveReader` (whose source the meter takes over from
-/// where the reader stopped) or a path.
+/// Opens `source`: a `NativeReader` of a file or a live capture (whose source the meter takes
+/// over from where the reader stopped) or a path.
 fn open(
     py: Python<'_>,
     source: &Bound<'_, PyAny>,
@@ -115,32 +115,29 @@ fn open(
     strict: bool,
     bpf: Option<&str>,
 ) -> PyResult<Opened> {
-    let is_reader = source.cast::<NativeReader>().is_ok();
-    #[cfg(feature = "live")]
-    let is_reader = is_reader || source.cast::<super::live::NativeLiveReader>().is_ok();
-    if is_reader && bpf.is_some() {
+    let native = source.cast::<NativeReader>().ok();
+    if native.is_some() && bpf.is_some() {
         return Err(PyValueError::new_err(
             "bpf applies to a capture path: a packet reader's own filter (its bpf=) already applies to its packets",
         ));
     }
-    let meter = |packets: crate::reader::PacketReader| {
+    if let Some(native) = native {
+        let native = native.get();
+        let (packets, path) = native.take(py).ok_or_else(used_up)?;
         let source = packets.into_source().ok_or_else(used_up)?;
-        py.detach(|| FlowReader::from_source(source, opts.clone(), columns, batch_size, strict)).map_err(to_py)
-    };
-    if let Ok(native) = source.cast::<NativeReader>() {
-        let (packets, path) = native.get().take(py).ok_or_else(used_up)?;
-        let reader = meter(packets)?;
+        #[allow(unused_mut)]
+        let mut reader =
+            py.detach(|| FlowReader::from_source(source, opts.clone(), columns, batch_size, strict)).map_err(to_py)?;
         #[cfg(feature = "live")]
-        return Ok(Opened { reader, path, live: None });
+        {
+            let live = native.live_handle();
+            if live.is_some() {
+                reader.expire_on_idle(true);
+            }
+            return Ok(Opened { reader, path, live });
+        }
         #[cfg(not(feature = "live"))]
         return Ok(Opened { reader, path });
-    }
-    #[cfg(feature = "live")]
-    if let Ok(native) = source.cast::<super::live::NativeLiveReader>() {
-        let (packets, handle, interface) = native.get().take(py).ok_or_else(used_up)?;
-        let mut reader = meter(packets)?;
-        reader.expire_on_idle(true);
-        return Ok(Opened { reader, path: PathBuf::from(interface), live: Some(handle) });
     }
     let path: PathBuf = source.extract()?;
     let reader = py.detach(|| FlowReader::open(&path, opts, columns, batch_size, strict, bpf)).map_err(to_py)?;
@@ -152,8 +149,8 @@ fn open(
 
 #[pymethods]
 impl NativeFlowReader {
-    /// `source` is a capture's path, or a `NativeReader` / `NativeLiveReader` whose source the
-    /// meter takes over (the packet reader reads nothing more).
+    /// `source` is a capture's path, or a `NativeReader` (a file's or a live capture's) whose
+    /// source the meter takes over (the packet reader reads nothing more).
     #[new]
     #[pyo3(signature = (source, meter, *, strict=false, bpf=None))]
     fn new(

@@ -21,8 +21,8 @@ use super::errors::to_py;
 use crate::error::Error;
 use crate::kafka::rebalance::{HookCommit, RebalanceHook};
 use crate::kafka::{
-    consumer_config, produce_raw, producer_config, BatchProducer, Consumer, ConsumerOptions, Format, KafkaError,
-    KeySpec, ProduceOptions, ProduceReport, Progress, TsUnit,
+    consumer_config, produce_capture, producer_config, pump, ArrowStream, BatchProducer, Capture, Consumer,
+    ConsumerOptions, Format, KafkaError, KeySpec, ProduceOptions, ProduceReport, Progress, TsUnit,
 };
 use crate::reader::{PacketReader, ReadOptions};
 use crate::schema::SchemaOptions;
@@ -102,7 +102,7 @@ impl Control {
     }
 }
 
-fn report_dict<'py>(py: Python<'py>, r: &ProduceReport, partitions: Option<i32>) -> PyResult<Bound<'py, PyDict>> {
+fn report_dict<'py>(py: Python<'py>, r: &ProduceReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("rows", r.rows)?;
     d.set_item("messages", r.messages)?;
@@ -115,24 +115,24 @@ fn report_dict<'py>(py: Python<'py>, r: &ProduceReport, partitions: Option<i32>)
     d.set_item("error_code", r.error_code.clone())?;
     d.set_item("interrupted", r.interrupted)?;
     d.set_item("warnings", r.warnings.clone())?;
-    d.set_item("partitions", partitions)?;
+    d.set_item("partitions", r.partitions)?;
     Ok(d)
 }
 
 /// Turns the outcome into the report dict, or raises what stopped the work with the report on it.
 pub(super) fn finish_report(
     py: Python<'_>,
-    outcome: crate::kafka::Result<(ProduceReport, Option<i32>)>,
+    outcome: crate::kafka::Result<ProduceReport>,
     control: Control,
 ) -> PyResult<Py<PyDict>> {
-    let (report, partitions) = match outcome {
+    let report = match outcome {
         Ok(r) => r,
         Err(KafkaError::Core(Error::Interrupted)) if control.raised.is_some() => {
             return Err(control.raised.unwrap_or_else(|| PyValueError::new_err("interrupted")));
         }
         Err(e) => return Err(kafka_to_py(e)),
     };
-    let dict = report_dict(py, &report, partitions)?;
+    let dict = report_dict(py, &report)?;
     if let Some(err) = control.raised {
         let _ = err.value(py).setattr("report", &dict);
         return Err(err);
@@ -194,56 +194,28 @@ pub(crate) fn produce_pcap(
     if batch_size == 0 {
         return Err(PyValueError::new_err("batch_size must be at least 1"));
     }
-    let mut control = Control { progress, raised: None };
-    let outcome = if format == Format::Raw {
-        let source = py.detach(|| crate::source::open_filtered(&path, bpf.as_deref())).map_err(to_py)?;
-        py.detach(|| produce_raw(cfg, source, &opts, &mut |p| control.check(p)).map(|r| (r, None)))
+    let capture = if format == Format::Raw {
+        Capture::Frames(py.detach(|| crate::source::open_filtered(&path, bpf.as_deref())).map_err(to_py)?)
     } else {
-        let reader_cols = crate::kafka::produce::reader_columns(opts.columns.as_deref(), &opts.key);
-        let schema = SchemaOptions::new(reader_cols.as_deref(), addresses.parse().map_err(to_py)?).map_err(to_py)?;
-        let read = ReadOptions { schema, batch_size, strict: false, bpf };
-        let reader = py.detach(|| PacketReader::open(&path, read)).map_err(to_py)?;
-        py.detach(|| produce_reader(cfg, opts, reader, &mut control))
+        let read = capture_read_options(&opts, addresses, batch_size, false, bpf)?;
+        Capture::Packets(Box::new(py.detach(|| PacketReader::open(&path, read)).map_err(to_py)?))
     };
+    let mut control = Control { progress, raised: None };
+    let outcome = py.detach(|| produce_capture(cfg, opts, capture, &mut |p| control.check(p)));
     finish_report(py, outcome, control)
 }
 
-pub(super) fn produce_reader(
-    cfg: crate::kafka::Config,
-    opts: ProduceOptions,
-    mut reader: PacketReader,
-    control: &mut Control,
-) -> crate::kafka::Result<(ProduceReport, Option<i32>)> {
-    let mut producer = BatchProducer::new(cfg, opts)?;
-    let partitions = producer.partitions();
-    let mut interrupted = false;
-    loop {
-        let batch = match reader.next_batch() {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
-            Err(Error::Interrupted) => {
-                let p = producer.progress();
-                if control.check(&p).is_err() {
-                    interrupted = true;
-                    break;
-                }
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let bytes = reader.bytes_read();
-        match producer.send(&batch, &mut |p| control.check(&Progress { source_bytes: bytes, ..*p })) {
-            Ok(()) => {}
-            Err(KafkaError::Core(Error::Interrupted)) => {
-                interrupted = true;
-                break;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let mut report = producer.finish(&mut |p| control.check(p), interrupted)?;
-    report.warnings = reader.warnings().to_vec();
-    Ok((report, Some(partitions)))
+/// How a capture is read for the decoded formats: the columns to encode plus the key's.
+pub(super) fn capture_read_options(
+    opts: &ProduceOptions,
+    addresses: &str,
+    batch_size: usize,
+    strict: bool,
+    bpf: Option<String>,
+) -> PyResult<ReadOptions> {
+    let reader_cols = crate::kafka::produce::reader_columns(opts.columns.as_deref(), &opts.key);
+    let schema = SchemaOptions::new(reader_cols.as_deref(), addresses.parse().map_err(to_py)?).map_err(to_py)?;
+    Ok(ReadOptions { schema, batch_size, strict, bpf })
 }
 
 /// Streams any Arrow stream (`__arrow_c_stream__`) into a topic; returns the report as a dict.
@@ -269,24 +241,11 @@ pub(crate) fn produce(
     let format: Format = format.parse().map_err(kafka_to_py)?;
     let opts = options(topic, format, key, columns, timestamp_unit, rows_per_message, csv_delimiter, connect_timeout)?;
     let cfg = producer_config(bootstrap_servers, format, &config_pairs(config)?);
-    let mut reader = data.into_reader()?;
+    let reader = data.into_reader()?;
     let mut control = Control { progress, raised: None };
-    let outcome = py.detach(|| -> crate::kafka::Result<(ProduceReport, Option<i32>)> {
-        let mut producer = BatchProducer::new(cfg, opts)?;
-        let partitions = producer.partitions();
-        let mut interrupted = false;
-        for batch in reader.by_ref() {
-            let batch = batch.map_err(Error::from)?;
-            match producer.send(&batch, &mut |p| control.check(p)) {
-                Ok(()) => {}
-                Err(KafkaError::Core(Error::Interrupted)) => {
-                    interrupted = true;
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok((producer.finish(&mut |p| control.check(p), interrupted)?, Some(partitions)))
+    let outcome = py.detach(|| {
+        let producer = BatchProducer::new(cfg, opts)?;
+        pump(&mut ArrowStream(reader), producer, &mut |p| control.check(p))
     });
     finish_report(py, outcome, control)
 }
