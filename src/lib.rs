@@ -19,6 +19,7 @@ pub mod decode;
 pub mod distance;
 pub mod error;
 pub mod flow;
+pub mod archive;
 pub mod kafka;
 pub mod reader;
 pub mod schema;
