@@ -7,3 +7,5 @@
 
 pub mod names;
 pub mod query;
+pub mod rolling;
+pub mod writer;
