@@ -13,13 +13,13 @@
 //! # Ok::<(), pktstream::error::Error>(())
 //! ```
 
+pub mod archive;
 pub mod build_info;
 pub mod columns;
 pub mod decode;
 pub mod distance;
 pub mod error;
 pub mod flow;
-pub mod archive;
 pub mod kafka;
 pub mod reader;
 pub mod schema;

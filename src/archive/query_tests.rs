@@ -54,7 +54,8 @@ fn merges_files_by_time_and_filters() {
     let a: Vec<_> = (0..50).map(|i| (i * 3 * us, udp([10, 0, 0, 1], 1000 + i as u16))).collect();
     let b: Vec<_> = (0..50).map(|i| ((i * 3 + 1) * us, udp([10, 0, 0, 2], 2000))).collect();
     let c: Vec<_> = (0..50).map(|i| ((i * 3 + 2) * us, udp([10, 0, 0, 3], 3000))).collect();
-    let files = vec![write_file(&dir, "a", &a, false), write_file(&dir, "b", &b, false), write_file(&dir, "c", &c, false)];
+    let files =
+        vec![write_file(&dir, "a", &a, false), write_file(&dir, "b", &b, false), write_file(&dir, "c", &c, false)];
     let out = dir.join("out.pcap");
     let r = query(&files, &LocalFiles, &Filter::default(), &out, &mut never()).unwrap();
     assert_eq!(r.packets, 150);
@@ -63,7 +64,12 @@ fn merges_files_by_time_and_filters() {
     want.sort_by_key(|x| x.0);
     assert_eq!(got, want);
 
-    let filter = Filter { start: Some(30 * us), end: Some(90 * us), src_ip: Some("10.0.0.2".parse().unwrap()), ..Default::default() };
+    let filter = Filter {
+        start: Some(30 * us),
+        end: Some(90 * us),
+        src_ip: Some("10.0.0.2".parse().unwrap()),
+        ..Default::default()
+    };
     let r = query(&files, &LocalFiles, &filter, &out, &mut never()).unwrap();
     let want: Vec<_> = b.iter().filter(|x| (30 * us..90 * us).contains(&x.0)).cloned().collect();
     assert_eq!((r.packets as usize, read(&out)), (want.len(), want));

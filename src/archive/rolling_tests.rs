@@ -4,9 +4,12 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 
-/// Files kept in memory: (name, bytes, published).
+/// A file kept in memory: (name, bytes, published).
+type MemEntry = (String, Vec<u8>, bool);
+
+/// Files kept in memory.
 #[derive(Clone, Default)]
-struct Memory(Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>);
+struct Memory(Arc<Mutex<Vec<MemEntry>>>);
 
 struct MemFile {
     store: Memory,

@@ -18,7 +18,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType, UInt16Type, UInt32Type};
 use arrow_array::{Array, RecordBatch};
 
-use super::rolling::{ArchiveReport, Message, Rolling, RollOptions, Target};
+use super::rolling::{ArchiveReport, Message, RollOptions, Rolling, Target};
 use crate::error::Error;
 use crate::kafka::rebalance::{lock, HookCommit, RebalanceHook};
 use crate::kafka::{Consumer, KafkaError, TsUnit};

@@ -145,15 +145,12 @@ fn report_dict<'py>(py: Python<'py>, r: &ArchiveReport, topic: &str) -> PyResult
 fn archive_to_py(e: ArchiveError) -> PyErr {
     match e {
         ArchiveError::Kafka(k) => kafka_to_py(k),
-        ArchiveError::Io { source, .. } if source.raw_os_error().is_some() => {
-            PyOSError::new_err((source.raw_os_error().unwrap_or(0), e_message(&source)))
-        }
-        other => PyOSError::new_err(other.to_string()),
+        ArchiveError::Io { what, source } => match source.raw_os_error() {
+            Some(errno) => PyOSError::new_err((errno, format!("archive {what}: {source}"))),
+            None => PyOSError::new_err(format!("archive {what}: {source}")),
+        },
+        ArchiveError::Batch(m) => super::errors::PktstreamError::new_err(m),
     }
-}
-
-fn e_message(e: &io::Error) -> String {
-    e.to_string()
 }
 
 /// Archives a raw topic into rolling pcap files: into the local directory `output`, or through
@@ -179,7 +176,7 @@ fn archive_run(
     config: Option<&Bound<'_, PyDict>>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyDict>> {
-    if roll_packets < 1 || !(roll_seconds > 0.0) {
+    if roll_packets < 1 || roll_seconds.is_nan() || roll_seconds <= 0.0 {
         return Err(PyValueError::new_err("roll_packets must be at least 1 and roll_seconds positive"));
     }
     let unit: TsUnit = timestamp_unit.parse().map_err(kafka_to_py)?;
@@ -305,4 +302,3 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(archive_is_stale_part, m)?)?;
     Ok(())
 }
-
