@@ -5,7 +5,9 @@
 //! first (Metron's `numPackets` / `maxTimeMS`), or when the link type changes (a pcap file has
 //! one). Closing publishes it through its [`Target`] (locally: fsync, rename, directory fsync)
 //! and only then records the partition's next offset as committable: the caller commits what
-//! [`Rolling::take_commits`] returns.
+//! [`Rolling::take_commits`] returns. Files closed together (in one consumed batch, up to
+//! [`PUBLISH_GROUP`]) are published together, their fsyncs in parallel: fsync is the archive's
+//! main cost, and the filesystem joins concurrent ones into fewer journal commits.
 //!
 //! Messages are hostile: a timestamp pcap cannot store (before 1970, after 2106, from a key that
 //! is not 8 bytes) falls back to the Kafka message time, and failing that to the epoch; either
@@ -127,6 +129,9 @@ pub struct Message<'a> {
     pub link_type: Option<u16>,
 }
 
+/// Closed files published together at most (each holds its write buffer until then).
+pub const PUBLISH_GROUP: usize = 16;
+
 struct OpenFile {
     writer: PcapWriter<Box<dyn FileOut>>,
     first_ts: i64,
@@ -143,6 +148,8 @@ pub struct Rolling {
     /// Partitions this member holds.
     owned: BTreeSet<i32>,
     commits: BTreeMap<i32, i64>,
+    /// Closed files waiting to be published: (partition, next offset, file).
+    closing: Vec<(i32, i64, Box<dyn FileOut>)>,
     /// What was done so far.
     pub report: ArchiveReport,
 }
@@ -162,6 +169,7 @@ impl Rolling {
             next: BTreeMap::new(),
             owned: BTreeSet::new(),
             commits: BTreeMap::new(),
+            closing: Vec::new(),
             report: ArchiveReport::default(),
         }
     }
@@ -227,15 +235,55 @@ impl Rolling {
         Ok(())
     }
 
-    /// Publishes the partition's open file, if any, and makes its offsets committable.
+    /// Closes the partition's open file, if any: it is published with the next group (at most
+    /// [`PUBLISH_GROUP`] files wait), and its offsets become committable once it is.
     pub fn close(&mut self, partition: i32) -> io::Result<()> {
         let Some(f) = self.files.remove(&partition) else { return Ok(()) };
         self.report.bytes += 24;
-        let path = f.writer.into_inner()?.publish()?;
-        self.report.paths.push(path);
-        self.report.files += 1;
-        self.commits.insert(partition, f.last_offset + 1);
+        let out = f.writer.into_inner()?;
+        self.closing.push((partition, f.last_offset + 1, out));
+        if self.closing.len() >= PUBLISH_GROUP {
+            self.publish()?;
+        }
         Ok(())
+    }
+
+    /// Publishes the closed files, each on its own thread: their fsyncs overlap (the filesystem
+    /// joins them into fewer journal commits), which is most of what publishing costs. A
+    /// partition with a file that failed gets no commit from this group.
+    pub fn publish(&mut self) -> io::Result<()> {
+        let closing = std::mem::take(&mut self.closing);
+        if closing.is_empty() {
+            return Ok(());
+        }
+        let results: Vec<(i32, i64, io::Result<String>)> = std::thread::scope(|scope| {
+            let running: Vec<_> =
+                closing.into_iter().map(|(p, next, out)| (p, next, scope.spawn(move || out.publish()))).collect();
+            running
+                .into_iter()
+                .map(|(p, next, h)| {
+                    (p, next, h.join().unwrap_or_else(|_| Err(io::Error::other("publishing panicked"))))
+                })
+                .collect()
+        });
+        let failed: BTreeSet<i32> = results.iter().filter(|r| r.2.is_err()).map(|r| r.0).collect();
+        let mut first_error = None;
+        for (p, next, result) in results {
+            match result {
+                Ok(path) => {
+                    self.report.paths.push(path);
+                    self.report.files += 1;
+                    if !failed.contains(&p) {
+                        let c = self.commits.entry(p).or_insert(next);
+                        *c = (*c).max(next);
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Publishes every open file.
@@ -252,10 +300,14 @@ impl Rolling {
                 first_error.get_or_insert(e);
             }
         }
+        if let Err(e) = self.publish() {
+            first_error.get_or_insert(e);
+        }
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The next offsets of the partitions whose files were published since the last call.
+    /// The next offsets of the partitions whose files were published since the last call (files
+    /// closed but not yet published wait for [`Rolling::publish`]).
     pub fn take_commits(&mut self) -> Vec<(String, i32, i64)> {
         let commits = std::mem::take(&mut self.commits);
         commits.into_iter().map(|(p, o)| (self.topic.clone(), p, o)).collect()

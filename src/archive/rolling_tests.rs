@@ -85,10 +85,13 @@ fn files_roll_on_count_time_and_link_type_and_commit_after_publishing() {
     for o in 0..7 {
         r.write(&mut mem, &msg(0, o, 100 * S + o)).unwrap();
     }
-    // Two full files published; the third open, not committable.
+    // Two full files closed: committable once published; the third open, not committable.
+    assert_eq!(r.take_commits(), vec![]);
+    r.publish().unwrap();
     assert_eq!(r.take_commits(), vec![("t".to_string(), 0, 6)]);
     r.write(&mut mem, &msg(0, 7, 111 * S)).unwrap(); // 11 s after the open file's first: rolls
     r.write(&mut mem, &Message { link_type: Some(101), ..msg(0, 8, 111 * S) }).unwrap(); // rolls
+    r.publish().unwrap();
     assert_eq!(r.take_commits(), vec![("t".to_string(), 0, 8)]);
     r.close_all().unwrap();
     assert_eq!(r.take_commits(), vec![("t".to_string(), 0, 9)]);

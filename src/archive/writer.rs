@@ -168,6 +168,7 @@ fn consume(
             let mut guard = lock(shared);
             let s = &mut *guard;
             write_batch(&mut s.rolling, s.target.as_mut(), &batch, opts.unit)?;
+            s.rolling.publish().map_err(io("publishing a file"))?;
             s.rolling.take_commits()
         };
         consumer.commit_offsets(&commits)?;
