@@ -278,6 +278,10 @@ def query(
     are merged by timestamp as a stream: memory holds one packet per file open at once (files are
     opened when the merge reaches the time their names start at), not the matches.
 
+    Raises:
+        ValueError: An invalid address or BPF expression, or matching packets of several link
+            types (one pcap file holds one; narrow the query).
+
     Example:
         >>> pktstream.archive.query("/data/pcap", "out.pcap", start="2024-05-01T10:00:00Z",
         ...                         src_ip="10.0.0.5", port=443, bpf="tcp[tcpflags] & tcp-syn != 0")  # doctest: +SKIP
