@@ -26,6 +26,7 @@ nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import struct
 import subprocess
@@ -186,7 +187,25 @@ def time_query(fn: Any, directory: str, out: str, **filters: Any) -> tuple:
     return n, time.perf_counter() - t
 
 
+def query_child(impl: str, directory: str, out: str, filters: str) -> int:
+    """Runs one query in this (fresh) process and prints [packets, seconds, RSS before, peak RSS]
+    in kB: the peak's growth is what the query held."""
+    import resource
+
+    mod = python_archive_module() if impl == "Python" else None
+    fn = mod.query if mod is not None else pk_archive.query
+    pktstream.read_pcap  # noqa: B018 - the reader is loaded before the baseline
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    n = fn(directory, out, **json.loads(filters))
+    secs = time.perf_counter() - t
+    print(json.dumps([n, secs, base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 6 and sys.argv[1] == "--query-child":
+        return query_child(*sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packets", type=int, default=200_000)
     ap.add_argument("--roll", type=int, default=1000)
@@ -240,15 +259,18 @@ def main() -> int:
     for name, rate in by.items():
         if rate != rust:
             print(f"pktstream.archive (Rust) is {rust / rate:.2f}x {name}")
-    print("\n| query over the Rust archive's files | packets | seconds |\n|---|---:|---:|")
-    mod = python_archive_module()
+    print("\n| query over the Rust archive's files | packets | seconds | peak RSS growth |\n|---|---:|---:|---:|")
     for label, filters in [("all packets", {}), ("port 443, tcp", {"port": 443, "proto": 6})]:
-        for impl, fn in [("Rust", pk_archive.query), ("Python", mod.query if mod else None)]:
-            if fn is None:
-                continue
+        for impl in ("Rust", "Python"):
             with tempfile.TemporaryDirectory() as scratch:
-                n, secs = time_query(fn, kept.name, os.path.join(scratch, "q.pcap"), **filters)
-            print(f"| {impl}, {label} | {n:,} | {secs:.2f} |")
+                child = subprocess.run([sys.executable, __file__, "--query-child", impl, kept.name,
+                                        os.path.join(scratch, "q.pcap"), json.dumps(filters)],
+                                       capture_output=True, text=True)
+            if child.returncode != 0:
+                print(f"| {impl}, {label} | failed: {child.stderr.strip()[-200:]} | | |")
+                continue
+            n, secs, base_kb, peak_kb = json.loads(child.stdout.strip().splitlines()[-1])
+            print(f"| {impl}, {label} | {n:,} | {secs:.2f} | {(peak_kb - base_kb) / 1024:,.0f} MB |")
     kept.cleanup()
     return 0
 

@@ -247,7 +247,9 @@ fn merge(
 ) -> Result<()> {
     let mut merge = Merge { cursors: Vec::new(), heap: BinaryHeap::new(), packet: Packet::default(), open: 0 };
     let mut next_file = 0;
-    let mut last_check = Instant::now();
+    // The first check comes with the first file opened.
+    let now = Instant::now();
+    let mut last_check = now.checked_sub(Duration::from_millis(200)).unwrap_or(now);
     let write_err = |e: io::Error| Error::Io { path: "query output".into(), source: e };
     loop {
         // Open every file that may hold a record before the smallest one held.

@@ -115,8 +115,9 @@ fn a_failed_query_leaves_no_output() {
     assert!(matches!(query(&files, &LocalFiles, &Filter::default(), &out, &mut never()), Err(Error::NotFound { .. })));
     let a = write_file(&dir, "a", &[(0, udp([10, 0, 0, 1], 1))], false);
     let stop = &mut || Err(Error::Interrupted);
-    // Interrupted before the first check: nothing published.
-    let _ = query(&[a], &LocalFiles, &Filter::default(), &out, stop);
+    // Interrupted: nothing published, no part file left.
+    assert!(matches!(query(&[a], &LocalFiles, &Filter::default(), &out, stop), Err(Error::Interrupted)));
+    assert!(!out.exists());
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.iter().all(|n| !n.to_string_lossy().contains(".part")), "{left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
