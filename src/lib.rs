@@ -13,6 +13,7 @@
 //! # Ok::<(), pktstream::error::Error>(())
 //! ```
 
+pub mod archive;
 pub mod build_info;
 pub mod columns;
 pub mod decode;

@@ -48,6 +48,9 @@ __all__ = [
     "capture",
     "produce_live",
     "capture_to_pcap",
+    "archive_run",
+    "archive_query",
+    "archive_is_stale_part",
     "__version__",
 ]
 
@@ -409,3 +412,34 @@ def capture_to_pcap(
     max_packets: Optional[int] = None,
     duration: Optional[float] = None,
 ) -> dict[str, Any]: ...
+
+# The archive (src/py/archive.rs); pktstream.archive wraps these.
+def archive_run(
+    topic: str,
+    output: Union[str, PathLike[str], None] = None,
+    *,
+    target: Optional[Any] = None,
+    bootstrap_servers: str,
+    group_id: str,
+    roll_packets: int,
+    roll_seconds: float,
+    timestamp_unit: TimestampUnit = "us",
+    idle_timeout: Optional[float] = None,
+    max_packets: Optional[int] = None,
+    config: Optional[dict[str, Any]] = None,
+    progress: Optional[Callable[[dict[str, Any]], Any]] = None,
+) -> dict[str, Any]: ...
+def archive_query(
+    files: Sequence[tuple[str, int]],
+    output: Union[str, PathLike[str]],
+    *,
+    start: Optional[int] = None,
+    end: Optional[int] = None,
+    src_ip: Optional[str] = None,
+    dst_ip: Optional[str] = None,
+    port: Optional[int] = None,
+    proto: Optional[int] = None,
+    bpf: Optional[str] = None,
+    opener: Optional[Callable[[str], Any]] = None,
+) -> dict[str, int]: ...
+def archive_is_stale_part(name: str, prefix: str) -> bool: ...

@@ -6,16 +6,23 @@ partition, turning a file over when it holds ``roll_packets`` packets or spans `
 packet time (Metron's ``numPackets`` / ``maxTimeMS``). :func:`query` selects packets across the
 rolled files by time range and 5-tuple and writes one time-ordered pcap (Metron's pcap query).
 
-Crash safety: a file is written as ``NAME.part``, flushed and fsynced, renamed to ``NAME`` and
+Crash safety: a file is written as ``NAME.<pid>.part``, flushed and fsynced, renamed to ``NAME`` and
 only then are the partition's offsets committed, up to the file's last packet (one commit per
 consumed batch covers every file closed in it). File names are
 fixed by the file's first message (topic, partition, first offset, first timestamp), so after a
 crash the archiver re-reads from the last committed offset and rewrites the same file under the
-same name: nothing is lost and nothing is stored twice.
+same name: nothing is lost and nothing is stored twice. The part name carries the process id, so
+two archivers never write one part file, and a restarted archiver removes only the part files of
+processes that are gone.
 
 Several archivers may share a group: when a rebalance takes a partition away, its open file is
 closed and committed before the partition goes (``on_revoke``), and rows of it still in a batch
 read before the revoke are left to the next owner, which resumes right after the closed file.
+
+Both run in Rust (``pktstream._native``) with the GIL released: the archiver on pktstream's
+consumer, the query as a streaming k-way merge by timestamp that holds one packet per open file,
+whatever the number of matches. Local directories are handled in Rust alone; other pyarrow
+filesystems are read and written through Python streams, about 1 MiB at a time.
 
 Example:
     >>> from pktstream import archive
@@ -30,15 +37,11 @@ from __future__ import annotations
 import os
 import re
 import struct
-import time
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from ._kafka import DEFAULT_BOOTSTRAP, Consumer
+from . import _native
+from ._kafka import DEFAULT_BOOTSTRAP
 from ._types import TimestampUnit
 from .exceptions import PktstreamError
 
@@ -63,7 +66,12 @@ def parse_name(name: str) -> Optional[Tuple[str, int, int, int]]:
 
 @dataclass
 class ArchiveReport:
-    """What an :func:`archive` run did: packets written, files closed, offsets committed."""
+    """What an :func:`archive` run did: packets written, files closed, offsets committed.
+
+    ``bad_timestamps`` counts packets whose key held a time pcap cannot store (before 1970, after
+    2106, or no 8-byte key): they are archived with the Kafka message time (or the epoch).
+    ``skipped`` counts messages left to another member after a rebalance, or delivered again.
+    """
 
     packets: int = 0
     files: int = 0
@@ -71,6 +79,8 @@ class ArchiveReport:
     seconds: float = 0.0
     committed: Dict[Tuple[str, int], int] = field(default_factory=dict)
     paths: List[str] = field(default_factory=list)
+    bad_timestamps: int = 0
+    skipped: int = 0
 
     def __str__(self) -> str:
         return (
@@ -79,111 +89,53 @@ class ArchiveReport:
         )
 
 
-class _Rolling:
-    """One partition's open file, on the local disk or on a pyarrow filesystem."""
-
-    def __init__(self, target: "_Target", topic: str, partition: int, offset: int, ts_ns: int, link_type: int,
-                 nanos: bool) -> None:
-        self.target = target
-        self.name = file_name(topic, partition, offset, ts_ns)
-        self.first_ts = ts_ns
-        self.link_type = link_type
-        self.nanos = nanos
-        self.count = 0
-        self.bytes = 0
-        self.last_offset = offset
-        self.fh: Any = target.open(self.name + ".part")
-        magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
-        self.fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, link_type))
-
-    def add_many(self, offsets: Any, ts: Any, frames: List[bytes], wirelens: Any) -> None:
-        """Appends a run of packets with one write (headers built with numpy)."""
-        n = len(frames)
-        sec, frac = np.divmod(ts, 1_000_000_000)
-        if not self.nanos:
-            frac //= 1000
-        headers = np.empty((n, 4), dtype="<u4")
-        headers[:, 0] = sec
-        headers[:, 1] = frac
-        headers[:, 2] = [len(x) for x in frames]
-        headers[:, 3] = wirelens
-        raw = headers.tobytes()
-        self.fh.write(b"".join(b for k in range(n) for b in (raw[16 * k:16 * k + 16], frames[k])))
-        self.count += n
-        self.bytes += 16 * n + int(headers[:, 2].sum())
-        self.last_offset = int(offsets[-1])
-
-    def close(self) -> str:
-        return self.target.publish(self.fh, self.name)
+def _report(d: Mapping[str, Any], seconds: float) -> ArchiveReport:
+    return ArchiveReport(
+        packets=d["packets"], files=d["files"], bytes=d["bytes"], seconds=seconds, committed=dict(d["committed"]),
+        paths=list(d["paths"]), bad_timestamps=d["bad_timestamps"], skipped=d["skipped"],
+    )
 
 
-def private_file(path: str) -> BinaryIO:
-    """``path`` opened for writing (created or truncated), readable by its owner only (0600):
-    captures hold other people's traffic."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a file that was already there keeps its mode otherwise
-    return os.fdopen(fd, "wb")
+def _filesystem(uri: str) -> Optional[Tuple[Any, str]]:
+    """``(pyarrow filesystem, root)`` for a URI other than ``file://``; None for a local path."""
+    if "://" not in uri or uri.startswith("file://"):
+        return None
+    from pyarrow import fs as pafs
+
+    filesystem, root = pafs.FileSystem.from_uri(uri)
+    return filesystem, root.rstrip("/")
 
 
-class _Target:
-    """Where rolled files go: a local directory (fsync + atomic rename + directory fsync) or any
-    pyarrow filesystem URI (``s3://``, ``gs://``, ``hdfs://``, ``file://``: close, then move)."""
+def _local(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
 
-    def __init__(self, output: str) -> None:
-        self.fs: Any = None
-        if output.startswith("file://"):  # a local directory: fsynced and renamed like a plain path
-            output = output[len("file://"):]
-        if "://" in output:
-            from pyarrow import fs as pafs
 
-            self.fs, self.root = pafs.FileSystem.from_uri(output)
-            self.fs.create_dir(self.root, recursive=True)
-            self.dir_fd: Optional[int] = None
-        else:
-            self.root = output
-            os.makedirs(output, mode=0o700, exist_ok=True)  # captures are private to the user
-            self.dir_fd = os.open(output, os.O_RDONLY)
+class _FsTarget:
+    """Rolled files on a pyarrow filesystem (``s3://``, ``gs://``, ``hdfs://``): written as
+    ``NAME.<pid>.part`` through an output stream, closed (uploaded), then moved into place."""
 
-    def path(self, name: str) -> str:
-        return f"{self.root.rstrip('/')}/{name}" if self.fs is not None else os.path.join(self.root, name)
+    def __init__(self, filesystem: Any, root: str) -> None:
+        self.fs, self.root = filesystem, root
+        self.fs.create_dir(root, recursive=True)
+
+    def _path(self, name: str) -> str:
+        return f"{self.root}/{name}"
 
     def open(self, name: str) -> Any:
-        if self.fs is not None:
-            return self.fs.open_output_stream(self.path(name))
-        return private_file(self.path(name))
+        return self.fs.open_output_stream(self._path(f"{name}.{os.getpid()}.part"))
 
-    def publish(self, fh: Any, name: str) -> str:
-        tmp, final = self.path(name + ".part"), self.path(name)
-        if self.fs is not None:
-            fh.close()
-            self.fs.move(tmp, final)
-            return final
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        os.replace(tmp, final)
-        if self.dir_fd is not None:
-            os.fsync(self.dir_fd)
+    def publish(self, stream: Any, name: str) -> str:
+        stream.close()
+        final = self._path(name)
+        self.fs.move(self._path(f"{name}.{os.getpid()}.part"), final)
         return final
 
     def clean_parts(self, prefix: str) -> None:
-        """Removes the ``.part`` files a crashed run left (they are rewritten from the commits)."""
-        if self.fs is not None:
-            from pyarrow import fs as pafs
+        from pyarrow import fs as pafs
 
-            infos = self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True))
-            for info in infos:
-                if info.base_name.startswith(prefix) and info.base_name.endswith(".pcap.part"):
-                    self.fs.delete_file(info.path)
-            return
-        for name in os.listdir(self.root):
-            if name.startswith(prefix) and name.endswith(".pcap.part"):
-                os.unlink(os.path.join(self.root, name))
-
-    def close(self) -> None:
-        if self.dir_fd is not None:
-            os.close(self.dir_fd)
-            self.dir_fd = None
+        for info in self.fs.get_file_info(pafs.FileSelector(self.root, allow_not_found=True)):
+            if _native.archive_is_stale_part(info.base_name, prefix):
+                self.fs.delete_file(info.path)
 
 
 def archive(
@@ -198,7 +150,7 @@ def archive(
     idle_timeout: Optional[float] = None,
     max_packets: Optional[int] = None,
     config: Optional[Mapping[str, Any]] = None,
-    progress: Optional[Any] = None,
+    progress: Optional[Callable[[ArchiveReport], Any]] = None,
 ) -> ArchiveReport:
     """Archives a ``raw`` topic into rolling pcap files in ``output``: a local directory, or any
     filesystem URI pyarrow supports (``s3://bucket/pcap``, ``hdfs://...``, ``file:///...``).
@@ -222,144 +174,32 @@ def archive(
         >>> report = pktstream.archive.archive("pcap", "/data/pcap", bootstrap_servers="127.0.0.1:9092",
         ...                                    idle_timeout=5)  # doctest: +SKIP
     """
+    import time
+
     if roll_packets < 1 or roll_seconds <= 0:
         raise ValueError("roll_packets must be at least 1 and roll_seconds positive")
     if timestamp_unit not in _UNITS:
         raise ValueError(f"timestamp_unit must be one of {sorted(_UNITS)}, not {timestamp_unit!r}")
-    target = _Target(os.fspath(output))
-    per = _UNITS[timestamp_unit]
-    nanos = timestamp_unit == "ns"
-    roll_ns = int(roll_seconds * 1e9)
-    report = ArchiveReport()
+    output = os.fspath(output)
+    remote = _filesystem(output)
     started = time.monotonic()
-    open_files: Dict[int, _Rolling] = {}
-    # Leftovers of a crashed run are rewritten from the committed offsets: drop them.
-    target.clean_parts(f"{topic}-")
-
-    pending: Dict[Tuple[str, int], int] = {}
-    # Partitions this member holds. On revoke, their open files are closed and committed before
-    # they go (the next owner resumes exactly after them); rows of a partition already revoked,
-    # still in a batch read before the revoke, are not written (the next owner writes them).
-    owned: set = set()
-
-    def on_revoke(c: Consumer, partitions: List[Tuple[str, int]]) -> None:
-        for t, part in partitions:
-            owned.discard(part)
-            if t == topic and part in open_files:
-                close(part)
-        if pending:
-            c.commit_offsets(dict(pending))
-            report.committed.update(pending)
-            pending.clear()
-
-    def on_assign(c: Consumer, partitions: List[Tuple[str, int]]) -> None:
-        owned.update(part for t, part in partitions if t == topic)
-
-    consumer = Consumer(
-        topic, group_id=group_id, bootstrap_servers=bootstrap_servers, format="binary",
-        timestamp_unit=timestamp_unit, config=config, on_revoke=on_revoke, on_assign=on_assign,
-    )
-
-    def close(partition: int) -> None:
-        f = open_files.pop(partition)
-        report.paths.append(f.close())
-        report.files += 1
-        pending[(topic, partition)] = f.last_offset + 1
-
-    def commit() -> None:
-        """Commits the files closed so far (once per batch: a commit is a broker round trip)."""
-        if pending:
-            consumer.commit_offsets(pending)
-            report.committed.update(pending)
-            pending.clear()
-
+    on_progress = None
+    if progress is not None:
+        def on_progress(d: Mapping[str, Any]) -> None:
+            progress(_report(d, time.monotonic() - started))
     try:
-        idle_since = time.monotonic()
-        while max_packets is None or report.packets < max_packets:
-            want = 65_536 if max_packets is None else min(65_536, max_packets - report.packets)
-            batch = consumer.read_batch(want, timeout=1.0)
-            if batch.num_rows == 0:
-                if not consumer.assignment() and time.monotonic() - started < 60:
-                    idle_since = time.monotonic()  # still joining the group: not idle yet
-                elif idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
-                    break
-                continue
-            idle_since = time.monotonic()
-            parts = batch.column("_partition").to_numpy(zero_copy_only=False)
-            mine = np.isin(parts, list(owned))
-            if not mine.all():
-                batch = batch.filter(pa.array(mine))
-                if batch.num_rows == 0:
-                    continue
-            parts, offsets, ts, frames, links, wirelens = _columns(batch, per)
-            i, n = 0, len(parts)
-            while i < n:
-                part = int(parts[i])
-                f = open_files.get(part)
-                if f is not None and (
-                    f.count >= roll_packets or ts[i] - f.first_ts >= roll_ns or links[i] != f.link_type
-                ):
-                    close(part)
-                    f = None
-                if f is None:
-                    f = open_files[part] = _Rolling(target, topic, part, int(offsets[i]), int(ts[i]),
-                                                    int(links[i]), nanos)
-                # The longest run from i that stays in this partition and this file.
-                stop = min(n, i + roll_packets - f.count)
-                run = slice(i, stop)
-                breaks = (parts[run] != part) | (ts[run] - f.first_ts >= roll_ns) | (links[run] != f.link_type)
-                if breaks.any():
-                    stop = i + int(np.argmax(breaks))
-                f.add_many(offsets[i:stop], ts[i:stop], frames[i:stop], wirelens[i:stop])
-                report.packets += stop - i
-                i = stop
-            report.bytes += 16 * n + sum(len(x) for x in frames)
-            commit()
-            if progress is not None:
-                report.seconds = time.monotonic() - started
-                progress(report)
-    except KeyboardInterrupt as e:
-        for part in list(open_files):
-            close(part)
-        commit()
-        report.seconds = time.monotonic() - started
-        e.report = report  # type: ignore[attr-defined]
-        consumer.close()
-        target.close()
-        raise
-    for part in list(open_files):
-        close(part)
-    commit()
-    consumer.close()
-    target.close()
-    report.seconds = time.monotonic() - started
-    return report
-
-
-def _columns(batch: pa.RecordBatch, per: int) -> Tuple[Any, Any, Any, List[bytes], Any, Any]:
-    """A consumed ``binary`` batch as arrays: partition, offset, timestamp (ns), frames, link
-    type, wire length. Timestamps come from the 8-byte keys, else from the message time."""
-    n = batch.num_rows
-    parts = batch.column("_partition").to_numpy(zero_copy_only=False)
-    offsets = batch.column("_offset").to_numpy(zero_copy_only=False)
-    keys = batch.column("_key")
-    frames = [b or b"" for b in batch.column("value").to_pylist()]
-    lens = pc.fill_null(pc.binary_length(keys), 0).to_numpy(zero_copy_only=False)
-    if n and (lens == 8).all():
-        ts = np.frombuffer(b"".join(keys.to_pylist()), dtype=">i8").astype(np.int64) * per
-    else:  # not all in pktstream's raw layout: per row, falling back to the message time
-        kafka_ms = pc.fill_null(pc.cast(batch.column("_timestamp"), pa.int64()), 0).to_numpy(zero_copy_only=False)
-        ts = np.array(
-            [struct.unpack(">q", k)[0] * per if k is not None and len(k) == 8 else int(ms) * 1_000_000
-             for k, ms in zip(keys.to_pylist(), kafka_ms)],
-            dtype=np.int64,
+        d = _native.archive_run(
+            topic, None if remote else _local(output), target=_FsTarget(*remote) if remote else None,
+            bootstrap_servers=bootstrap_servers, group_id=group_id, roll_packets=roll_packets,
+            roll_seconds=roll_seconds, timestamp_unit=timestamp_unit, idle_timeout=idle_timeout,
+            max_packets=max_packets, config=dict(config) if config else None, progress=on_progress,
         )
-    links = pc.fill_null(batch.column("link_type"), 1).to_numpy(zero_copy_only=False).astype(np.int64)
-    frame_lens = np.array([len(x) for x in frames], dtype=np.int64)
-    wl = batch.column("wirelen")
-    wirelens = np.where(wl.is_null().to_numpy(zero_copy_only=False), frame_lens,
-                        pc.fill_null(wl, 0).to_numpy(zero_copy_only=False))
-    return parts, offsets, ts, frames, links, wirelens
+    except KeyboardInterrupt as e:
+        partial = getattr(e, "report", None)
+        if isinstance(partial, dict):
+            e.report = _report(partial, time.monotonic() - started)  # type: ignore[attr-defined]
+        raise
+    return _report(d, time.monotonic() - started)
 
 
 def read_records(path: Union[str, "os.PathLike[str]"]) -> Iterator[Tuple[int, bytes, int, int]]:
@@ -423,18 +263,28 @@ def query(
     dst_ip: Optional[str] = None,
     port: Optional[int] = None,
     proto: Optional[int] = None,
+    bpf: Optional[str] = None,
 ) -> int:
     """Writes the packets of the rolled files in ``directory`` that match into one time-ordered
     pcap; returns how many matched.
 
     ``start``/``end`` (ISO-8601, datetime or epoch nanoseconds) bound the capture time,
     ``[start, end)``; ``src_ip``/``dst_ip`` match the source/destination address, ``port`` either
-    port, ``proto`` the IP protocol number. Files whose names show they start after ``end`` are
-    not opened.
+    port, ``proto`` the IP protocol number, ``bpf`` a tcpdump filter expression. Files whose names
+    show they start after ``end`` are not opened.
+
+    ``directory`` is a local directory or any pyarrow filesystem URI (``s3://bucket/pcap``); the
+    output is a local file, written as ``OUTPUT.<pid>.part`` and renamed once complete. The files
+    are merged by timestamp as a stream: memory holds one packet per file open at once (files are
+    opened when the merge reaches the time their names start at), not the matches.
+
+    Raises:
+        ValueError: An invalid address or BPF expression, or matching packets of several link
+            types (one pcap file holds one; narrow the query).
 
     Example:
         A directory with one rolled file (the bundled sample under an archive name), queried for
-        its TCP packets to or from port 443 in the capture's first minute:
+        its TCP packets to or from port 443 with the ACK flag in the capture's first minute:
 
         >>> import os, shutil, tempfile
         >>> import pktstream
@@ -444,57 +294,32 @@ def query(
         >>> _ = shutil.copy("tests/data/sample.pcap", os.path.join(d, name))
         >>> out = os.path.join(d, "out.pcap")
         >>> n = archive.query(d, out, start="2024-01-01T00:00:00Z", end="2024-01-01T00:01:00Z",
-        ...                   port=443, proto=6)
+        ...                   port=443, proto=6, bpf="tcp[tcpflags] & tcp-ack != 0")
         >>> n > 0 and n == pktstream.read_pcap(out).num_rows
         True
     """
-    from ._reader import read_pcap
-
     lo, hi = _ts_ns(start), _ts_ns(end)
-    files = []
-    for name in sorted(os.listdir(directory)):
-        parsed = parse_name(name)
-        if parsed is None:
-            continue
-        if hi is not None and parsed[3] >= hi:
-            continue
-        files.append(os.path.join(directory, name))
-    selected: List[Tuple[int, int, int, bytes, int, int]] = []
-    nanos = False
-    cols = ["ts", "src_ip", "dst_ip", "src_port", "dst_port", "ip_proto"]
-    for n, path in enumerate(files):
-        table = read_pcap(path, columns=cols)
-        mask = pa.array([True] * table.num_rows)
-        ts = pc.cast(table["ts"], pa.int64())
-        if lo is not None:
-            mask = pc.and_(mask, pc.greater_equal(ts, lo))
-        if hi is not None:
-            mask = pc.and_(mask, pc.less(ts, hi))
-        if src_ip is not None:
-            mask = pc.and_kleene(mask, pc.equal(table["src_ip"], src_ip))
-        if dst_ip is not None:
-            mask = pc.and_kleene(mask, pc.equal(table["dst_ip"], dst_ip))
-        if port is not None:
-            mask = pc.and_kleene(mask, pc.or_kleene(pc.equal(table["src_port"], port), pc.equal(table["dst_port"], port)))
-        if proto is not None:
-            mask = pc.and_kleene(mask, pc.equal(table["ip_proto"], proto))
-        keep = set(pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist())
-        if not keep:
-            continue
-        with open(path, "rb") as fh:
-            nanos = nanos or fh.read(4) in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-        for i, (t, frame, orig, link) in enumerate(read_records(path)):
-            if i in keep:
-                selected.append((t, n, i, frame, orig, link))
-    links = {s[5] for s in selected}
-    if len(links) > 1:
-        raise PktstreamError(f"matching packets have several link types {sorted(links)}; narrow the query")
-    selected.sort(key=lambda s: (s[0], s[1], s[2]))
-    with private_file(os.fspath(output)) as out:
-        magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
-        out.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, links.pop() if links else 1))
-        for t, _, _, frame, orig, _ in selected:
-            sec, frac = divmod(t, 1_000_000_000)
-            out.write(struct.pack("<IIII", sec, frac if nanos else frac // 1000, len(frame), orig))
-            out.write(frame)
-    return len(selected)
+    source = os.fspath(directory)
+    remote = _filesystem(source)
+    files: List[Tuple[str, int]] = []
+    opener = None
+    if remote is not None:
+        from pyarrow import fs as pafs
+
+        filesystem, root = remote
+        for info in filesystem.get_file_info(pafs.FileSelector(root)):
+            parsed = parse_name(info.base_name)
+            if parsed is not None and info.type == pafs.FileType.File:
+                files.append((info.path, parsed[3]))
+        opener = filesystem.open_input_stream
+    else:
+        local = _local(source)
+        for name in os.listdir(local):
+            parsed = parse_name(name)
+            if parsed is not None:
+                files.append((os.path.join(local, name), parsed[3]))
+    d = _native.archive_query(
+        files, os.fspath(output), start=lo, end=hi, src_ip=src_ip, dst_ip=dst_ip, port=port, proto=proto, bpf=bpf,
+        opener=opener,
+    )
+    return int(d["packets"])

@@ -600,6 +600,7 @@ def _query(args: argparse.Namespace) -> int:
         dst_ip=args.dst_ip,
         port=args.port,
         proto=args.proto,
+        bpf=args.bpf,
     )
     print(f"wrote {n:,} packets to {args.output}", file=sys.stderr)
     return 0
@@ -862,6 +863,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dst-ip")
     q.add_argument("--port", type=int, help="source or destination port")
     q.add_argument("--proto", type=int, help="IP protocol number (6 tcp, 17 udp, ...)")
+    q.add_argument("--bpf", help="a tcpdump filter expression, e.g. 'tcp port 443'")
     q.set_defaults(func=_query)
 
     d = sub.add_parser("demo", help="start a local broker, stream a capture through Kafka and back into Arrow")

@@ -2,6 +2,7 @@
 //! for Ctrl-C between batches and map core errors to the `pktstream` exception hierarchy.
 
 mod admin;
+mod archive;
 mod distance;
 mod errors;
 mod flows;
@@ -44,6 +45,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(build_info, m)?)?;
     kafka::register(m)?;
     admin::register(m)?;
+    archive::register(m)?;
     distance::register(m)?;
     flows::register(m)?;
     sink::register(m)?;

@@ -1,10 +1,14 @@
 //! A file that appears under its name only once it is complete and durable.
 //!
 //! The archive commits a partition's Kafka offsets only after the file holding those messages is
-//! safely on disk. The sequence is: write `NAME.part` (private to the user, 0600: captures hold
+//! safely on disk. The sequence is: write `NAME.<pid>.part` (private to the user, 0600: captures hold
 //! other people's traffic), fsync the file, rename it to `NAME`, fsync the directory (so the
 //! rename itself survives a power cut), and only then commit. A crash at any point leaves either
 //! no `NAME` (the `.part` is removed and rewritten from the last commit) or a complete one.
+//!
+//! The part name carries the writing process's id, so two processes writing the same `NAME` (two
+//! archivers in one group during a rebalance, or a restarted one while the old one still drains)
+//! never write into one part file, and a leftover can be told from a file still being written.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -13,7 +17,14 @@ use std::path::{Path, PathBuf};
 /// The suffix of a file still being written.
 pub const PART_SUFFIX: &str = ".part";
 
-/// `NAME.part` being written, published as `NAME` by [`PartFile::publish`].
+/// The part file `path` is written as: `NAME.<pid>.part`.
+pub fn part_path(path: &Path) -> PathBuf {
+    let mut part = path.as_os_str().to_owned();
+    part.push(format!(".{}{PART_SUFFIX}", std::process::id()));
+    PathBuf::from(part)
+}
+
+/// `NAME.<pid>.part` being written, published as `NAME` by [`PartFile::publish`].
 pub struct PartFile {
     out: BufWriter<File>,
     part: PathBuf,
@@ -47,11 +58,9 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl PartFile {
-    /// Starts `path` + `.part` (private to the user).
+    /// Starts `path` + `.<pid>.part` (private to the user).
     pub fn create(path: &Path) -> io::Result<Self> {
-        let mut part = path.as_os_str().to_owned();
-        part.push(PART_SUFFIX);
-        let part = PathBuf::from(part);
+        let part = part_path(path);
         let file = create_private(&part)?;
         Ok(Self { out: BufWriter::with_capacity(1 << 20, file), part, path: path.to_owned() })
     }
@@ -111,10 +120,12 @@ mod tests {
         let mut f = PartFile::create(&path).unwrap();
         f.write_all(b"hello").unwrap();
         assert!(!path.exists());
-        assert!(dir.join("a.pcap.part").exists());
+        let part = format!("a.pcap.{}.part", std::process::id());
+        assert!(dir.join(&part).exists());
+        assert_eq!(part_path(&path), dir.join(&part));
         assert_eq!(f.publish().unwrap(), path);
         assert_eq!(std::fs::read(&path).unwrap(), b"hello");
-        assert!(!dir.join("a.pcap.part").exists());
+        assert!(!dir.join(&part).exists());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -122,7 +133,7 @@ mod tests {
         }
         let g = PartFile::create(&dir.join("b.pcap")).unwrap();
         g.discard().unwrap();
-        assert!(!dir.join("b.pcap.part").exists());
+        assert!(!part_path(&dir.join("b.pcap")).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -112,7 +112,12 @@ pub fn open(path: &Path) -> Result<Box<dyn PacketSource>> {
 /// `bpf` (tcpdump syntax) when one is given: see [`bpf::BpfFilter`]. An invalid expression fails
 /// here, as [`Error::InvalidArgument`] carrying libpcap's message.
 pub fn open_filtered(path: &Path, bpf: Option<&str>) -> Result<Box<dyn PacketSource>> {
-    let source = open(path)?;
+    filter(open(path)?, bpf)
+}
+
+/// `source` keeping only the records that pass the BPF filter `bpf` (all of them when `None`): a
+/// stream opened with [`from_reader`] filtered as [`open_filtered`] filters a file.
+pub fn filter(source: Box<dyn PacketSource>, bpf: Option<&str>) -> Result<Box<dyn PacketSource>> {
     match bpf {
         None => Ok(source),
         Some(expr) => filtered(source, expr),
