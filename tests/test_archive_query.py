@@ -13,8 +13,8 @@ from typing import Any, List, Tuple
 import pktstream
 import pytest
 from pktstream import _native
-from pktstream.testing import synth
 from pktstream import archive as pa_archive
+from pktstream.testing import synth
 
 Record = Tuple[int, bytes, int, int]
 
