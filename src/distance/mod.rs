@@ -23,6 +23,7 @@ pub mod rank;
 pub mod sort;
 pub mod stream;
 pub mod windowed;
+mod words;
 
 #[cfg(test)]
 mod tests;

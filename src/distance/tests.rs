@@ -150,7 +150,9 @@ fn all_pairs_sorted_are_exactly_pdist_sorted_with_nan_and_ties() {
     // Sizes around the scatter threshold, many ties (rounded features), NaN and infinite rows,
     // a group of identical rows (one run), and every metric: bit-identical to pdist, sorted by
     // (key, a, b).
-    let cases: [(usize, usize, f64); 5] = [(30, 3, 1.0), (300, 4, 1.0), (700, 3, 4.0), (900, 9, 1e6), (260, 2, 0.0)];
+    // (1500, 2, 20.0): 1.1M pairs on a coarse grid, so buckets hold long runs of equal keys.
+    let cases: [(usize, usize, f64); 6] =
+        [(30, 3, 1.0), (300, 4, 1.0), (700, 3, 4.0), (900, 9, 1e6), (260, 2, 0.0), (1500, 2, 20.0)];
     for (m, d, scale) in cases {
         let mut x: Vec<f64> = lcg(m as u64, m * d).iter().map(|v| (v * scale).round() / 7.0).collect();
         if m > 100 {
