@@ -19,6 +19,7 @@
 //!   `top_k` too, a pair must satisfy both.
 //! - NaN distances (from NaN features) sort after every number.
 
+use arrow_buffer::Buffer;
 use rayon::prelude::*;
 
 use super::metric::{row_to_rows, Kernel};
@@ -203,6 +204,75 @@ fn all_sorted_words<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u
     let (mut a, mut b) = (zeroed::<u32>(len, group)?, zeroed::<u32>(len, group)?);
     words::finish(g, &mut buckets, rows, &mut a, &mut b);
     Ok(Pairs { a, b, dist: f64_vec(buckets.words) })
+}
+
+/// The ids of a group's events by position, gathered into the id columns by
+/// [`all_sorted_buffers`]: 8-byte values (`Int64`, `UInt64` ids) or 4-byte ones (`Int32`,
+/// `UInt32` ids, or row numbers for ids that `take` gathers later).
+pub(crate) enum IdVals {
+    /// 8-byte ids.
+    Wide(Vec<u64>),
+    /// 4-byte ids or row numbers.
+    Narrow(Vec<u32>),
+}
+
+/// All pairs of a group of at most [`MAX_WORD_ROWS`] rows, sorted, as Arrow buffers: `id_1` and
+/// `id_2` (`vals` gathered, `len` values each) and the distances (`len` `f64`), written straight
+/// into the buffers the batches will share (no intermediate row numbers, no gather afterwards).
+/// The word sort's first buffer, free after its scatter, becomes `id_1` (or both 4-byte id
+/// columns), and the scatter buffer becomes the distances: memory that is faulted in once.
+pub(crate) fn all_sorted_buffers(
+    x: &[f64],
+    m: usize,
+    d: usize,
+    metric: Metric,
+    vals: &IdVals,
+) -> Result<(Buffer, Buffer, Buffer)> {
+    check_matrix("group", x, m, d)?;
+    let n = match vals {
+        IdVals::Wide(v) => v.len(),
+        IdVals::Narrow(v) => v.len(),
+    };
+    if n != m {
+        return Err(DistanceError::Shape(format!("{n} ids for {m} rows")));
+    }
+    if m > MAX_WORD_ROWS {
+        return Err(DistanceError::InvalidArgument(format!("a group of {m} events is sorted by group_pairs")));
+    }
+    let group = || format!("the pairs of a group of {m} events");
+    checked_pairs::<[u64; 2]>(m, group)?;
+    let len = pair_count(m).unwrap_or(0);
+    if len == 0 {
+        return Ok((
+            Buffer::from_vec(Vec::<u64>::new()),
+            Buffer::from_vec(Vec::<u64>::new()),
+            Buffer::from_vec(Vec::<u64>::new()),
+        ));
+    }
+    let aux = metric.row_aux(x, m, d);
+    crate::dispatch_metric!(metric, k => {
+        let g = words::Rows { k, x, d, aux: &aux };
+        let mut buckets = words::bucketed(g, len)?;
+        let spare = std::mem::take(&mut buckets.spare);
+        let mut first = if spare.len() == len { spare } else { zeroed::<u64>(len, group)? };
+        let (one, two) = match vals {
+            IdVals::Wide(v) => {
+                let mut second = zeroed::<u64>(len, group)?;
+                words::finish(g, &mut buckets, v, &mut first, &mut second);
+                (Buffer::from_vec(first), Buffer::from_vec(second))
+            }
+            IdVals::Narrow(v) => {
+                // SAFETY: `first` holds `len` initialised `u64`s, i.e. `2 * len` `u32`s (every bit
+                // pattern is a valid `u32`, and a `u64` buffer is aligned for `u32`).
+                let halves = unsafe { std::slice::from_raw_parts_mut(first.as_mut_ptr().cast::<u32>(), 2 * len) };
+                let (one, two) = halves.split_at_mut(len);
+                words::finish(g, &mut buckets, v, one, two);
+                let both = Buffer::from_vec(first);
+                (both.slice_with_length(0, len * 4), both.slice_with_length(len * 4, len * 4))
+            }
+        };
+        Ok((one, two, Buffer::from_vec(buckets.words)))
+    })
 }
 
 /// A vector of `f64` bit patterns as the `f64`s, without copying.

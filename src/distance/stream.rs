@@ -15,20 +15,21 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampNanosecondType, UInt32Type};
+use arrow_array::types::{Int32Type, Int64Type, TimestampNanosecondType, UInt32Type, UInt64Type};
 use arrow_array::{
-    new_null_array, Array, ArrayRef, Float64Array, PrimitiveArray, RecordBatch, RecordBatchReader, StringArray,
-    UInt32Array,
+    new_null_array, Array, ArrayRef, Float64Array, Int32Array, Int64Array, PrimitiveArray, RecordBatch,
+    RecordBatchReader, StringArray, UInt32Array, UInt64Array,
 };
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow_select::concat::concat;
 use rayon::prelude::*;
 
-use super::pairs::{group_pairs, PairOptions, Pairs};
-use super::pdist::{checked_pairs, pair_count};
+use super::pairs::{all_sorted_buffers, group_pairs, IdVals, PairOptions, Pairs};
+use super::pdist::{advise_huge, checked_pairs, pair_count};
 use super::rank::{dense_rank, ordinal_rank};
-use super::{check_matrix, DistanceError, Result};
+use super::words::MAX_WORD_ROWS;
+use super::{check_matrix, try_with_capacity, DistanceError, Result};
 
 /// Pairs computed together before they are turned into batches.
 pub const WAVE_PAIRS: usize = 1 << 22;
@@ -120,6 +121,90 @@ impl Group {
         let Some(opts) = opts.for_group(m) else { return 0 };
         let all = pair_count(m).unwrap_or(usize::MAX);
         opts.top_k.map_or(all, |k| all.min(m.saturating_mul(k)))
+    }
+}
+
+/// One group's pairs as columns: the two ids (or, for [`IdMode::Take`], row numbers) and the
+/// distances.
+struct Cols {
+    one: ArrayRef,
+    two: ArrayRef,
+    dist: ArrayRef,
+}
+
+/// How the id columns are made: primitive ids without nulls are written directly by the kernel
+/// (values gathered per group position); any other type goes through row numbers and Arrow's
+/// `take`, which keeps the type (strings, dictionaries, nulls...).
+#[derive(Debug, Clone, Copy)]
+enum IdMode {
+    I64,
+    U64,
+    I32,
+    U32,
+    Take,
+}
+
+impl IdMode {
+    fn of(id: &ArrayRef) -> Self {
+        if id.null_count() > 0 {
+            return IdMode::Take;
+        }
+        match id.data_type() {
+            DataType::Int64 => IdMode::I64,
+            DataType::UInt64 => IdMode::U64,
+            DataType::Int32 => IdMode::I32,
+            DataType::UInt32 => IdMode::U32,
+            _ => IdMode::Take,
+        }
+    }
+
+    /// The value written for each position of a group with these rows.
+    fn vals(self, input: &PairsInput, rows: &[u32]) -> IdVals {
+        let id = &input.id;
+        match self {
+            IdMode::I64 => {
+                let v = id.as_primitive::<Int64Type>().values();
+                IdVals::Wide(rows.iter().map(|&r| v[r as usize] as u64).collect())
+            }
+            IdMode::U64 => {
+                let v = id.as_primitive::<UInt64Type>().values();
+                IdVals::Wide(rows.iter().map(|&r| v[r as usize]).collect())
+            }
+            IdMode::I32 => {
+                let v = id.as_primitive::<Int32Type>().values();
+                IdVals::Narrow(rows.iter().map(|&r| v[r as usize] as u32).collect())
+            }
+            IdMode::U32 => {
+                let v = id.as_primitive::<UInt32Type>().values();
+                IdVals::Narrow(rows.iter().map(|&r| v[r as usize]).collect())
+            }
+            IdMode::Take => IdVals::Narrow(rows.to_vec()),
+        }
+    }
+
+    /// Columns over the buffers of [`all_sorted_buffers`].
+    fn arrays(self, one: Buffer, two: Buffer, dist: Buffer) -> Cols {
+        let len = dist.len() / 8;
+        let ids = |b: Buffer| -> ArrayRef {
+            match self {
+                IdMode::I64 => Arc::new(Int64Array::new(ScalarBuffer::new(b, 0, len), None)),
+                IdMode::U64 => Arc::new(UInt64Array::new(ScalarBuffer::new(b, 0, len), None)),
+                IdMode::I32 => Arc::new(Int32Array::new(ScalarBuffer::new(b, 0, len), None)),
+                IdMode::U32 | IdMode::Take => Arc::new(UInt32Array::new(ScalarBuffer::new(b, 0, len), None)),
+            }
+        };
+        Cols { one: ids(one), two: ids(two), dist: Arc::new(Float64Array::new(ScalarBuffer::new(dist, 0, len), None)) }
+    }
+
+    /// Columns of [`group_pairs`]' pairs (row numbers): gathered now unless `Take` does it later.
+    fn cols(self, input: &PairsInput, p: Pairs) -> Result<Cols> {
+        let (a, b): (ArrayRef, ArrayRef) = (Arc::new(UInt32Array::from(p.a)), Arc::new(UInt32Array::from(p.b)));
+        let dist: ArrayRef = Arc::new(Float64Array::from(p.dist));
+        if matches!(self, IdMode::Take) {
+            return Ok(Cols { one: a, two: b, dist });
+        }
+        let take = |idx: &ArrayRef| arrow_select::take::take(input.id.as_ref(), idx.as_primitive::<UInt32Type>(), None);
+        Ok(Cols { one: take(&a)?, two: take(&b)?, dist })
     }
 }
 
@@ -250,34 +335,47 @@ impl PairStream {
         }
         self.next_group = end;
         let (input, opts) = (&self.input, &self.opts);
-        let compute = |g: &Group| -> Result<Pairs> {
+        let mode = IdMode::of(&input.id);
+        let compute = |g: &Group| -> Result<Cols> {
             let m = g.rows.len();
-            let Some(opts) = opts.for_group(m) else { return Ok(Pairs::default()) };
+            let Some(opts) = opts.for_group(m) else { return mode.cols(input, Pairs::default()) };
             let d = input.d;
             let mut x = super::try_with_capacity(m.saturating_mul(d), || format!("the features of {m} events"))?;
             for &r in &g.rows {
                 x.extend_from_slice(&input.features[r as usize * d..(r as usize + 1) * d]);
             }
-            group_pairs(&x, m, d, &g.rows, &opts)
+            if (2..=MAX_WORD_ROWS).contains(&m) && opts.sort && opts.top_k.is_none() && opts.max_distance.is_none() {
+                // All pairs sorted (the big output): ids written straight into the columns.
+                let vals = mode.vals(input, &g.rows);
+                let (one, two, dist) = all_sorted_buffers(&x, m, d, opts.metric, &vals)?;
+                return Ok(mode.arrays(one, two, dist));
+            }
+            mode.cols(input, group_pairs(&x, m, d, &g.rows, &opts)?)
         };
-        let results: Vec<Pairs> = self.groups[start..end].par_iter().map(compute).collect::<Result<_>>()?;
+        let results: Vec<Cols> = self.groups[start..end].par_iter().map(compute).collect::<Result<_>>()?;
         let windows: Vec<Option<i64>> = self.groups[start..end].iter().map(|g| g.window).collect();
-        self.pairs += results.iter().map(|p| p.len() as u64).sum::<u64>();
-        let batches = self.build_batches(results, &windows)?;
+        let key_rows: Vec<u32> = self.groups[start..end].iter().map(|g| g.rows[0]).collect();
+        self.pairs += results.iter().map(|c| c.dist.len() as u64).sum::<u64>();
+        let batches = self.build_batches(results, &key_rows, &windows, matches!(mode, IdMode::Take))?;
         self.pending.extend(batches);
         Ok(true)
     }
 
     /// Cuts a wave's pairs into batches of at most `batch_size` rows, built in parallel. A batch
     /// within one group slices that group's columns without copying.
-    fn build_batches(&self, results: Vec<Pairs>, windows: &[Option<i64>]) -> Result<Vec<RecordBatch>> {
-        let cols: Vec<(UInt32Array, UInt32Array, Float64Array)> =
-            results.into_iter().map(|p| (p.a.into(), p.b.into(), p.dist.into())).collect();
+    /// `rows`: the id columns are row numbers, gathered from the ids here.
+    fn build_batches(
+        &self,
+        cols: Vec<Cols>,
+        key_rows: &[u32],
+        windows: &[Option<i64>],
+        rows: bool,
+    ) -> Result<Vec<RecordBatch>> {
         // Segments: (group index, start, end) pieces of each batch.
         let mut batches: Vec<Vec<(usize, usize, usize)>> = Vec::new();
         let mut current: Vec<(usize, usize, usize)> = Vec::new();
         let mut room = self.batch_size;
-        for (g, (_, _, dist)) in cols.iter().enumerate() {
+        for (g, Cols { dist, .. }) in cols.iter().enumerate() {
             let mut at = 0;
             while at < dist.len() {
                 let take = room.min(dist.len() - at);
@@ -298,8 +396,8 @@ impl PairStream {
             .map(|segments| {
                 let piece = |i: usize| -> Vec<ArrayRef> {
                     let (g, s, e) = segments[i];
-                    let (a, b, dist) = &cols[g];
-                    vec![Arc::new(a.slice(s, e - s)), Arc::new(b.slice(s, e - s)), Arc::new(dist.slice(s, e - s))]
+                    let c = &cols[g];
+                    vec![c.one.slice(s, e - s), c.two.slice(s, e - s), c.dist.slice(s, e - s)]
                 };
                 let mut parts: Vec<Vec<ArrayRef>> = (0..segments.len()).map(piece).collect();
                 let (a, b, dist) = if parts.len() == 1 {
@@ -313,10 +411,17 @@ impl PairStream {
                     segments.iter().flat_map(|&(g, s, e)| std::iter::repeat_n(windows[g].unwrap_or(0), e - s)).collect()
                 });
                 // A group has one key: the key column is runs of one value per segment.
-                let key_runs: Vec<(u32, usize)> =
-                    segments.iter().map(|&(g, s, e)| (cols[g].0.value(s), e - s)).collect();
+                let key_runs: Vec<(u32, usize)> = segments.iter().map(|&(g, s, e)| (key_rows[g], e - s)).collect();
                 let key = repeat_runs(&self.input.key, &key_runs)?;
-                self.batch(key, a.as_primitive::<UInt32Type>(), b.as_primitive::<UInt32Type>(), dist, starts)
+                let (a, b) = if rows {
+                    let take = |idx: &ArrayRef| {
+                        arrow_select::take::take(self.input.id.as_ref(), idx.as_primitive::<UInt32Type>(), None)
+                    };
+                    (take(&a)?, take(&b)?)
+                } else {
+                    (a, b)
+                };
+                self.batch(key, a, b, dist, starts)
             })
             .collect()
     }
@@ -324,12 +429,11 @@ impl PairStream {
     fn batch(
         &self,
         key: ArrayRef,
-        a: &UInt32Array,
-        b: &UInt32Array,
+        a: ArrayRef,
+        b: ArrayRef,
         dist: ArrayRef,
         starts: Option<Vec<i64>>,
     ) -> Result<RecordBatch> {
-        let take = |values: &ArrayRef, idx: &UInt32Array| arrow_select::take::take(values.as_ref(), idx, None);
         let (window_start, window_end): (ArrayRef, ArrayRef) = match (starts, &self.input.windows) {
             (Some(starts), Some((_, w))) => {
                 let ends: Vec<i64> = starts.iter().map(|s| s + w).collect();
@@ -347,32 +451,46 @@ impl PairStream {
                 (nulls.clone(), nulls)
             }
         };
-        let columns = vec![key, window_start, window_end, take(&self.input.id, a)?, take(&self.input.id, b)?, dist];
+        let columns = vec![key, window_start, window_end, a, b, dist];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
 
 /// `values[row]` repeated `n` times for each `(row, n)` of `runs`, concatenated. Strings (the
-/// usual key, an IP address) are written directly, a few bytes per row; other types go through
-/// `take`.
+/// usual key, an IP address) are written directly, a few bytes per row, into memory advised as
+/// huge pages (it is as large as the id columns); other types go through `take`.
 fn repeat_runs(values: &ArrayRef, runs: &[(u32, usize)]) -> Result<ArrayRef> {
     if let Some(s) = values.as_string_opt::<i32>() {
         let bytes: usize = runs.iter().map(|&(r, n)| s.value(r as usize).len() * n).sum();
         if bytes <= i32::MAX as usize && runs.iter().all(|&(r, _)| s.is_valid(r as usize)) {
             let rows: usize = runs.iter().map(|&(_, n)| n).sum();
-            let (mut offsets, mut data) = (Vec::with_capacity(rows + 1), Vec::with_capacity(bytes));
+            let mut offsets: Vec<i32> = try_with_capacity(rows + 1, || format!("the offsets of {rows} keys"))?;
+            let mut data: Vec<u8> = try_with_capacity(bytes, || format!("{bytes} bytes of keys"))?;
+            advise_huge(offsets.as_ptr(), offsets.capacity());
+            advise_huge(data.as_ptr(), data.capacity());
             offsets.push(0i32);
             for &(r, n) in runs {
                 let v = s.value(r as usize).as_bytes();
-                for _ in 0..n {
+                let base = data.len();
+                // Offsets fit in i32: the total is at most i32::MAX bytes (checked above).
+                offsets.extend((1..=n).map(|t| (base + t * v.len()) as i32));
+                if !v.is_empty() && n > 0 {
+                    // One copy, then doubling copies of what is written.
                     data.extend_from_slice(v);
-                    offsets.push(data.len() as i32);
+                    let total = n * v.len();
+                    while data.len() - base < total {
+                        let have = data.len() - base;
+                        data.extend_from_within(base..base + have.min(total - have));
+                    }
                 }
             }
-            // Offsets are monotone and within `data` (at most i32::MAX bytes), and `data` is
-            // whole copies of valid strings.
-            let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-            return Ok(Arc::new(StringArray::try_new(offsets, Buffer::from_vec(data), None)?));
+            // SAFETY: the offsets start at 0, are non-negative and monotone and end at
+            // `data.len()` (at most i32::MAX bytes), and they cut `data` exactly into whole
+            // copies of valid UTF-8 strings, so both are valid without re-checking every key.
+            return Ok(Arc::new(unsafe {
+                let offsets = OffsetBuffer::new_unchecked(ScalarBuffer::from(offsets));
+                StringArray::new_unchecked(offsets, Buffer::from_vec(data), None)
+            }));
         }
     }
     let idx: UInt32Array = runs.iter().flat_map(|&(r, n)| std::iter::repeat_n(r, n)).collect::<Vec<u32>>().into();
