@@ -8,9 +8,9 @@
 //! with 38 bits pairs rarely share a truncated key, so almost nothing is left to fix afterwards.
 //!
 //! 1. The words are computed row by row in parallel, tracking the range of the truncated keys.
-//! 2. One stable, parallel scatter by the 12 most significant varying bits into buckets (NaN
-//!    distances get a bucket of their own, the last); within a bucket the words stay in `(i, j)`
-//!    order. Small groups skip it and form one bucket.
+//! 2. One stable, parallel scatter by the most significant varying bits (up to 12, about 4096
+//!    words per bucket) into buckets; NaN distances get a bucket of their own, the last. Within
+//!    a bucket the words stay in `(i, j)` order. Small groups skip it and form one bucket.
 //! 3. Each bucket, in parallel and in cache: a most-significant-digit counting sort on the bits
 //!    that vary within it (recursing into the rare long runs, insertion sort for short ones);
 //!    then the exact distances are recomputed (the same operations in the same order as step 1, so
@@ -33,7 +33,7 @@ use super::{try_with_capacity, Result};
 pub(crate) const MAX_WORD_ROWS: usize = 1 << 16;
 /// Below this many pairs the group is one bucket (it fits in cache as it is).
 const SCATTER_MIN: usize = 1 << 15;
-/// Bits of the scatter's digit: up to 4096 buckets (~3,000 words each for 12.5M pairs).
+/// Most bits of the scatter's digit: up to 4096 buckets (~3,000 words each for 12.5M pairs).
 const BUCKET_BITS: u32 = 12;
 /// Runs up to this long are finished by insertion sort.
 const SMALL: usize = 32;
@@ -134,7 +134,9 @@ pub(crate) fn bucketed<K: Kernel>(g: Rows<'_, K>, len: usize) -> Result<Buckets>
         return Ok(one(words));
     }
     let span = hi - lo;
-    let shift = (u64::BITS - span.leading_zeros()).saturating_sub(BUCKET_BITS);
+    // About 4096 words or more per bucket on average, up to 4096 buckets.
+    let bits = (usize::BITS - len.leading_zeros()).saturating_sub(12).clamp(1, BUCKET_BITS);
+    let shift = (u64::BITS - span.leading_zeros()).saturating_sub(bits);
     let nan_bucket = (span >> shift) as usize + 1;
     let nan = layout.nan_top();
     let digit = move |&w: &u64| {
