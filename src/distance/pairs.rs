@@ -275,6 +275,52 @@ pub(crate) fn all_sorted_buffers(
     })
 }
 
+/// Where [`all_sorted_into`] writes the ids: two columns of the width of the [`IdVals`].
+pub(crate) enum IdOut<'a> {
+    /// 8-byte ids.
+    Wide(&'a mut [u64], &'a mut [u64]),
+    /// 4-byte ids or row numbers.
+    Narrow(&'a mut [u32], &'a mut [u32]),
+}
+
+/// [`all_sorted_buffers`] into caller slices (a group's part of a wave's columns): `ids` and
+/// `dist` (the distances' bits) hold exactly the group's `m(m-1)/2` pairs.
+pub(crate) fn all_sorted_into(
+    x: &[f64],
+    m: usize,
+    d: usize,
+    metric: Metric,
+    vals: &IdVals,
+    ids: IdOut<'_>,
+    dist: &mut [u64],
+) -> Result<()> {
+    check_matrix("group", x, m, d)?;
+    let len = pair_count(m).filter(|_| m <= MAX_WORD_ROWS).unwrap_or(usize::MAX);
+    if dist.len() != len {
+        return Err(DistanceError::Shape(format!("{} distances for a group of {m} events", dist.len())));
+    }
+    if len == 0 {
+        return Ok(());
+    }
+    let aux = metric.row_aux(x, m, d);
+    crate::dispatch_metric!(metric, k => {
+        let g = words::Rows { k, x, d, aux: &aux };
+        let mut buckets = words::bucketed(g, len)?;
+        drop(std::mem::take(&mut buckets.spare));
+        match (vals, ids) {
+            (IdVals::Wide(v), IdOut::Wide(one, two)) if v.len() == m && one.len() == len && two.len() == len => {
+                words::finish(g, &mut buckets, v, one, two)
+            }
+            (IdVals::Narrow(v), IdOut::Narrow(one, two)) if v.len() == m && one.len() == len && two.len() == len => {
+                words::finish(g, &mut buckets, v, one, two)
+            }
+            _ => return Err(DistanceError::Shape(format!("id values or columns do not fit a group of {m} events"))),
+        }
+        dist.copy_from_slice(&buckets.words);
+        Ok(())
+    })
+}
+
 /// A vector of `f64` bit patterns as the `f64`s, without copying.
 fn f64_vec(bits: Vec<u64>) -> Vec<f64> {
     let mut bits = std::mem::ManuallyDrop::new(bits);

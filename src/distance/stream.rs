@@ -25,11 +25,11 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow_select::concat::concat;
 use rayon::prelude::*;
 
-use super::pairs::{all_sorted_buffers, group_pairs, IdVals, PairOptions, Pairs};
-use super::pdist::{advise_huge, checked_pairs, pair_count};
+use super::pairs::{all_sorted_buffers, all_sorted_into, group_pairs, IdOut, IdVals, PairOptions, Pairs};
+use super::pdist::{advise_huge, checked_pairs, pair_count, zeroed};
 use super::rank::{dense_rank, ordinal_rank};
 use super::words::MAX_WORD_ROWS;
-use super::{check_matrix, try_with_capacity, DistanceError, Result};
+use super::{check_matrix, try_with_capacity, DistanceError, Result, Zeroable};
 
 /// Pairs computed together before they are turned into batches.
 pub const WAVE_PAIRS: usize = 1 << 22;
@@ -107,6 +107,38 @@ pub fn pairs_schema(key: &DataType, id: &DataType) -> SchemaRef {
         Field::new("id_2", id.clone(), true),
         Field::new("distance", DataType::Float64, false),
     ]))
+}
+
+/// An id column's value type: 8 bytes ([`IdOut::Wide`]) or 4 ([`IdOut::Narrow`]).
+trait IdWidth: Zeroable + Send + Sync {
+    fn out<'a>(one: &'a mut [Self], two: &'a mut [Self]) -> IdOut<'a>;
+}
+
+impl IdWidth for u64 {
+    fn out<'a>(one: &'a mut [u64], two: &'a mut [u64]) -> IdOut<'a> {
+        IdOut::Wide(one, two)
+    }
+}
+
+impl IdWidth for u32 {
+    fn out<'a>(one: &'a mut [u32], two: &'a mut [u32]) -> IdOut<'a> {
+        IdOut::Narrow(one, two)
+    }
+}
+
+/// Whether a group of `m` events with these options is all pairs sorted through the word sort.
+fn all_sorted_words(m: usize, o: &PairOptions) -> bool {
+    m <= MAX_WORD_ROWS && o.sort && o.top_k.is_none() && o.max_distance.is_none()
+}
+
+/// A group's feature rows, gathered contiguous in the group's (id) order.
+fn group_x(input: &PairsInput, g: &Group) -> Result<Vec<f64>> {
+    let (m, d) = (g.rows.len(), input.d);
+    let mut x = try_with_capacity(m.saturating_mul(d), || format!("the features of {m} events"))?;
+    for &r in &g.rows {
+        x.extend_from_slice(&input.features[r as usize * d..(r as usize + 1) * d]);
+    }
+    Ok(x)
 }
 
 /// One `(window, key)` group: its window start and its rows in id order.
@@ -336,37 +368,102 @@ impl PairStream {
         self.next_group = end;
         let (input, opts) = (&self.input, &self.opts);
         let mode = IdMode::of(&input.id);
-        let compute = |g: &Group| -> Result<Cols> {
+        let groups = &self.groups[start..end];
+        let windows: Vec<Option<i64>> = groups.iter().map(|g| g.window).collect();
+        let key_rows: Vec<u32> = groups.iter().map(|g| g.rows[0]).collect();
+        // Every group all pairs sorted (or nothing): the wave's columns are allocated once and
+        // each group writes its part, so batches are slices, never concatenated copies.
+        let word_sorted = |g: &Group| {
             let m = g.rows.len();
-            let Some(opts) = opts.for_group(m) else { return mode.cols(input, Pairs::default()) };
-            let d = input.d;
-            let mut x = super::try_with_capacity(m.saturating_mul(d), || format!("the features of {m} events"))?;
-            for &r in &g.rows {
-                x.extend_from_slice(&input.features[r as usize * d..(r as usize + 1) * d]);
-            }
-            if (2..=MAX_WORD_ROWS).contains(&m) && opts.sort && opts.top_k.is_none() && opts.max_distance.is_none() {
-                // All pairs sorted (the big output): ids written straight into the columns.
-                let vals = mode.vals(input, &g.rows);
-                let (one, two, dist) = all_sorted_buffers(&x, m, d, opts.metric, &vals)?;
-                return Ok(mode.arrays(one, two, dist));
-            }
-            mode.cols(input, group_pairs(&x, m, d, &g.rows, &opts)?)
+            opts.for_group(m).is_none_or(|o| m < 2 || all_sorted_words(m, &o))
         };
-        let results: Vec<Cols> = self.groups[start..end].par_iter().map(compute).collect::<Result<_>>()?;
-        let windows: Vec<Option<i64>> = self.groups[start..end].iter().map(|g| g.window).collect();
-        let key_rows: Vec<u32> = self.groups[start..end].iter().map(|g| g.rows[0]).collect();
-        self.pairs += results.iter().map(|c| c.dist.len() as u64).sum::<u64>();
-        let batches = self.build_batches(results, &key_rows, &windows, matches!(mode, IdMode::Take))?;
+        let (parts, spans) = if groups.len() > 1 && groups.iter().all(word_sorted) {
+            let lens: Vec<usize> = groups
+                .iter()
+                .map(|g| if opts.for_group(g.rows.len()).is_some() { pair_count(g.rows.len()).unwrap_or(0) } else { 0 })
+                .collect();
+            let part = match mode {
+                IdMode::I64 | IdMode::U64 => {
+                    let (one, two, dist) = self.wave_into::<u64>(mode, groups, &lens)?;
+                    mode.arrays(Buffer::from_vec(one), Buffer::from_vec(two), Buffer::from_vec(dist))
+                }
+                IdMode::I32 | IdMode::U32 | IdMode::Take => {
+                    let (one, two, dist) = self.wave_into::<u32>(mode, groups, &lens)?;
+                    mode.arrays(Buffer::from_vec(one), Buffer::from_vec(two), Buffer::from_vec(dist))
+                }
+            };
+            let mut off = 0;
+            let spans: Vec<(usize, usize, usize)> = lens
+                .iter()
+                .map(|&n| {
+                    off += n;
+                    (0, off - n, n)
+                })
+                .collect();
+            (vec![part], spans)
+        } else {
+            let compute = |g: &Group| -> Result<Cols> {
+                let m = g.rows.len();
+                let Some(opts) = opts.for_group(m) else { return mode.cols(input, Pairs::default()) };
+                let x = group_x(input, g)?;
+                if (2..=MAX_WORD_ROWS).contains(&m) && all_sorted_words(m, &opts) {
+                    // All pairs sorted (the big output): ids written straight into the columns.
+                    let vals = mode.vals(input, &g.rows);
+                    let (one, two, dist) = all_sorted_buffers(&x, m, input.d, opts.metric, &vals)?;
+                    return Ok(mode.arrays(one, two, dist));
+                }
+                mode.cols(input, group_pairs(&x, m, input.d, &g.rows, &opts)?)
+            };
+            let parts: Vec<Cols> = groups.par_iter().map(compute).collect::<Result<_>>()?;
+            let spans = parts.iter().enumerate().map(|(g, c)| (g, 0, c.dist.len())).collect();
+            (parts, spans)
+        };
+        self.pairs += parts.iter().map(|c| c.dist.len() as u64).sum::<u64>();
+        let batches = self.build_batches(parts, &spans, &key_rows, &windows, matches!(mode, IdMode::Take))?;
         self.pending.extend(batches);
         Ok(true)
+    }
+
+    /// A wave of word-sorted groups written into one set of columns (`lens[g]` pairs each):
+    /// `(id_1, id_2, distance bits)`.
+    fn wave_into<T: IdWidth>(
+        &self,
+        mode: IdMode,
+        groups: &[Group],
+        lens: &[usize],
+    ) -> Result<(Vec<T>, Vec<T>, Vec<u64>)> {
+        let total = lens.iter().try_fold(0usize, |t, &n| t.checked_add(n)).unwrap_or(usize::MAX);
+        let what = || format!("the {total} pairs of {} groups", groups.len());
+        let (mut one, mut two, mut dist) =
+            (zeroed::<T>(total, what)?, zeroed::<T>(total, what)?, zeroed::<u64>(total, what)?);
+        let mut tasks = Vec::with_capacity(groups.len());
+        let (mut r1, mut r2, mut rd) = (&mut one[..], &mut two[..], &mut dist[..]);
+        for (g, &n) in groups.iter().zip(lens) {
+            let (h1, t1) = std::mem::take(&mut r1).split_at_mut(n);
+            let (h2, t2) = std::mem::take(&mut r2).split_at_mut(n);
+            let (hd, td) = std::mem::take(&mut rd).split_at_mut(n);
+            if n > 0 {
+                tasks.push((g, h1, h2, hd));
+            }
+            (r1, r2, rd) = (t1, t2, td);
+        }
+        let input = &self.input;
+        tasks.into_par_iter().try_for_each(|(g, one, two, dist)| -> Result<()> {
+            let m = g.rows.len();
+            let x = group_x(input, g)?;
+            all_sorted_into(&x, m, input.d, self.opts.metric, &mode.vals(input, &g.rows), T::out(one, two), dist)
+        })?;
+        Ok((one, two, dist))
     }
 
     /// Cuts a wave's pairs into batches of at most `batch_size` rows, built in parallel. A batch
     /// within one group slices that group's columns without copying.
     /// `rows`: the id columns are row numbers, gathered from the ids here.
+    /// `spans[g]`: where group `g`'s pairs are, `(part, offset, len)` in `parts`.
     fn build_batches(
         &self,
-        cols: Vec<Cols>,
+        parts: Vec<Cols>,
+        spans: &[(usize, usize, usize)],
         key_rows: &[u32],
         windows: &[Option<i64>],
         rows: bool,
@@ -375,10 +472,10 @@ impl PairStream {
         let mut batches: Vec<Vec<(usize, usize, usize)>> = Vec::new();
         let mut current: Vec<(usize, usize, usize)> = Vec::new();
         let mut room = self.batch_size;
-        for (g, Cols { dist, .. }) in cols.iter().enumerate() {
+        for (g, &(_, _, len)) in spans.iter().enumerate() {
             let mut at = 0;
-            while at < dist.len() {
-                let take = room.min(dist.len() - at);
+            while at < len {
+                let take = room.min(len - at);
                 current.push((g, at, at + take));
                 at += take;
                 room -= take;
@@ -394,17 +491,26 @@ impl PairStream {
         batches
             .par_iter()
             .map(|segments| {
-                let piece = |i: usize| -> Vec<ArrayRef> {
-                    let (g, s, e) = segments[i];
-                    let c = &cols[g];
+                // Pieces of the parts, contiguous segments of one part merged (a batch within one
+                // part is a slice, not a copy).
+                let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
+                for &(g, s, e) in segments {
+                    let (part, off, _) = spans[g];
+                    match pieces.last_mut() {
+                        Some(last) if last.0 == part && last.2 == off + s => last.2 = off + e,
+                        _ => pieces.push((part, off + s, off + e)),
+                    }
+                }
+                let piece = |&(part, s, e): &(usize, usize, usize)| -> Vec<ArrayRef> {
+                    let c = &parts[part];
                     vec![c.one.slice(s, e - s), c.two.slice(s, e - s), c.dist.slice(s, e - s)]
                 };
-                let mut parts: Vec<Vec<ArrayRef>> = (0..segments.len()).map(piece).collect();
-                let (a, b, dist) = if parts.len() == 1 {
-                    let p = parts.pop().unwrap_or_default();
+                let mut sliced: Vec<Vec<ArrayRef>> = pieces.iter().map(piece).collect();
+                let (a, b, dist) = if sliced.len() == 1 {
+                    let p = sliced.pop().unwrap_or_default();
                     (p[0].clone(), p[1].clone(), p[2].clone())
                 } else {
-                    let cat = |c: usize| concat(&parts.iter().map(|p| p[c].as_ref()).collect::<Vec<_>>());
+                    let cat = |c: usize| concat(&sliced.iter().map(|p| p[c].as_ref()).collect::<Vec<_>>());
                     (cat(0)?, cat(1)?, cat(2)?)
                 };
                 let starts: Option<Vec<i64>> = self.input.windows.as_ref().map(|_| {
