@@ -161,7 +161,8 @@ pub fn group_pairs(x: &[f64], m: usize, d: usize, rows: &[u32], opts: &PairOptio
     })
 }
 
-/// Every pair, sorted through a radix sort on `(dist_key, a << 16 | b)` (u64 payload past 65536 rows).
+/// Every pair: sorted as 8-byte words up to [`MAX_WORD_ROWS`] rows (see [`super::words`]), past
+/// that through a radix sort of `(dist_key, a << 32 | b)` items.
 fn all<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], sort: bool) -> Result<Pairs> {
     let m = aux.len();
     let group = || format!("the pairs of a group of {m} events");

@@ -11,8 +11,8 @@
 //!   short (a few dozen elements for millions of pairs), so the fix-up is cheap and cache-local;
 //!   the result is exactly the `(key, payload)` order.
 //!
-//! All of a group's pairs (the big case) use a leaner scheme, see [`super::words`]: 8-byte words
-//! (the key's top bits, then `(i, j)`), one stable scatter ([`scatter`]) by the most significant
+//! All of a group's pairs (the big case) use a leaner scheme, see `words.rs`: 8-byte words
+//! (the key's top bits, then `(i, j)`), one stable scatter (`scatter`) by the most significant
 //! varying bits, then per bucket, in cache, a counting sort and a finish by the full key.
 
 use rayon::prelude::*;
