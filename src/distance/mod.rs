@@ -17,6 +17,7 @@
 //! `scipy.spatial.distance` (see [`metric::Metric`]).
 
 pub mod cdist;
+mod columns;
 pub mod metric;
 pub mod pairs;
 pub mod pdist;
