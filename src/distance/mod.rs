@@ -5,7 +5,8 @@
 //! and building and sorting those rows, not computing distances, is what costs (scipy computes
 //! ~200M distances/s here, but scipy + argsort + gathering ids manages ~7M sorted rows/s). So the
 //! grouped path computes each group's distances straight into sort keys, sorts them with a
-//! radix sort ([`sort`]), and gathers the ids with Arrow's `take`, all multi-threaded with rayon.
+//! radix sort ([`sort`]; all pairs as 8-byte words, see `words.rs`) and writes the ids straight
+//! into the Arrow columns (other id types through Arrow's `take`), all multi-threaded with rayon.
 //!
 //! Layout: [`metric`] (the metrics and their inner loops), [`pdist`] / [`cdist`] (the matrix
 //! kernels, row blocks in parallel), [`pairs`] (one group's pairs: all, `top_k` or `max_distance`),
@@ -16,6 +17,7 @@
 //! `scipy.spatial.distance` (see [`metric::Metric`]).
 
 pub mod cdist;
+mod columns;
 pub mod metric;
 pub mod pairs;
 pub mod pdist;
@@ -24,6 +26,7 @@ pub mod rank;
 pub mod sort;
 pub mod stream;
 pub mod windowed;
+mod words;
 
 #[cfg(test)]
 mod tests;

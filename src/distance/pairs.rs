@@ -19,11 +19,13 @@
 //!   `top_k` too, a pair must satisfy both.
 //! - NaN distances (from NaN features) sort after every number.
 
+use arrow_buffer::Buffer;
 use rayon::prelude::*;
 
 use super::metric::{row_to_rows, Kernel};
 use super::pdist::{checked_pairs, pair_count, par_rows, row_upper, zeroed};
-use super::sort::{bucket_words, dist_key, key_dist, sort_bucket, sort_by_key_then_payload, WordDigits, RADIX_MIN_LEN};
+use super::sort::{dist_key, key_dist, sort_by_key_then_payload};
+use super::words::{self, MAX_WORD_ROWS};
 use super::{check_matrix, try_with_capacity, DistanceError, Metric, Result};
 
 /// `top_k` of a group over `max_group_events` when the caller gave none
@@ -159,7 +161,8 @@ pub fn group_pairs(x: &[f64], m: usize, d: usize, rows: &[u32], opts: &PairOptio
     })
 }
 
-/// Every pair, sorted through a radix sort on `(dist_key, a << 16 | b)` (u64 payload past 65536 rows).
+/// Every pair: sorted as 8-byte words up to [`MAX_WORD_ROWS`] rows (see [`super::words`]), past
+/// that through a radix sort of `(dist_key, a << 32 | b)` items.
 fn all<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], sort: bool) -> Result<Pairs> {
     let m = aux.len();
     let group = || format!("the pairs of a group of {m} events");
@@ -182,7 +185,7 @@ fn all<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], sort: bo
         }
         return Ok(Pairs { a, b, dist });
     }
-    if m <= 1 << 16 {
+    if m <= MAX_WORD_ROWS {
         all_sorted_words(k, x, d, aux, rows, len)
     } else {
         let mut items = zeroed::<(u64, u64)>(len, group)?;
@@ -192,88 +195,131 @@ fn all<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], sort: bo
     }
 }
 
-/// All pairs sorted, for groups of at most 65536 rows (the pair `(i, j)` fits in 32 bits).
-///
-/// 1. Each pair becomes one `u64` *word*: the top 32 bits of its [`dist_key`], then `i << 16 | j`
-///    (so that equal tops sort in `(i, j)` order): 8 bytes per pair, not the 16 of a padded
-///    `(u64, u32)`, and the full distance is not kept.
-/// 2. One parallel, stable scatter into 4096 buckets by the 12 most significant varying bits
-///    ([`bucket_words`]).
-/// 3. Each bucket, in parallel and in cache: a counting sort by the next 11 bits, then every run
-///    of equal digits is finished by recomputing its distances (the same operations in the same
-///    order as the row kernel, so bit-identical) and sorting `(full key, payload)`; the pairs are
-///    written straight to the output columns at the bucket's offset. Runs average a few pairs.
+/// All pairs sorted, for groups of at most [`MAX_WORD_ROWS`] rows: see [`super::words`].
 fn all_sorted_words<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], rows: &[u32], len: usize) -> Result<Pairs> {
-    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
     let m = aux.len();
     let group = || format!("the {len} pairs of a group of {m} events");
-    let mut words = zeroed::<u64>(len, group)?;
-    let (lo, hi) = (AtomicU32::new(u32::MAX), AtomicU32::new(0));
-    par_rows(m, &mut words, |i, out| {
-        let (mut rlo, mut rhi) = (u32::MAX, 0u32);
-        let mut buf = [0.0f64; 256];
-        let mut j0 = i + 1;
-        for chunk in out.chunks_mut(buf.len()) {
-            let dist = &mut buf[..chunk.len()];
-            row_range(k, x, d, aux, i, j0, dist);
-            for (t, (o, &v)) in chunk.iter_mut().zip(dist.iter()).enumerate() {
-                let top = (dist_key(v) >> 32) as u32;
-                rlo = rlo.min(top);
-                if top != u32::MAX {
-                    rhi = rhi.max(top);
-                }
-                *o = (u64::from(top) << 32) | ((i as u64) << 16) | (j0 + t) as u64;
-            }
-            j0 += chunk.len();
-        }
-        lo.fetch_min(rlo, Relaxed);
-        hi.fetch_max(rhi, Relaxed);
-    });
-    let digits = WordDigits::new(lo.into_inner(), hi.into_inner());
-    let one_bucket = len >= RADIX_MIN_LEN || digits.buckets() == 1;
-    let (mut words, starts) = bucket_words(words, &digits)?;
-    // The distances overwrite the words, bucket by bucket, once a bucket is copied out: 100 MB
-    // less of fresh memory to fault in for 12.5M pairs.
+    let g = words::Rows { k, x, d, aux };
+    let mut buckets = words::bucketed(g, len)?;
+    drop(std::mem::take(&mut buckets.spare));
     let (mut a, mut b) = (zeroed::<u32>(len, group)?, zeroed::<u32>(len, group)?);
-    // Each bucket with its slices of the output columns.
-    let mut tasks = Vec::with_capacity(starts.len());
-    let (mut ra, mut rb, mut rd) = (&mut a[..], &mut b[..], &mut words[..]);
-    for w in starts.windows(2) {
-        let n = w[1] - w[0];
-        if n == 0 {
-            continue;
-        }
-        let (ha, ta) = std::mem::take(&mut ra).split_at_mut(n);
-        let (hb, tb) = std::mem::take(&mut rb).split_at_mut(n);
-        let (hd, td) = std::mem::take(&mut rd).split_at_mut(n);
-        tasks.push((ha, hb, hd));
-        (ra, rb, rd) = (ta, tb, td);
+    words::finish(g, &mut buckets, rows, &mut a, &mut b);
+    Ok(Pairs { a, b, dist: f64_vec(buckets.words) })
+}
+
+/// The ids of a group's events by position, gathered into the id columns by
+/// [`all_sorted_buffers`]: 8-byte values (`Int64`, `UInt64` ids) or 4-byte ones (`Int32`,
+/// `UInt32` ids, or row numbers for ids that `take` gathers later).
+pub(crate) enum IdVals {
+    /// 8-byte ids.
+    Wide(Vec<u64>),
+    /// 4-byte ids or row numbers.
+    Narrow(Vec<u32>),
+}
+
+/// All pairs of a group of at most [`MAX_WORD_ROWS`] rows, sorted, as Arrow buffers: `id_1` and
+/// `id_2` (`vals` gathered, `len` values each) and the distances (`len` `f64`), written straight
+/// into the buffers the batches will share (no intermediate row numbers, no gather afterwards).
+/// The word sort's first buffer, free after its scatter, becomes `id_1` (or both 4-byte id
+/// columns), and the scatter buffer becomes the distances: memory that is faulted in once.
+pub(crate) fn all_sorted_buffers(
+    x: &[f64],
+    m: usize,
+    d: usize,
+    metric: Metric,
+    vals: &IdVals,
+) -> Result<(Buffer, Buffer, Buffer)> {
+    check_matrix("group", x, m, d)?;
+    let n = match vals {
+        IdVals::Wide(v) => v.len(),
+        IdVals::Narrow(v) => v.len(),
+    };
+    if n != m {
+        return Err(DistanceError::Shape(format!("{n} ids for {m} rows")));
     }
-    tasks.into_par_iter().for_each_init(
-        || (Vec::new(), Vec::new(), Vec::<(u64, u32)>::new()),
-        |(sorted, counts, items), (oa, ob, od)| {
-            let bucket = &*od;
-            let shift = sort_bucket(bucket, one_bucket, &digits, sorted, counts);
-            // Full keys in the bucket's run order: sorted but for inversions inside runs.
-            items.clear();
-            items.extend(sorted.iter().map(|&w| (0u64, w as u32)));
-            full_keys(k, x, d, aux, items);
-            let mut s = 0;
-            while s < sorted.len() {
-                let r = digits.run(sorted[s], shift);
-                let e = s + sorted[s..].iter().position(|&w| digits.run(w, shift) != r).unwrap_or(sorted.len() - s);
-                finish_sort(&mut items[s..e]);
-                s = e;
+    if m > MAX_WORD_ROWS {
+        return Err(DistanceError::InvalidArgument(format!("a group of {m} events is sorted by group_pairs")));
+    }
+    let group = || format!("the pairs of a group of {m} events");
+    checked_pairs::<[u64; 2]>(m, group)?;
+    let len = pair_count(m).unwrap_or(0);
+    if len == 0 {
+        return Ok((
+            Buffer::from_vec(Vec::<u64>::new()),
+            Buffer::from_vec(Vec::<u64>::new()),
+            Buffer::from_vec(Vec::<u64>::new()),
+        ));
+    }
+    let aux = metric.row_aux(x, m, d);
+    crate::dispatch_metric!(metric, k => {
+        let g = words::Rows { k, x, d, aux: &aux };
+        let mut buckets = words::bucketed(g, len)?;
+        let spare = std::mem::take(&mut buckets.spare);
+        let mut first = if spare.len() == len { spare } else { zeroed::<u64>(len, group)? };
+        let (one, two) = match vals {
+            IdVals::Wide(v) => {
+                let mut second = zeroed::<u64>(len, group)?;
+                words::finish(g, &mut buckets, v, &mut first, &mut second);
+                (Buffer::from_vec(first), Buffer::from_vec(second))
             }
-            for (((a, b), dist), &(key, p)) in oa.iter_mut().zip(ob.iter_mut()).zip(od.iter_mut()).zip(items.iter()) {
-                *a = rows[(p >> 16) as usize];
-                *b = rows[(p & 0xffff) as usize];
-                *dist = key_dist(key).to_bits();
+            IdVals::Narrow(v) => {
+                // SAFETY: `first` holds `len` initialised `u64`s, i.e. `2 * len` `u32`s (every bit
+                // pattern is a valid `u32`, and a `u64` buffer is aligned for `u32`).
+                let halves = unsafe { std::slice::from_raw_parts_mut(first.as_mut_ptr().cast::<u32>(), 2 * len) };
+                let (one, two) = halves.split_at_mut(len);
+                words::finish(g, &mut buckets, v, one, two);
+                let both = Buffer::from_vec(first);
+                (both.slice_with_length(0, len * 4), both.slice_with_length(len * 4, len * 4))
             }
-        },
-    );
-    let dist = f64_vec(words);
-    Ok(Pairs { a, b, dist })
+        };
+        Ok((one, two, Buffer::from_vec(buckets.words)))
+    })
+}
+
+/// Where [`all_sorted_into`] writes the ids: two columns of the width of the [`IdVals`].
+pub(crate) enum IdOut<'a> {
+    /// 8-byte ids.
+    Wide(&'a mut [u64], &'a mut [u64]),
+    /// 4-byte ids or row numbers.
+    Narrow(&'a mut [u32], &'a mut [u32]),
+}
+
+/// [`all_sorted_buffers`] into caller slices (a group's part of a wave's columns): `ids` and
+/// `dist` (the distances' bits) hold exactly the group's `m(m-1)/2` pairs.
+pub(crate) fn all_sorted_into(
+    x: &[f64],
+    m: usize,
+    d: usize,
+    metric: Metric,
+    vals: &IdVals,
+    ids: IdOut<'_>,
+    dist: &mut [u64],
+) -> Result<()> {
+    check_matrix("group", x, m, d)?;
+    let len = pair_count(m).filter(|_| m <= MAX_WORD_ROWS).unwrap_or(usize::MAX);
+    if dist.len() != len {
+        return Err(DistanceError::Shape(format!("{} distances for a group of {m} events", dist.len())));
+    }
+    if len == 0 {
+        return Ok(());
+    }
+    let aux = metric.row_aux(x, m, d);
+    crate::dispatch_metric!(metric, k => {
+        let g = words::Rows { k, x, d, aux: &aux };
+        let mut buckets = words::bucketed(g, len)?;
+        drop(std::mem::take(&mut buckets.spare));
+        match (vals, ids) {
+            (IdVals::Wide(v), IdOut::Wide(one, two)) if v.len() == m && one.len() == len && two.len() == len => {
+                words::finish(g, &mut buckets, v, one, two)
+            }
+            (IdVals::Narrow(v), IdOut::Narrow(one, two)) if v.len() == m && one.len() == len && two.len() == len => {
+                words::finish(g, &mut buckets, v, one, two)
+            }
+            _ => return Err(DistanceError::Shape(format!("id values or columns do not fit a group of {m} events"))),
+        }
+        dist.copy_from_slice(&buckets.words);
+        Ok(())
+    })
 }
 
 /// A vector of `f64` bit patterns as the `f64`s, without copying.
@@ -283,56 +329,6 @@ fn f64_vec(bits: Vec<u64>) -> Vec<f64> {
     // SAFETY: `u64` and `f64` have the same size and alignment and every bit pattern is a valid
     // `f64`, so the allocation (with its layout) and its `len` initialised values carry over.
     unsafe { Vec::from_raw_parts(ptr.cast::<f64>(), len, cap) }
-}
-
-/// Sets each item's key to the [`dist_key`] of its pair `(p >> 16, p & 0xffff)`, four pairs at a
-/// time (independent accumulators; each sum runs over the features in order, exactly as
-/// [`row_to_rows`], so the distances are bit-identical to the first computation).
-fn full_keys<K: Kernel>(k: K, x: &[f64], d: usize, aux: &[f64], items: &mut [(u64, u32)]) {
-    let split = |p: u32| ((p >> 16) as usize, (p & 0xffff) as usize);
-    let row = |r: usize| &x[r * d..(r + 1) * d];
-    let mut quads = items.chunks_exact_mut(4);
-    for q in &mut quads {
-        let (i0, j0) = split(q[0].1);
-        let (i1, j1) = split(q[1].1);
-        let (i2, j2) = split(q[2].1);
-        let (i3, j3) = split(q[3].1);
-        let (a0, b0, a1, b1) = (row(i0), row(j0), row(i1), row(j1));
-        let (a2, b2, a3, b3) = (row(i2), row(j2), row(i3), row(j3));
-        let (mut s0, mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0, 0.0);
-        for f in 0..d {
-            s0 = K::reduce(s0, K::term(a0[f], b0[f]));
-            s1 = K::reduce(s1, K::term(a1[f], b1[f]));
-            s2 = K::reduce(s2, K::term(a2[f], b2[f]));
-            s3 = K::reduce(s3, K::term(a3[f], b3[f]));
-        }
-        q[0].0 = dist_key(k.finish(s0, aux[i0], aux[j0]));
-        q[1].0 = dist_key(k.finish(s1, aux[i1], aux[j1]));
-        q[2].0 = dist_key(k.finish(s2, aux[i2], aux[j2]));
-        q[3].0 = dist_key(k.finish(s3, aux[i3], aux[j3]));
-    }
-    for e in quads.into_remainder() {
-        let (i, j) = split(e.1);
-        e.0 = dist_key(k.dist(row(i), row(j), aux[i], aux[j]));
-    }
-}
-
-/// Sorts one run (an insertion sort: runs are a few pairs long, and often sorted already).
-#[inline]
-fn finish_sort(items: &mut [(u64, u32)]) {
-    if items.len() > 24 {
-        items.sort_unstable();
-        return;
-    }
-    for t in 1..items.len() {
-        let e = items[t];
-        let mut s = t;
-        while s > 0 && items[s - 1] > e {
-            items[s] = items[s - 1];
-            s -= 1;
-        }
-        items[s] = e;
-    }
 }
 
 /// Row `i`'s distances to rows `i+1..` as `(dist_key, payload(j))` items.

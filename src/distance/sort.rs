@@ -11,15 +11,14 @@
 //!   short (a few dozen elements for millions of pairs), so the fix-up is cheap and cache-local;
 //!   the result is exactly the `(key, payload)` order.
 //!
-//! All of a group's pairs (the big case) use a leaner scheme, see `pairs::all_sorted_words`:
-//! 8-byte words `hi32(key) << 32 | i << 16 | j`, one stable 256-way scatter by the most
-//! significant varying bits ([`bucket_words`]), then per bucket, in cache, a counting sort by the
-//! next bits ([`sort_bucket`]) and a finish of each short run by the full key.
+//! All of a group's pairs (the big case) use a leaner scheme, see `words.rs`: 8-byte words
+//! (the key's top bits, then `(i, j)`), one stable scatter (`scatter`) by the most significant
+//! varying bits, then per bucket, in cache, a counting sort and a finish by the full key.
 
 use rayon::prelude::*;
 
 /// Below this many elements a comparison sort wins.
-pub(crate) const RADIX_MIN_LEN: usize = 1 << 15;
+const RADIX_MIN_LEN: usize = 1 << 15;
 const DIGIT_BITS: u32 = 11;
 const BUCKETS: usize = 1 << DIGIT_BITS;
 const RADIX_BITS: u32 = 2 * DIGIT_BITS;
@@ -121,7 +120,7 @@ fn radix_pass<T: Copy + Send + Sync>(
 /// A stable counting-sort scatter of `src` into `dst` by `digit` (in `0..buckets`), in parallel
 /// chunks; returns the start of every bucket in `dst` (plus `src.len()` at the end), or `None`
 /// (and `dst` untouched) when every element has the same digit.
-fn scatter<T: Copy + Send + Sync>(
+pub(crate) fn scatter<T: Copy + Send + Sync>(
     src: &[T],
     dst: &mut Vec<T>,
     buckets: usize,
@@ -172,127 +171,6 @@ fn scatter<T: Copy + Send + Sync>(
     // initialised all `len` positions.
     unsafe { dst.set_len(len) };
     Some(starts)
-}
-
-/// Digits of a *word* `hi32(dist_key) << 32 | payload` for the all-pairs sort ([`bucket_words`]):
-/// the top 32 bits of the key, minus the smallest, split into a bucket digit (the 12 most
-/// significant varying bits) and a sub-digit (the next 11). Both are monotone in the key, so
-/// sorting by them and then each *run* of equal `(bucket, sub-digit)` by the full key is exact.
-/// NaN (`hi32 = u32::MAX`) is clamped to the largest finite value's digits and so lands in the
-/// last run, where the full key puts it last.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WordDigits {
-    min: u32,
-    max: u32,
-    shift1: u32,
-    shift2: u32,
-    mask2: u32,
-}
-
-/// Bucket digit bits of [`WordDigits`]: 256 buckets, few enough for the scatter to stay TLB-friendly.
-const BUCKET_BITS: u32 = 8;
-/// Sub-digit bits of [`WordDigits`].
-const SUB_BITS: u32 = 14;
-
-impl WordDigits {
-    /// Digits for words whose non-NaN `hi32` span `min..=max` (`min > max`: no finite key).
-    pub(crate) fn new(min: u32, max: u32) -> Self {
-        let (min, max) = if min > max { (u32::MAX, u32::MAX) } else { (min, max) };
-        let span_bits = 32 - (max - min).leading_zeros();
-        let shift1 = span_bits.saturating_sub(BUCKET_BITS);
-        let bits2 = shift1.min(SUB_BITS);
-        Self { min, max, shift1, shift2: shift1 - bits2, mask2: (1u32 << bits2) - 1 }
-    }
-
-    #[inline(always)]
-    fn rel(&self, w: u64) -> u32 {
-        ((w >> 32) as u32).min(self.max) - self.min
-    }
-
-    /// The bucket digit, in `0..buckets()`.
-    #[inline(always)]
-    pub(crate) fn bucket(&self, w: u64) -> usize {
-        (self.rel(w) >> self.shift1) as usize
-    }
-
-    pub(crate) fn buckets(&self) -> usize {
-        (((self.max - self.min) >> self.shift1) + 1) as usize
-    }
-
-    /// Equal for the words of one run (same bucket and sub-digit, at the run shift that
-    /// [`sort_bucket`] returned).
-    #[inline(always)]
-    pub(crate) fn run(&self, w: u64, shift: u32) -> u32 {
-        self.rel(w) >> shift
-    }
-}
-
-/// Scatters `words` into buckets by [`WordDigits::bucket`] (stably, in parallel); returns the
-/// scattered words and the bucket boundaries (`buckets + 1` offsets). Below [`RADIX_MIN_LEN`]
-/// words, returns them unscattered as one range (not one bucket: see [`sort_bucket`]).
-pub(crate) fn bucket_words(words: Vec<u64>, digits: &WordDigits) -> super::Result<(Vec<u64>, Vec<usize>)> {
-    let len = words.len();
-    let buckets = digits.buckets();
-    if buckets == 1 || len < RADIX_MIN_LEN {
-        return Ok((words, vec![0, len]));
-    }
-    // The scatter's destination, reserved fallibly here (`scatter` then reuses the capacity).
-    let mut dst = super::try_with_capacity(len, || format!("sort scratch for {len} pairs"))?;
-    Ok(match scatter(&words, &mut dst, buckets, |&w| digits.bucket(w)) {
-        Some(starts) => (dst, starts),
-        None => {
-            let b = digits.bucket(words[0]);
-            let mut starts = vec![0; b + 1];
-            starts.resize(buckets + 1, len);
-            (words, starts)
-        }
-    })
-}
-
-/// Words (one bucket of [`bucket_words`] when `one_bucket`, else any words) into `out` ordered
-/// by run, payloads in order within a run; `counts` is scratch. Returns the run shift: the words
-/// `u`, `v` are in one run iff `run(u, shift) == run(v, shift)` ([`WordDigits::run`]). The
-/// sub-digit is coarsened for small buckets (about two counters per word) so that clearing the
-/// counters does not cost more than the words.
-pub(crate) fn sort_bucket(
-    bucket: &[u64],
-    one_bucket: bool,
-    digits: &WordDigits,
-    out: &mut Vec<u64>,
-    counts: &mut Vec<u32>,
-) -> u32 {
-    out.clear();
-    if !one_bucket || bucket.len() <= 64 || digits.mask2 == 0 {
-        out.extend_from_slice(bucket);
-        if !one_bucket || digits.mask2 != 0 {
-            // What a stable sort by run does to words in payload order (payloads are unique).
-            out.sort_unstable_by_key(|&w| (digits.run(w, digits.shift2), w as u32));
-        }
-        return digits.shift2;
-    }
-    let full_bits = 32 - digits.mask2.leading_zeros();
-    let bits = full_bits.min(usize::BITS - bucket.len().leading_zeros() + 1);
-    let shift = digits.shift2 + (full_bits - bits);
-    let mask = (1u32 << bits) - 1;
-    let sub = |w: u64| ((digits.rel(w) >> shift) & mask) as usize;
-    counts.clear();
-    counts.resize(mask as usize + 1, 0);
-    for &w in bucket {
-        counts[sub(w)] += 1;
-    }
-    let mut sum = 0;
-    for c in counts.iter_mut() {
-        let n = *c;
-        *c = sum;
-        sum += n;
-    }
-    out.resize(bucket.len(), 0);
-    for &w in bucket {
-        let s = &mut counts[sub(w)];
-        out[*s as usize] = w;
-        *s += 1;
-    }
-    shift
 }
 
 #[cfg(test)]

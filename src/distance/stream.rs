@@ -8,27 +8,26 @@
 //! output of a whole capture can be streamed; one group's pairs must fit (see [`super::pairs`]).
 //!
 //! Output order: groups by window start, then by key (nulls last), each group's pairs by distance
-//! (ties by `(id_1, id_2)`) or, with `sort = false`, by `(id_1, id_2)` order. Keys and ids are
-//! gathered with Arrow's `take`, so they keep their input type (strings, integers, dictionaries).
+//! (ties by `(id_1, id_2)`) or, with `sort = false`, by `(id_1, id_2)` order. Keys and ids keep
+//! their input type (strings, integers, dictionaries): see `columns.rs`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampNanosecondType, UInt32Type};
-use arrow_array::{
-    new_null_array, Array, ArrayRef, Float64Array, PrimitiveArray, RecordBatch, RecordBatchReader, StringArray,
-    UInt32Array,
-};
-use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_array::{new_null_array, Array, ArrayRef, PrimitiveArray, RecordBatch, RecordBatchReader};
+use arrow_buffer::Buffer;
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow_select::concat::concat;
 use rayon::prelude::*;
 
-use super::pairs::{group_pairs, PairOptions, Pairs};
-use super::pdist::{checked_pairs, pair_count};
+use super::columns::{repeat_runs, Cols, IdMode, IdWidth};
+use super::pairs::{all_sorted_buffers, all_sorted_into, group_pairs, PairOptions, Pairs};
+use super::pdist::{checked_pairs, pair_count, zeroed};
 use super::rank::{dense_rank, ordinal_rank};
-use super::{check_matrix, DistanceError, Result};
+use super::words::MAX_WORD_ROWS;
+use super::{check_matrix, try_with_capacity, DistanceError, Result};
 
 /// Pairs computed together before they are turned into batches.
 pub const WAVE_PAIRS: usize = 1 << 22;
@@ -106,6 +105,21 @@ pub fn pairs_schema(key: &DataType, id: &DataType) -> SchemaRef {
         Field::new("id_2", id.clone(), true),
         Field::new("distance", DataType::Float64, false),
     ]))
+}
+
+/// Whether a group of `m` events with these options is all pairs sorted through the word sort.
+fn all_sorted_words(m: usize, o: &PairOptions) -> bool {
+    m <= MAX_WORD_ROWS && o.sort && o.top_k.is_none() && o.max_distance.is_none()
+}
+
+/// A group's feature rows, gathered contiguous in the group's (id) order.
+fn group_x(input: &PairsInput, g: &Group) -> Result<Vec<f64>> {
+    let (m, d) = (g.rows.len(), input.d);
+    let mut x = try_with_capacity(m.saturating_mul(d), || format!("the features of {m} events"))?;
+    for &r in &g.rows {
+        x.extend_from_slice(&input.features[r as usize * d..(r as usize + 1) * d]);
+    }
+    Ok(x)
 }
 
 /// One `(window, key)` group: its window start and its rows in id order.
@@ -257,38 +271,118 @@ impl PairStream {
         }
         self.next_group = end;
         let (input, opts) = (&self.input, &self.opts);
-        let compute = |g: &Group| -> Result<Pairs> {
+        let mode = IdMode::of(&input.id);
+        let groups = &self.groups[start..end];
+        let windows: Vec<Option<i64>> = groups.iter().map(|g| g.window).collect();
+        let key_rows: Vec<u32> = groups.iter().map(|g| g.rows[0]).collect();
+        // Every group all pairs sorted (or nothing): the wave's columns are allocated once and
+        // each group writes its part, so batches are slices, never concatenated copies.
+        let word_sorted = |g: &Group| {
             let m = g.rows.len();
-            let Some(opts) = opts.for_group(m) else { return Ok(Pairs::default()) };
-            let d = input.d;
-            let mut x = super::try_with_capacity(m.saturating_mul(d), || format!("the features of {m} events"))?;
-            for &r in &g.rows {
-                x.extend_from_slice(&input.features[r as usize * d..(r as usize + 1) * d]);
-            }
-            group_pairs(&x, m, d, &g.rows, &opts)
+            opts.for_group(m).is_none_or(|o| m < 2 || all_sorted_words(m, &o))
         };
-        let results: Vec<Pairs> = self.groups[start..end].par_iter().map(compute).collect::<Result<_>>()?;
-        let windows: Vec<Option<i64>> = self.groups[start..end].iter().map(|g| g.window).collect();
-        self.pairs += results.iter().map(|p| p.len() as u64).sum::<u64>();
-        self.paired_groups += results.iter().filter(|p| !p.is_empty()).count() as u64;
-        let batches = self.build_batches(results, &windows)?;
+        let (parts, spans, paired) = if groups.len() > 1 && groups.iter().all(word_sorted) {
+            let lens: Vec<usize> = groups
+                .iter()
+                .map(|g| if opts.for_group(g.rows.len()).is_some() { pair_count(g.rows.len()).unwrap_or(0) } else { 0 })
+                .collect();
+            let part = match mode {
+                IdMode::I64 | IdMode::U64 => {
+                    let (one, two, dist) = self.wave_into::<u64>(mode, groups, &lens)?;
+                    mode.arrays(Buffer::from_vec(one), Buffer::from_vec(two), Buffer::from_vec(dist))
+                }
+                IdMode::I32 | IdMode::U32 | IdMode::Take => {
+                    let (one, two, dist) = self.wave_into::<u32>(mode, groups, &lens)?;
+                    mode.arrays(Buffer::from_vec(one), Buffer::from_vec(two), Buffer::from_vec(dist))
+                }
+            };
+            let mut off = 0;
+            let spans: Vec<(usize, usize, usize)> = lens
+                .iter()
+                .map(|&n| {
+                    off += n;
+                    (0, off - n, n)
+                })
+                .collect();
+            let paired = lens.iter().filter(|&&n| n > 0).count();
+            (vec![part], spans, paired)
+        } else {
+            let compute = |g: &Group| -> Result<Cols> {
+                let m = g.rows.len();
+                let Some(opts) = opts.for_group(m) else { return mode.cols(input, Pairs::default()) };
+                let x = group_x(input, g)?;
+                if (2..=MAX_WORD_ROWS).contains(&m) && all_sorted_words(m, &opts) {
+                    // All pairs sorted (the big output): ids written straight into the columns.
+                    let vals = mode.vals(input, &g.rows);
+                    let (one, two, dist) = all_sorted_buffers(&x, m, input.d, opts.metric, &vals)?;
+                    return Ok(mode.arrays(one, two, dist));
+                }
+                mode.cols(input, group_pairs(&x, m, input.d, &g.rows, &opts)?)
+            };
+            let parts: Vec<Cols> = groups.par_iter().map(compute).collect::<Result<_>>()?;
+            let spans = parts.iter().enumerate().map(|(g, c)| (g, 0, c.dist.len())).collect();
+            let paired = parts.iter().filter(|c| !c.dist.is_empty()).count();
+            (parts, spans, paired)
+        };
+        self.paired_groups += paired as u64;
+        self.pairs += parts.iter().map(|c| c.dist.len() as u64).sum::<u64>();
+        let batches = self.build_batches(parts, &spans, &key_rows, &windows, matches!(mode, IdMode::Take))?;
         self.pending.extend(batches);
         Ok(true)
     }
 
+    /// A wave of word-sorted groups written into one set of columns (`lens[g]` pairs each):
+    /// `(id_1, id_2, distance bits)`.
+    fn wave_into<T: IdWidth>(
+        &self,
+        mode: IdMode,
+        groups: &[Group],
+        lens: &[usize],
+    ) -> Result<(Vec<T>, Vec<T>, Vec<u64>)> {
+        let total = lens.iter().try_fold(0usize, |t, &n| t.checked_add(n)).unwrap_or(usize::MAX);
+        let what = || format!("the {total} pairs of {} groups", groups.len());
+        let (mut one, mut two, mut dist) =
+            (zeroed::<T>(total, what)?, zeroed::<T>(total, what)?, zeroed::<u64>(total, what)?);
+        let mut tasks = Vec::with_capacity(groups.len());
+        let (mut r1, mut r2, mut rd) = (&mut one[..], &mut two[..], &mut dist[..]);
+        for (g, &n) in groups.iter().zip(lens) {
+            let (h1, t1) = std::mem::take(&mut r1).split_at_mut(n);
+            let (h2, t2) = std::mem::take(&mut r2).split_at_mut(n);
+            let (hd, td) = std::mem::take(&mut rd).split_at_mut(n);
+            if n > 0 {
+                tasks.push((g, h1, h2, hd));
+            }
+            (r1, r2, rd) = (t1, t2, td);
+        }
+        let input = &self.input;
+        tasks.into_par_iter().try_for_each(|(g, one, two, dist)| -> Result<()> {
+            let m = g.rows.len();
+            let x = group_x(input, g)?;
+            all_sorted_into(&x, m, input.d, self.opts.metric, &mode.vals(input, &g.rows), T::out(one, two), dist)
+        })?;
+        Ok((one, two, dist))
+    }
+
     /// Cuts a wave's pairs into batches of at most `batch_size` rows, built in parallel. A batch
     /// within one group slices that group's columns without copying.
-    fn build_batches(&self, results: Vec<Pairs>, windows: &[Option<i64>]) -> Result<Vec<RecordBatch>> {
-        let cols: Vec<(UInt32Array, UInt32Array, Float64Array)> =
-            results.into_iter().map(|p| (p.a.into(), p.b.into(), p.dist.into())).collect();
+    /// `rows`: the id columns are row numbers, gathered from the ids here.
+    /// `spans[g]`: where group `g`'s pairs are, `(part, offset, len)` in `parts`.
+    fn build_batches(
+        &self,
+        parts: Vec<Cols>,
+        spans: &[(usize, usize, usize)],
+        key_rows: &[u32],
+        windows: &[Option<i64>],
+        rows: bool,
+    ) -> Result<Vec<RecordBatch>> {
         // Segments: (group index, start, end) pieces of each batch.
         let mut batches: Vec<Vec<(usize, usize, usize)>> = Vec::new();
         let mut current: Vec<(usize, usize, usize)> = Vec::new();
         let mut room = self.batch_size;
-        for (g, (_, _, dist)) in cols.iter().enumerate() {
+        for (g, &(_, _, len)) in spans.iter().enumerate() {
             let mut at = 0;
-            while at < dist.len() {
-                let take = room.min(dist.len() - at);
+            while at < len {
+                let take = room.min(len - at);
                 current.push((g, at, at + take));
                 at += take;
                 room -= take;
@@ -304,27 +398,43 @@ impl PairStream {
         batches
             .par_iter()
             .map(|segments| {
-                let piece = |i: usize| -> Vec<ArrayRef> {
-                    let (g, s, e) = segments[i];
-                    let (a, b, dist) = &cols[g];
-                    vec![Arc::new(a.slice(s, e - s)), Arc::new(b.slice(s, e - s)), Arc::new(dist.slice(s, e - s))]
+                // Pieces of the parts, contiguous segments of one part merged (a batch within one
+                // part is a slice, not a copy).
+                let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
+                for &(g, s, e) in segments {
+                    let (part, off, _) = spans[g];
+                    match pieces.last_mut() {
+                        Some(last) if last.0 == part && last.2 == off + s => last.2 = off + e,
+                        _ => pieces.push((part, off + s, off + e)),
+                    }
+                }
+                let piece = |&(part, s, e): &(usize, usize, usize)| -> Vec<ArrayRef> {
+                    let c = &parts[part];
+                    vec![c.one.slice(s, e - s), c.two.slice(s, e - s), c.dist.slice(s, e - s)]
                 };
-                let mut parts: Vec<Vec<ArrayRef>> = (0..segments.len()).map(piece).collect();
-                let (a, b, dist) = if parts.len() == 1 {
-                    let p = parts.pop().unwrap_or_default();
+                let mut sliced: Vec<Vec<ArrayRef>> = pieces.iter().map(piece).collect();
+                let (a, b, dist) = if sliced.len() == 1 {
+                    let p = sliced.pop().unwrap_or_default();
                     (p[0].clone(), p[1].clone(), p[2].clone())
                 } else {
-                    let cat = |c: usize| concat(&parts.iter().map(|p| p[c].as_ref()).collect::<Vec<_>>());
+                    let cat = |c: usize| concat(&sliced.iter().map(|p| p[c].as_ref()).collect::<Vec<_>>());
                     (cat(0)?, cat(1)?, cat(2)?)
                 };
                 let starts: Option<Vec<i64>> = self.input.windows.as_ref().map(|_| {
                     segments.iter().flat_map(|&(g, s, e)| std::iter::repeat_n(windows[g].unwrap_or(0), e - s)).collect()
                 });
                 // A group has one key: the key column is runs of one value per segment.
-                let key_runs: Vec<(u32, usize)> =
-                    segments.iter().map(|&(g, s, e)| (cols[g].0.value(s), e - s)).collect();
+                let key_runs: Vec<(u32, usize)> = segments.iter().map(|&(g, s, e)| (key_rows[g], e - s)).collect();
                 let key = repeat_runs(&self.input.key, &key_runs)?;
-                self.batch(key, a.as_primitive::<UInt32Type>(), b.as_primitive::<UInt32Type>(), dist, starts)
+                let (a, b) = if rows {
+                    let take = |idx: &ArrayRef| {
+                        arrow_select::take::take(self.input.id.as_ref(), idx.as_primitive::<UInt32Type>(), None)
+                    };
+                    (take(&a)?, take(&b)?)
+                } else {
+                    (a, b)
+                };
+                self.batch(key, a, b, dist, starts)
             })
             .collect()
     }
@@ -332,12 +442,11 @@ impl PairStream {
     fn batch(
         &self,
         key: ArrayRef,
-        a: &UInt32Array,
-        b: &UInt32Array,
+        a: ArrayRef,
+        b: ArrayRef,
         dist: ArrayRef,
         starts: Option<Vec<i64>>,
     ) -> Result<RecordBatch> {
-        let take = |values: &ArrayRef, idx: &UInt32Array| arrow_select::take::take(values.as_ref(), idx, None);
         let (window_start, window_end): (ArrayRef, ArrayRef) = match (starts, &self.input.windows) {
             (Some(starts), Some((_, w))) => {
                 let ends: Vec<i64> = starts.iter().map(|s| s + w).collect();
@@ -355,36 +464,9 @@ impl PairStream {
                 (nulls.clone(), nulls)
             }
         };
-        let columns = vec![key, window_start, window_end, take(&self.input.id, a)?, take(&self.input.id, b)?, dist];
+        let columns = vec![key, window_start, window_end, a, b, dist];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
-}
-
-/// `values[row]` repeated `n` times for each `(row, n)` of `runs`, concatenated. Strings (the
-/// usual key, an IP address) are written directly, a few bytes per row; other types go through
-/// `take`.
-fn repeat_runs(values: &ArrayRef, runs: &[(u32, usize)]) -> Result<ArrayRef> {
-    if let Some(s) = values.as_string_opt::<i32>() {
-        let bytes: usize = runs.iter().map(|&(r, n)| s.value(r as usize).len() * n).sum();
-        if bytes <= i32::MAX as usize && runs.iter().all(|&(r, _)| s.is_valid(r as usize)) {
-            let rows: usize = runs.iter().map(|&(_, n)| n).sum();
-            let (mut offsets, mut data) = (Vec::with_capacity(rows + 1), Vec::with_capacity(bytes));
-            offsets.push(0i32);
-            for &(r, n) in runs {
-                let v = s.value(r as usize).as_bytes();
-                for _ in 0..n {
-                    data.extend_from_slice(v);
-                    offsets.push(data.len() as i32);
-                }
-            }
-            // Offsets are monotone and within `data` (at most i32::MAX bytes), and `data` is
-            // whole copies of valid strings.
-            let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-            return Ok(Arc::new(StringArray::try_new(offsets, Buffer::from_vec(data), None)?));
-        }
-    }
-    let idx: UInt32Array = runs.iter().flat_map(|&(r, n)| std::iter::repeat_n(r, n)).collect::<Vec<u32>>().into();
-    Ok(arrow_select::take::take(values.as_ref(), &idx, None)?)
 }
 
 impl Iterator for PairStream {

@@ -150,7 +150,9 @@ fn all_pairs_sorted_are_exactly_pdist_sorted_with_nan_and_ties() {
     // Sizes around the scatter threshold, many ties (rounded features), NaN and infinite rows,
     // a group of identical rows (one run), and every metric: bit-identical to pdist, sorted by
     // (key, a, b).
-    let cases: [(usize, usize, f64); 5] = [(30, 3, 1.0), (300, 4, 1.0), (700, 3, 4.0), (900, 9, 1e6), (260, 2, 0.0)];
+    // (1500, 2, 20.0): 1.1M pairs on a coarse grid, so buckets hold long runs of equal keys.
+    let cases: [(usize, usize, f64); 6] =
+        [(30, 3, 1.0), (300, 4, 1.0), (700, 3, 4.0), (900, 9, 1e6), (260, 2, 0.0), (1500, 2, 20.0)];
     for (m, d, scale) in cases {
         let mut x: Vec<f64> = lcg(m as u64, m * d).iter().map(|v| (v * scale).round() / 7.0).collect();
         if m > 100 {
@@ -363,4 +365,54 @@ fn windowed_pairs_count_large_groups_per_window() {
     assert_eq!((w.large_groups(), w.large_group_events()), (1, 3));
     assert_eq!(w.take_large_groups(), vec![LargeGroupInfo { key: "7".into(), window: Some(0), events: 3 }]);
     assert!(w.take_large_groups().is_empty());
+}
+
+#[test]
+fn stream_ids_are_the_same_whether_written_directly_or_taken() {
+    // Int64/UInt64/Int32/UInt32 ids are written by the kernel, strings through `take`: same rows.
+    // One group above the scatter threshold, small ones, and batches that cut across groups.
+    let n = 420;
+    let keys: Vec<&str> = (0..n)
+        .map(|r| {
+            if r % 7 == 0 {
+                "small"
+            } else if r % 11 == 0 {
+                "x"
+            } else {
+                "big"
+            }
+        })
+        .collect();
+    let raw: Vec<i64> = (0..n as i64).map(|r| (r * 7919) % 1009).collect();
+    let features: Vec<f64> = lcg(9, n * 3).iter().map(|v| (v * 8.0).round()).collect();
+    let run = |id: ArrayRef| {
+        let input = PairsInput::new(Arc::new(StringArray::from(keys.clone())), id, features.clone(), 3).unwrap();
+        let stream = PairStream::new(input, PairOptions::new(Metric::Euclidean), 7777).unwrap();
+        let mut rows = Vec::new();
+        for b in stream {
+            let b = b.unwrap();
+            let as_i64 = |name| arrow_cast::cast(column(&b, name), &arrow_schema::DataType::Int64).unwrap();
+            let (a, c) = (as_i64("id_1"), as_i64("id_2"));
+            let (a, c) = (a.as_primitive::<Int64Type>(), c.as_primitive::<Int64Type>());
+            let k = column(&b, "key").as_string::<i32>();
+            let dist = column(&b, "distance").as_primitive::<Float64Type>();
+            for t in 0..b.num_rows() {
+                rows.push((k.value(t).to_string(), a.value(t), c.value(t), dist.value(t).to_bits()));
+            }
+        }
+        rows
+    };
+    let want = run(Arc::new(Int64Array::from(raw.clone())));
+    assert_eq!(want.len(), 60 * 59 / 2 + 33 * 32 / 2 + 327 * 326 / 2);
+    let padded: Vec<String> = raw.iter().map(|v| format!("{v:06}")).collect();
+    let others: [ArrayRef; 4] = [
+        Arc::new(arrow_array::UInt64Array::from(raw.iter().map(|&v| v as u64).collect::<Vec<_>>())),
+        Arc::new(arrow_array::Int32Array::from(raw.iter().map(|&v| v as i32).collect::<Vec<_>>())),
+        Arc::new(arrow_array::UInt32Array::from(raw.iter().map(|&v| v as u32).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(padded)),
+    ];
+    for id in others {
+        let ty = id.data_type().clone();
+        assert!(run(id) == want, "{ty}");
+    }
 }
