@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _native
+from ._events import NETFLOW_SCHEMA
 from ._kafka import DEFAULT_BOOTSTRAP, Consumer, ProduceReport, _file_size, produce, read_to_end
 from ._progress import Progress
 from ._reader import PacketReader
@@ -427,17 +428,7 @@ Layout = Literal["native", "suricata"]
 #: pipeline decodes them as it decodes the generator's), then the flow's own identifiers.
 SURICATA_SCHEMA = pa.schema(
     [
-        ("eventid", pa.string()),
-        ("src_ip4", pa.string()),
-        ("dst_ip4", pa.string()),
-        ("dst_port", pa.int32()),
-        ("src_port", pa.int32()),
-        ("duration", pa.float64()),
-        ("in_bytes", pa.int64()),
-        ("in_packets", pa.int64()),
-        ("out_bytes", pa.int64()),
-        ("out_packets", pa.int64()),
-        ("@timestamp", pa.timestamp("us", tz="UTC")),
+        *NETFLOW_SCHEMA,
         ("nproto", pa.int32()),
         ("flow_start", pa.timestamp("us", tz="UTC")),
         ("flow_id", pa.uint64()),

@@ -45,6 +45,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import pyarrow as pa
 
 from . import _native
+from ._events import NETFLOW_SCHEMA
 from ._kafka import DEFAULT_BOOTSTRAP, _config
 from ._types import Metric
 from .distance import (
@@ -134,23 +135,6 @@ class PipelineReport:
         return s + (f" [{self.stopped}]" if self.stopped else "")
 
 
-#: The netflow event columns and types (the pipeline's JSON input; what
-#: :func:`pktstream.testing.netflow.events` generates).
-NETFLOW_SCHEMA = pa.schema(
-    [
-        ("eventid", pa.string()),
-        ("src_ip4", pa.string()),
-        ("dst_ip4", pa.string()),
-        ("dst_port", pa.int32()),
-        ("src_port", pa.int32()),
-        ("duration", pa.float64()),
-        ("in_bytes", pa.int64()),
-        ("in_packets", pa.int64()),
-        ("out_bytes", pa.int64()),
-        ("out_packets", pa.int64()),
-        ("@timestamp", pa.timestamp("us", tz="UTC")),
-    ]
-)
 
 
 def input_schema(key: str, id: str, time: str, features: Sequence[str]) -> pa.Schema:

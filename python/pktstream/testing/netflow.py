@@ -39,7 +39,7 @@ from typing import List, Optional, Union
 import numpy as np
 import pyarrow as pa
 
-from ..pipelines import NETFLOW_SCHEMA
+from .._events import NETFLOW_SCHEMA
 
 __all__ = ["SCHEMA", "events", "main"]
 
