@@ -3,6 +3,7 @@
 
 mod admin;
 mod archive;
+mod consumer;
 mod distance;
 mod errors;
 mod flows;
