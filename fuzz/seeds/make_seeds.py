@@ -11,6 +11,7 @@ decode_frame target reads).
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import shutil
 import struct
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PCAPS = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/work/shared/pcaps")
+PCAPS = Path("/work/shared/pcaps")
 PY = sys.executable
 
 # (file in PCAP_DIR, why it is here)
@@ -100,6 +101,12 @@ def frames(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def main() -> None:
+    global PCAPS
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("pcap_dir", nargs="?", type=Path, default=PCAPS, help="the capture corpus (default %(default)s)")
+    PCAPS = p.parse_args().pcap_dir
+    if not (PCAPS / "MANIFEST.tsv").is_file():  # checked before anything is deleted
+        sys.exit(f"{PCAPS}: no MANIFEST.tsv there: not a capture corpus")
     rf, df = HERE / "read_file", HERE / "decode_frame"
     for d in (rf, df):
         shutil.rmtree(d, ignore_errors=True)
