@@ -2,7 +2,7 @@
 # Proves the wheel on a machine with no Rust, no compiler and no -dev packages:
 #   1. a minimal Debian bookworm root made with debootstrap (cached in ~/.cache/pktstream/wheel-root)
 #      holding only runtime packages: python3 + venv, Java 17 (JRE, for Apache Kafka and PySpark),
-#      tshark (the decoding oracle), iproute2 (veth pairs for live capture), openssl (the test CA);
+#      tshark and tcpdump (the decoding and filtering oracles), iproute2 (veth pairs for live capture), openssl (the test CA);
 #   2. a new venv inside it, where pip installs the wheel with only what pip pulls from PyPI;
 #   3. the tests, copied outside any checkout (no python/ beside them), run by pytest with
 #      --import-mode=importlib against the installed package: decoding the corpus against tshark,
@@ -18,7 +18,7 @@ CACHE="${PKTSTREAM_CACHE:-$HOME/.cache/pktstream}"
 ROOT="$CACHE/wheel-root"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITE=bookworm
-PACKAGES=(python3 python3-venv ca-certificates iproute2 openssl procps tshark openjdk-17-jre-headless)
+PACKAGES=(python3 python3-venv ca-certificates iproute2 openssl procps tshark tcpdump openjdk-17-jre-headless)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -70,14 +70,21 @@ if [ ! -f "$ROOT/.complete" ]; then
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates "$SUITE" "$ROOT" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
     || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  touch "$ROOT/.complete"
+fi
+
+# The runtime packages, installed again whenever the list changes (the cached root records the
+# list it has in .complete; a root from before this check has an empty one).
+if [ "$(cat "$ROOT/.complete")" != "${PACKAGES[*]}" ]; then
+  mounted && { echo "check_wheel: $ROOT has mounts; not touching it" >&2; exit 1; }
   mount_all
   log "runtime packages: ${PACKAGES[*]}"
   chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive sh -c "
     echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections &&
     apt-get update -qq && apt-get install -y -qq --no-install-recommends ${PACKAGES[*]} >/dev/null" \
-    || { echo "check_wheel: apt-get in the root failed" >&2; exit 1; }
+    || { unmount_all; echo "check_wheel: apt-get in the root failed" >&2; exit 1; }
   unmount_all
-  touch "$ROOT/.complete"
+  echo "${PACKAGES[*]}" > "$ROOT/.complete"
 fi
 
 # The root must stay free of build tools: that is the point of the check.

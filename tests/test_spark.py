@@ -515,12 +515,16 @@ def test_missing_options_fail_clearly(spark, bad):
 @pytest.mark.parametrize(
     "name", ["pktstream.spark._schema", "pktstream.spark._decode", "pktstream.spark._pcap", "pktstream.spark._frames"]
 )
-def test_docstring_examples(name, monkeypatch):
+def test_docstring_examples(name, monkeypatch, spark):
+    """The Spark modules' examples on the suite's local session (tests/test_docs.py runs them too;
+    this file is also what the installed wheel's check runs)."""
     import doctest
     import importlib
 
     monkeypatch.chdir(DATA.parents[1])
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    module = importlib.import_module(name)
+    globs = {**vars(module), "spark": spark}
+    result = doctest.testmod(module, globs=globs, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
 
 
