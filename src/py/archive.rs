@@ -228,6 +228,8 @@ fn archive_run(
         };
         writer::run(&mut consumer, target, &opts, &mut progress_cb, &mut interrupted)
     });
+    // Leaving the group can wait on the broker: never with the GIL held.
+    py.detach(move || drop(consumer));
     let report = result.map_err(archive_to_py)?;
     let d = report_dict(py, &report, &opts.topic)?;
     if report.interrupted {
