@@ -223,7 +223,10 @@ def test_ctrl_c_closes_and_commits(bootstrap, topic_factory, mixed, tmp_path):
     out = tmp_path / "arch"
     cmd = [sys.executable, "-m", "pktstream.cli", "archive", "-t", topic, "-o", str(out), "-b", bootstrap,
            "-g", "sigint", "--roll-packets", "300"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT ignored at start, as in a process started in the background (how CI starts the suite):
+    # the archiver must still end cleanly on it.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (out.exists() and any(n.endswith(".pcap") for n in os.listdir(out))):
         time.sleep(0.05)
