@@ -78,21 +78,12 @@ def test_gzip_nanosecond_and_big_endian_files_read_back(tmp_path: Path) -> None:
     assert gzip.decompress((tmp_path / "a.pcap.gz").read_bytes())[24:] == records(SAMPLE)
 
 
-def test_snaplen_cuts_frames_and_keeps_the_wire_length() -> None:
-    buf = io.BytesIO()
-    with pktstream.PcapWriter(buf, snaplen=64, link_type=101) as w:
+def test_snaplen_cuts_frames_and_keeps_the_wire_length(tmp_path: Path) -> None:
+    path = tmp_path / "cut.pcap"
+    with pktstream.PcapWriter(path, snaplen=64, link_type=101) as w:
         w.write(1_000_000_000, b"\x45" + b"\x00" * 99)
-    got = pktstream.read_pcap(_spill(buf), columns=["caplen", "wirelen", "link_type"])
+    got = pktstream.read_pcap(path, columns=["caplen", "wirelen", "link_type"])
     assert got.to_pylist() == [{"caplen": 64, "wirelen": 100, "link_type": 101}]
-
-
-def _spill(buf: io.BytesIO) -> str:
-    import tempfile
-
-    f = tempfile.NamedTemporaryFile(suffix=".pcap", delete=False)
-    f.write(buf.getvalue())
-    f.close()
-    return f.name
 
 
 def test_hostile_rows_are_refused_or_skipped_not_written() -> None:

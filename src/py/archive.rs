@@ -5,73 +5,56 @@
 //! `clean_parts(prefix)` for the archiver, an `opener(name)` returning a readable stream for the
 //! query. Their bytes cross in chunks of about 1 MiB, the GIL taken once per chunk.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 
-use super::errors::to_py;
+use super::errors::{to_py, Stop};
 use super::kafka::{config_pairs, kafka_to_py, seconds};
+use super::pystream::{buffered, py_io, PyRead, PyWrite};
 use crate::archive::names;
 use crate::archive::query::{self, Filter, LocalFiles, Opener, QueryFile};
 use crate::archive::rolling::{ArchiveReport, FileOut, LocalDir, RollOptions, Target};
 use crate::archive::writer::{self, ArchiveError, ArchiveOptions};
 use crate::error::Error;
-use crate::kafka::{consumer_config, Consumer, ConsumerOptions, Format, KafkaError, TsUnit};
+use crate::kafka::{consumer_config, Consumer, ConsumerOptions, Format, TsUnit};
 use crate::schema::SchemaOptions;
 
-/// Bytes handed to or taken from Python at a time.
-const CHUNK: usize = 1 << 20;
-
-fn py_io(e: PyErr) -> io::Error {
-    io::Error::other(Python::attach(|py| e.value(py).to_string()))
-}
-
-/// A writable Python stream, written in chunks.
+/// A file on a pyarrow filesystem being written: `target.open(name)`'s stream, published by
+/// `target.publish(stream, name)`.
 struct PyFileOut {
     target: Py<PyAny>,
-    stream: Py<PyAny>,
+    out: BufWriter<PyWrite>,
     name: String,
-    buf: Vec<u8>,
-}
-
-impl PyFileOut {
-    fn drain(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        Python::attach(|py| self.stream.call_method1(py, "write", (PyBytes::new(py, &self.buf),)).map(drop))
-            .map_err(py_io)?;
-        self.buf.clear();
-        Ok(())
-    }
 }
 
 impl Write for PyFileOut {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.drain()?;
-        }
-        Ok(data.len())
+        self.out.write(data)
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.out.write_all(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.drain()
+        self.out.flush()
     }
 }
 
 impl FileOut for PyFileOut {
-    fn publish(mut self: Box<Self>) -> io::Result<String> {
-        self.drain()?;
-        Python::attach(|py| self.target.call_method1(py, "publish", (&self.stream, &self.name))?.extract(py))
-            .map_err(py_io)
+    fn publish(self: Box<Self>) -> io::Result<String> {
+        let PyWrite(stream) = self.out.into_inner().map_err(|e| e.into_error())?;
+        Python::attach(|py| self.target.call_method1(py, "publish", (stream, &self.name))?.extract(py)).map_err(py_io)
     }
 
     fn discard(self: Box<Self>) -> io::Result<()> {
-        Python::attach(|py| self.stream.call_method0(py, "close").map(drop)).map_err(py_io)
+        // What is still buffered is dropped, not written.
+        let (PyWrite(stream), _) = self.out.into_parts();
+        Python::attach(|py| stream.call_method0(py, "close").map(drop)).map_err(py_io)
     }
 }
 
@@ -82,36 +65,11 @@ impl Target for PyTarget {
     fn create(&mut self, name: &str) -> io::Result<Box<dyn FileOut>> {
         let stream = Python::attach(|py| self.0.call_method1(py, "open", (name,))).map_err(py_io)?;
         let target = Python::attach(|py| self.0.clone_ref(py));
-        Ok(Box::new(PyFileOut { target, stream, name: name.to_string(), buf: Vec::with_capacity(CHUNK) }))
+        Ok(Box::new(PyFileOut { target, out: buffered(stream), name: name.to_string() }))
     }
 
     fn clean_parts(&mut self, prefix: &str) -> io::Result<()> {
         Python::attach(|py| self.0.call_method1(py, "clean_parts", (prefix,)).map(drop)).map_err(py_io)
-    }
-}
-
-/// A readable Python stream, read in chunks.
-struct PyReader {
-    stream: Py<PyAny>,
-    buf: Vec<u8>,
-    at: usize,
-}
-
-impl Read for PyReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.at == self.buf.len() {
-            let chunk: Vec<u8> = Python::attach(|py| {
-                let got = self.stream.call_method1(py, "read", (CHUNK,))?;
-                got.extract::<Vec<u8>>(py).or_else(|_| got.call_method0(py, "to_pybytes")?.extract(py))
-            })
-            .map_err(py_io)?;
-            self.buf = chunk;
-            self.at = 0;
-        }
-        let n = out.len().min(self.buf.len() - self.at);
-        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
     }
 }
 
@@ -121,7 +79,7 @@ struct PyOpener(Py<PyAny>);
 impl Opener for PyOpener {
     fn open(&self, name: &str) -> io::Result<Box<dyn Read + Send>> {
         let stream = Python::attach(|py| self.0.call1(py, (name,))).map_err(py_io)?;
-        Ok(Box::new(PyReader { stream, buf: Vec::new(), at: 0 }))
+        Ok(Box::new(PyRead::new(stream)))
     }
 }
 
@@ -206,25 +164,14 @@ fn archive_run(
         headers: false,
     };
     let mut consumer = Consumer::new(cfg, copts).map_err(kafka_to_py)?;
-    let mut raised: Option<PyErr> = None;
+    let stop = Stop::default();
     let result = py.detach(|| {
-        let raised_cell = std::cell::RefCell::new(&mut raised);
-        let mut interrupted = || {
-            Python::attach(|py| py.check_signals()).map_err(|e| {
-                **raised_cell.borrow_mut() = Some(e);
-                KafkaError::Core(Error::Interrupted)
-            })
-        };
+        let mut interrupted = || Ok(stop.check(|_| Ok(()))?);
         let mut progress_cb = |r: &ArchiveReport| {
-            let Some(cb) = &progress else { return Ok(()) };
-            Python::attach(|py| {
-                py.check_signals()?;
-                cb.call1(py, (report_dict(py, r, &topic)?,)).map(drop)
-            })
-            .map_err(|e| {
-                **raised_cell.borrow_mut() = Some(e);
-                KafkaError::Core(Error::Interrupted)
-            })
+            Ok(stop.check(|py| match &progress {
+                Some(cb) => cb.call1(py, (report_dict(py, r, &topic)?,)).map(drop),
+                None => Ok(()),
+            })?)
         };
         writer::run(&mut consumer, target, &opts, &mut progress_cb, &mut interrupted)
     });
@@ -233,7 +180,7 @@ fn archive_run(
     let report = result.map_err(archive_to_py)?;
     let d = report_dict(py, &report, &opts.topic)?;
     if report.interrupted {
-        let e = raised.unwrap_or_else(|| PyKeyboardInterrupt::new_err(()));
+        let e = stop.take().unwrap_or_else(|| PyKeyboardInterrupt::new_err(()));
         e.value(py).setattr("report", &d)?;
         return Err(e);
     }
@@ -270,16 +217,9 @@ fn archive_query(
         Some(o) => Box::new(PyOpener(o)),
         None => Box::new(LocalFiles),
     };
-    let mut raised: Option<PyErr> = None;
-    let result = py.detach(|| {
-        query::query(&files, opener.as_ref(), &filter, &output, &mut || {
-            Python::attach(|py| py.check_signals()).map_err(|e| {
-                raised = Some(e);
-                Error::Interrupted
-            })
-        })
-    });
-    if let Some(e) = raised {
+    let stop = Stop::default();
+    let result = py.detach(|| query::query(&files, opener.as_ref(), &filter, &output, &mut || stop.check(|_| Ok(()))));
+    if let Some(e) = stop.take() {
         return Err(e);
     }
     let r = result.map_err(to_py)?;

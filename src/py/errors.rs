@@ -2,7 +2,9 @@
 //! (`pktstream/exceptions.py`) so users can import and subclass them without the native module.
 
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
-use pyo3::{import_exception, PyErr};
+use std::sync::Mutex;
+
+use pyo3::{import_exception, PyErr, PyResult, Python};
 
 use crate::error::Error;
 
@@ -27,5 +29,38 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::Interrupted => PyKeyboardInterrupt::new_err(()),
         Error::Capture { interface, kind, .. } => CaptureError::new_err((message, interface, kind.as_str())),
         Error::Arrow(_) => PktstreamError::new_err(message),
+    }
+}
+
+/// The Python exception that stops a long call running with the GIL released: Ctrl-C, or one a
+/// user callback raised. The core sees [`Error::Interrupted`] and winds down (publishing,
+/// committing, awaiting deliveries); the binding raises the kept exception when the call returns.
+/// A mutex, not a cell, so closures sharing it can cross `py.detach`.
+#[derive(Default)]
+pub(crate) struct Stop(Mutex<Option<PyErr>>);
+
+impl Stop {
+    /// Takes the GIL, checks for Ctrl-C, then runs `callback` (a user's progress callback, or
+    /// nothing). An exception is kept (the first one: what stopped the call) and becomes
+    /// `Interrupted`.
+    pub(crate) fn check(&self, callback: impl FnOnce(Python<'_>) -> PyResult<()>) -> Result<(), Error> {
+        Python::attach(|py| {
+            py.check_signals()?;
+            callback(py)
+        })
+        .map_err(|e| {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+            Error::Interrupted
+        })
+    }
+
+    /// Whether an exception was kept.
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// The exception kept, if any.
+    pub(crate) fn take(&self) -> Option<PyErr> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }

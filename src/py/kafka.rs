@@ -17,7 +17,7 @@ use pyo3::PyErr;
 use pyo3_arrow::{PyArray, PyRecordBatch, PyRecordBatchReader, PySchema};
 
 use super::consumer::NativeConsumer;
-use super::errors::to_py;
+use super::errors::{to_py, Stop};
 use crate::error::Error;
 use crate::kafka::{
     produce_capture, producer_config, pump, ArrowStream, BatchProducer, Capture, Format, KafkaError, KeySpec,
@@ -77,27 +77,25 @@ pub(super) fn seconds(s: f64, what: &str) -> PyResult<Duration> {
 
 /// Runs the control protocol: Ctrl-C and the progress callback, with the GIL taken briefly.
 pub(super) struct Control {
-    pub(super) progress: Option<Py<PyAny>>,
-    pub(super) raised: Option<PyErr>,
+    progress: Option<Py<PyAny>>,
+    stop: Stop,
 }
 
 impl Control {
+    /// Calls `progress(rows, messages, delivered, failed, source_bytes)` at each check, if given.
+    pub(super) fn new(progress: Option<Py<PyAny>>) -> Self {
+        Self { progress, stop: Stop::default() }
+    }
+
     pub(super) fn check(&mut self, p: &Progress) -> crate::kafka::Result<()> {
-        if self.raised.is_some() {
+        if self.stop.is_set() {
             // Already stopping: keep awaiting what was queued, unless Ctrl-C comes again.
-            return Python::attach(|py| py.check_signals()).map_err(|_| KafkaError::Core(Error::Interrupted));
+            return Ok(self.stop.check(|_| Ok(()))?);
         }
-        let outcome = Python::attach(|py| -> PyResult<()> {
-            py.check_signals()?;
-            if let Some(cb) = &self.progress {
-                cb.call1(py, (p.rows, p.messages, p.delivered, p.failed, p.source_bytes))?;
-            }
-            Ok(())
-        });
-        outcome.map_err(|e| {
-            self.raised = Some(e);
-            KafkaError::Core(Error::Interrupted)
-        })
+        Ok(self.stop.check(|py| match &self.progress {
+            Some(cb) => cb.call1(py, (p.rows, p.messages, p.delivered, p.failed, p.source_bytes)).map(drop),
+            None => Ok(()),
+        })?)
     }
 }
 
@@ -126,13 +124,13 @@ pub(super) fn finish_report(
 ) -> PyResult<Py<PyDict>> {
     let report = match outcome {
         Ok(r) => r,
-        Err(KafkaError::Core(Error::Interrupted)) if control.raised.is_some() => {
-            return Err(control.raised.unwrap_or_else(|| PyValueError::new_err("interrupted")));
+        Err(KafkaError::Core(Error::Interrupted)) if control.stop.is_set() => {
+            return Err(control.stop.take().unwrap_or_else(|| PyValueError::new_err("interrupted")));
         }
         Err(e) => return Err(kafka_to_py(e)),
     };
     let dict = report_dict(py, &report)?;
-    if let Some(err) = control.raised {
+    if let Some(err) = control.stop.take() {
         let _ = err.value(py).setattr("report", &dict);
         return Err(err);
     }
@@ -199,7 +197,7 @@ pub(crate) fn produce_pcap(
         let read = capture_read_options(&opts, addresses, batch_size, false, bpf)?;
         Capture::Packets(Box::new(py.detach(|| PacketReader::open(&path, read)).map_err(to_py)?))
     };
-    let mut control = Control { progress, raised: None };
+    let mut control = Control::new(progress);
     let outcome = py.detach(|| produce_capture(cfg, opts, capture, &mut |p| control.check(p)));
     finish_report(py, outcome, control)
 }
@@ -241,7 +239,7 @@ pub(crate) fn produce(
     let opts = options(topic, format, key, columns, timestamp_unit, rows_per_message, csv_delimiter, connect_timeout)?;
     let cfg = producer_config(bootstrap_servers, format, &config_pairs(config)?);
     let reader = data.into_reader()?;
-    let mut control = Control { progress, raised: None };
+    let mut control = Control::new(progress);
     let outcome = py.detach(|| {
         let producer = BatchProducer::new(cfg, opts)?;
         pump(&mut ArrowStream(reader), producer, &mut |p| control.check(p))

@@ -8,7 +8,6 @@
 //! rows can still be read.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
@@ -17,17 +16,13 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::errors::to_py;
-use super::kafka::{capture_read_options, config_pairs, finish_report, kafka_to_py, options, Control};
+use super::kafka::{capture_read_options, config_pairs, finish_report, kafka_to_py, options, seconds, Control};
 use super::reader::{Live, NativeReader};
 use crate::error::Error;
 use crate::kafka::{produce_capture, producer_config, Capture, Format};
 use crate::reader::{PacketReader, ReadOptions};
 use crate::schema::SchemaOptions;
 use crate::source::live::{write_pcap, CaptureStats, LiveOptions, LiveSource};
-
-fn seconds(s: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(s).map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number")))
-}
 
 #[allow(clippy::too_many_arguments)]
 fn live_options(
@@ -184,7 +179,7 @@ pub(crate) fn produce_live(
         None => Capture::Frames(Box::new(source)),
         Some(read) => Capture::Packets(Box::new(PacketReader::from_source(Box::new(source), read).flush_on_idle(true))),
     };
-    let mut control = Control { progress, raised: None };
+    let mut control = Control::new(progress);
     // The source is dropped (and its final counters published) before `produce_capture` returns.
     let outcome = py.detach(|| produce_capture(cfg, opts, capture, &mut |p| control.check(p)));
     let capture = PyDict::new(py);

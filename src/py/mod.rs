@@ -11,6 +11,7 @@ mod kafka;
 #[cfg(feature = "live")]
 mod live;
 mod pipeline;
+mod pystream;
 mod reader;
 mod sink;
 

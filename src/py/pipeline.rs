@@ -13,6 +13,7 @@ use pyo3::types::{PyDict, PyString};
 use pyo3_arrow::PySchema;
 
 use super::distance::{options, to_py as distance_to_py};
+use super::errors::Stop;
 use super::kafka::{config_pairs, kafka_to_py, seconds};
 use crate::distance::pipeline::{self, driver::Control, EventSpec, Normalize, PipelineConfig, PipelineError, Report};
 use crate::distance::LargeGroupInfo;
@@ -49,32 +50,24 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
 /// Ctrl-C and the Python progress callback, with the GIL taken briefly.
 struct PyControl {
     progress: Option<Py<PyAny>>,
-    raised: Option<PyErr>,
-}
-
-impl PyControl {
-    fn stop(&mut self, e: PyErr) -> KafkaError {
-        self.raised = Some(e);
-        KafkaError::Core(Error::Interrupted)
-    }
+    stop: Stop,
 }
 
 impl Control for PyControl {
     fn interrupted(&mut self) -> crate::kafka::Result<()> {
-        Python::attach(|py| py.check_signals()).map_err(|e| self.stop(e))
+        Ok(self.stop.check(|_| Ok(()))?)
     }
 
     fn progress(&mut self, report: &Report, large: &[LargeGroupInfo]) -> crate::kafka::Result<()> {
-        let outcome = Python::attach(|py| -> PyResult<()> {
-            py.check_signals()?;
-            if let Some(cb) = &self.progress {
+        let Self { progress, stop } = self;
+        Ok(stop.check(|py| match progress {
+            Some(cb) => {
                 let large: Vec<(String, Option<i64>, usize)> =
                     large.iter().map(|g| (g.key.clone(), g.window, g.events)).collect();
-                cb.call1(py, (report_dict(py, report)?, large))?;
+                cb.call1(py, (report_dict(py, report)?, large)).map(drop)
             }
-            Ok(())
-        });
-        outcome.map_err(|e| self.stop(e))
+            None => Ok(()),
+        })?)
     }
 }
 
@@ -94,10 +87,10 @@ fn normalize(value: Option<&Bound<'_, PyAny>>, d: usize) -> PyResult<Normalize> 
     Ok(Normalize::Affine(each))
 }
 
-fn raise(e: PipelineError, control: &mut PyControl) -> PyErr {
+fn raise(e: PipelineError, control: &PyControl) -> PyErr {
     match e {
-        PipelineError::Kafka(KafkaError::Core(Error::Interrupted)) if control.raised.is_some() => {
-            control.raised.take().unwrap_or_else(|| PyValueError::new_err("interrupted"))
+        PipelineError::Kafka(KafkaError::Core(Error::Interrupted)) if control.stop.is_set() => {
+            control.stop.take().unwrap_or_else(|| PyValueError::new_err("interrupted"))
         }
         PipelineError::Kafka(e) => kafka_to_py(e),
         PipelineError::Distance(e) => distance_to_py(e),
@@ -161,13 +154,13 @@ fn netflow_pipeline(
         assignment_wait: seconds(assignment_wait, "assignment_wait")?,
         connect_timeout: Duration::from_secs(10),
     };
-    let mut control = PyControl { progress, raised: None };
+    let mut control = PyControl { progress, stop: Stop::default() };
     let (report, outcome) = py.detach(|| pipeline::run(cfg, &mut control));
     let dict = report_dict(py, &report)?;
     match outcome {
         Ok(()) => Ok(dict.unbind()),
         Err(e) => {
-            let err = raise(e, &mut control);
+            let err = raise(e, &control);
             let _ = err.value(py).setattr("report", &dict);
             Err(err)
         }

@@ -1,9 +1,8 @@
 //! `NativePcapWriter`: the core's pcap writer ([`crate::sink::pcap`]) for Python.
 //!
 //! It writes to a path (gzip-compressed when the name ends in `.gz`) entirely in Rust, or to any
-//! Python object with a `write(bytes)` method (a pyarrow filesystem's output stream, `io.BytesIO`):
-//! records are gathered into 1 MiB chunks and each chunk is one `write` call with the GIL held,
-//! so Python code runs once per megabyte, not once per packet. Batches are written with the GIL
+//! Python object with a `write(bytes)` method (a pyarrow filesystem's output stream, `io.BytesIO`),
+//! in 1 MiB chunks ([`super::pystream`]). Batches are written with the GIL
 //! released (it is taken back only for a Python target's chunk writes).
 
 use std::fs::File;
@@ -14,26 +13,10 @@ use std::sync::{Mutex, OnceLock};
 use flate2::write::GzEncoder;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
 use pyo3_arrow::PyRecordBatch;
 
+use super::pystream::{buffered, PyWrite};
 use crate::sink::pcap::{PcapHeader, PcapWriter};
-
-/// A Python object's `write`, behind `io::Write`.
-struct PyWrite(Py<PyAny>);
-
-impl Write for PyWrite {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Python::attach(|py| {
-            self.0.call_method1(py, "write", (PyBytes::new(py, buf),)).map_err(|e| io::Error::other(e.to_string()))
-        })?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Where the records go.
 enum Out {
@@ -126,7 +109,7 @@ impl NativePcapWriter {
         big_endian: bool,
     ) -> PyResult<Self> {
         let out: Out = if target.hasattr("write")? {
-            Out::Python(BufWriter::with_capacity(1 << 20, PyWrite(target.clone().unbind())))
+            Out::Python(buffered(target.clone().unbind()))
         } else {
             let path: PathBuf = target.extract()?;
             let file = py.detach(|| File::create(&path)).map_err(|e| {
